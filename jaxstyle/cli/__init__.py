@@ -1,0 +1,61 @@
+"""The ``jaxstyle`` command: a thin argparse layer over the library.
+
+Each subcommand lives in its own module exposing ``register(subparsers)``, which adds a
+parser whose ``func(args) -> int`` does the work by calling library functions. Errors
+derived from :class:`jaxstyle.errors.JaxstyleError` become one line on stderr and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from jaxstyle.errors import JaxstyleError
+
+# Subcommand modules, in the order `jaxstyle --help` lists them.
+SUBCOMMANDS = ("stylize", "weights", "data", "train", "eval")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors as one line (exit 2), without the usage dump."""
+
+    def error(self, message: str):  # noqa: D401
+        self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="jaxstyle", description="Neural style transfer in JAX.")
+    from jaxstyle import __version__
+
+    parser.add_argument("--version", action="version", version=f"jaxstyle {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in SUBCOMMANDS:
+        try:
+            module = importlib.import_module(f"jaxstyle.cli.{name}")
+        except ModuleNotFoundError as e:
+            if e.name == f"jaxstyle.cli.{name}":
+                continue  # subcommand not part of this build
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except JaxstyleError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,163 @@
+"""VGG16/VGG19 feature extractors (NHWC) with named taps, in Flax Linen.
+
+Layer names follow the usual convention: ``conv{b}_{i}``, ``relu{b}_{i}``, ``pool{b}``.
+The network is truncated after the deepest requested tap, so unused layers are never
+computed (nor their parameters touched).
+
+Parameters are an explicit pytree ``{"conv1_1": {"kernel": (3,3,Cin,Cout), "bias": (Cout,)}, ...}``
+held by :class:`Encoder`; :meth:`Encoder.apply` is a pure function of ``(params, images)``
+that jits, vmaps and differentiates cleanly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxstyle.errors import InputError
+
+# Convolutions per block and output channels per block.
+ARCHS: dict[str, tuple[int, ...]] = {"vgg16": (2, 2, 3, 3, 3), "vgg19": (2, 2, 4, 4, 4)}
+BLOCK_CHANNELS = (64, 128, 256, 512, 512)
+
+IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
+IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
+# Caffe VGG: BGR, 0..255, mean subtracted (the original Gatys/Johnson/AdaIN weights).
+CAFFE_MEAN_BGR = np.array([103.939, 116.779, 123.68], np.float32)
+
+NORMALIZATIONS = ("torch", "caffe", "none")
+POOLINGS = ("max", "avg")
+PADDINGS = ("zero", "reflect")
+
+
+def layer_names(arch: str) -> list[str]:
+    """All tap names of ``arch`` in forward order (conv, relu, ..., pool per block)."""
+    names = []
+    for b, n in enumerate(ARCHS[arch], start=1):
+        for i in range(1, n + 1):
+            names += [f"conv{b}_{i}", f"relu{b}_{i}"]
+        names.append(f"pool{b}")
+    return names
+
+
+def conv_names(arch: str) -> list[str]:
+    return [n for n in layer_names(arch) if n.startswith("conv")]
+
+
+def param_shapes(arch: str) -> dict[str, dict[str, tuple[int, ...]]]:
+    """Expected parameter shapes: ``{conv: {"kernel": HWIO, "bias": (O,)}}``."""
+    shapes, cin = {}, 3
+    for b, (n, cout) in enumerate(zip(ARCHS[arch], BLOCK_CHANNELS, strict=True), start=1):
+        for i in range(1, n + 1):
+            shapes[f"conv{b}_{i}"] = {"kernel": (3, 3, cin, cout), "bias": (cout,)}
+            cin = cout
+    return shapes
+
+
+def normalize_input(images: jax.Array, normalization: str) -> jax.Array:
+    """Map RGB images in [0, 1] to the input space the weights were trained on."""
+    if normalization == "torch":
+        return (images - IMAGENET_MEAN) / IMAGENET_STD
+    if normalization == "caffe":
+        return images[..., ::-1] * 255.0 - CAFFE_MEAN_BGR
+    if normalization == "none":
+        return images
+    raise InputError(f"unknown normalization {normalization!r}; expected one of {NORMALIZATIONS}")
+
+
+def _conv3x3(x: jax.Array, p: Mapping[str, jax.Array], padding: str) -> jax.Array:
+    if padding == "reflect":
+        x = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="reflect")
+        pad = "VALID"
+    else:
+        pad = "SAME"
+    y = jax.lax.conv_general_dilated(
+        x, p["kernel"].astype(x.dtype), (1, 1), pad, dimension_numbers=("NHWC", "HWIO", "NHWC")
+    )
+    return y + p["bias"].astype(x.dtype)
+
+
+def pool2x2(x: jax.Array, kind: str) -> jax.Array:
+    """2x2/stride-2 pooling written as reshape + reduce.
+
+    On CPU the gradient of this form is ~10x faster than ``lax.reduce_window``'s
+    (select-and-scatter). Odd trailing rows/columns are dropped, like PyTorch's floor mode.
+    """
+    n, h, w, c = x.shape
+    x = x[:, : h // 2 * 2, : w // 2 * 2, :].reshape(n, h // 2, 2, w // 2, 2, c)
+    return x.max(axis=(2, 4)) if kind == "max" else x.mean(axis=(2, 4))
+
+
+@dataclasses.dataclass(frozen=True)
+class VGGConfig:
+    arch: str = "vgg16"
+    pooling: str = "max"
+    padding: str = "zero"
+    normalization: str = "torch"
+    remat: bool = False  # jax.checkpoint around each block: trades compute for memory
+
+    def __post_init__(self):
+        for value, allowed, what in (
+            (self.arch, tuple(ARCHS), "encoder"),
+            (self.pooling, POOLINGS, "pooling"),
+            (self.padding, PADDINGS, "padding"),
+            (self.normalization, NORMALIZATIONS, "normalization"),
+        ):
+            if value not in allowed:
+                raise InputError(f"unknown {what} {value!r}; expected one of {', '.join(allowed)}")
+
+
+def check_layers(arch: str, layers: Sequence[str]) -> None:
+    valid = layer_names(arch)
+    for name in layers:
+        if name not in valid:
+            raise InputError(
+                f"unknown layer {name!r} for {arch}; valid layers are conv/relu{{b}}_{{i}} and "
+                f"pool{{b}}, e.g. relu1_1..{valid[-2]}"
+            )
+
+
+def vgg_features(
+    params: Mapping[str, Any], images: jax.Array, layers: Sequence[str], config: VGGConfig
+) -> dict[str, jax.Array]:
+    """Pure VGG forward: ``images`` NHWC RGB in [0, 1] -> ``{layer: NHWC features}``.
+
+    Stops after the deepest layer in ``layers``.
+    """
+    check_layers(config.arch, layers)
+    order = layer_names(config.arch)
+    deepest = max(order.index(name) for name in layers)
+    wanted = set(layers)
+    x = normalize_input(images, config.normalization)
+    out: dict[str, jax.Array] = {}
+
+    def block(x, block_params, b):
+        taps = {}
+        for i in range(1, len(block_params) + 1):
+            x = _conv3x3(x, block_params[f"conv{b}_{i}"], config.padding)
+            taps[f"conv{b}_{i}"] = x
+            x = jax.nn.relu(x)
+            taps[f"relu{b}_{i}"] = x
+        return x, taps
+
+    if config.remat:
+        block = jax.checkpoint(block, static_argnums=(2,))
+    start = 0  # index in `order` of this block's first conv
+    for b, n in enumerate(ARCHS[config.arch], start=1):
+        if deepest < start:
+            break
+        n_run = min(n, (deepest - start) // 2 + 1)  # convs of this block that are needed
+        x, taps = block(x, {f"conv{b}_{i}": params[f"conv{b}_{i}"] for i in range(1, n_run + 1)}, b)
+        out.update({k: v for k, v in taps.items() if k in wanted})
+        pool_index = start + 2 * n
+        if deepest < pool_index:
+            break
+        x = pool2x2(x, config.pooling)
+        out[f"pool{b}"] = x
+        start = pool_index + 1
+    return {name: out[name] for name in layers}

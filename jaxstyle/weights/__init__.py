@@ -1,0 +1,22 @@
+"""Pretrained weights: safe loading, the embedded default, importers for user files."""
+
+from jaxstyle.weights.registry import imported_path, resolve_weights
+from jaxstyle.weights.store import (
+    VGGWeights,
+    cache_dir,
+    ensure_embedded,
+    load_lpips_linear,
+    load_vgg_weights,
+    save_vgg_weights,
+)
+
+__all__ = [
+    "VGGWeights",
+    "cache_dir",
+    "ensure_embedded",
+    "imported_path",
+    "load_lpips_linear",
+    "load_vgg_weights",
+    "resolve_weights",
+    "save_vgg_weights",
+]
