@@ -1,0 +1,53 @@
+"""Shared fixtures. Test images live in ../shared/data/images beside the repository."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_IMAGES = Path(os.environ.get("JAXSTYLE_TEST_IMAGES", REPO.parent / "shared" / "data" / "images"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_cache(tmp_path_factory):
+    """Converted weights go to a per-session cache, never the user's ~/.cache."""
+    os.environ["JAXSTYLE_CACHE"] = str(tmp_path_factory.mktemp("jaxstyle_cache"))
+    yield
+
+
+@pytest.fixture(scope="session")
+def images_dir() -> Path:
+    if not (SHARED_IMAGES / "content").is_dir():
+        pytest.fail(f"test images not found at {SHARED_IMAGES} (set JAXSTYLE_TEST_IMAGES)")
+    return SHARED_IMAGES
+
+
+@pytest.fixture(scope="session")
+def content_paths(images_dir) -> list[Path]:
+    return sorted((images_dir / "content").glob("*.jpg"))
+
+
+@pytest.fixture(scope="session")
+def style_paths(images_dir) -> list[Path]:
+    return sorted((images_dir / "style").glob("*.jpg"))
+
+
+@pytest.fixture(scope="session")
+def vgg16(_isolated_cache):
+    import jaxstyle
+
+    return jaxstyle.load_encoder("vgg16")
+
+
+def run_python(code: str, env: dict | None = None, timeout: int = 600):
+    """Run ``code`` in a fresh interpreter (for XLA_FLAGS that must precede `import jax`)."""
+    import subprocess
+
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-c", code], env=full_env, capture_output=True, text=True, timeout=timeout, cwd=REPO
+    )
