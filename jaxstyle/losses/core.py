@@ -1,3 +1,130 @@
-"""Core style-transfer losses (filled in by the next commit)."""
+"""Core style-transfer losses as small pure functions.
 
-__all__: list[str] = []
+Conventions (every function here):
+- Feature maps and images are NHWC with a leading batch axis ``N``.
+- Each loss returns a scalar: the per-example loss averaged over ``N``. So ``vmap`` over an
+  extra leading pair axis gives one scalar per pair, and ``loss(x, y)`` on a batch equals the
+  mean of the per-example values.
+- Images are RGB in [0, 1]; loss weights in configs assume that scale.
+
+Two Gram conventions exist and weights do NOT transfer between them:
+- :func:`gram_style_loss` — Gatys et al. 2016, ``E_l = 1/(4 N_l^2 M_l^2) sum (G - A)^2`` with
+  ``N_l`` channels and ``M_l = H*W``. Used by ``jaxstyle stylize --method gatys|lapstyle``.
+- :func:`gram_style_loss_mean` — Gram normalised by ``C*H*W`` then mean squared error over the
+  ``C x C`` entries (the PyTorch-tutorial convention); ``= gram_style_loss * 4 / C^2``.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+__all__ = [
+    "content_loss",
+    "gram_matrix",
+    "gram_style_loss",
+    "gram_style_loss_mean",
+    "laplacian",
+    "laplacian_loss",
+    "mean_std",
+    "mean_std_style_loss",
+    "total_variation",
+]
+
+
+def content_loss(x: jax.Array, y: jax.Array) -> jax.Array:
+    """Feature MSE: ``mean((x - y)^2)`` over H, W, C, then over N. (N,H,W,C) x2 -> scalar.
+
+    Gatys's ``1/2 sum (F - P)^2`` equals this times ``H*W*C/2``.
+    """
+    return jnp.mean(jnp.square(x - y))
+
+
+def gram_matrix(f: jax.Array, normalize: bool = True) -> jax.Array:
+    """Gram matrix ``G_ij = sum_k F_ik F_jk``: (N,H,W,C) -> (N,C,C).
+
+    With ``normalize`` (default) it is divided by the number of positions ``M = H*W``, which
+    makes style targets independent of the style image's size.
+    """
+    n, h, w, c = f.shape
+    f = f.reshape(n, h * w, c)
+    g = jnp.einsum("nki,nkj->nij", f, f, precision=jax.lax.Precision.HIGHEST)
+    return g / (h * w) if normalize else g
+
+
+def gram_style_loss(f: jax.Array, target_gram: jax.Array) -> jax.Array:
+    """Gatys style loss of one layer: ``1/(4 N^2 M^2) sum_ij (G_ij - A_ij)^2``, mean over the batch.
+
+    ``f``: (N,H,W,C) features, ``N_l = C`` channels, ``M_l = H*W`` positions. ``target_gram``:
+    (N,C,C) or (C,C) position-normalised Gram ``A / M`` of the style features
+    (``gram_matrix(style_feats)``, computed once). Written as ``sum((G/M - A/M)^2) / (4 C^2)``,
+    which is exactly Gatys's ``E_l`` when style and output have the same size, and stays
+    meaningful when they do not.
+    """
+    c = f.shape[-1]
+    per_example = jnp.sum(jnp.square(gram_matrix(f) - target_gram), axis=(-2, -1)) / (4.0 * c**2)
+    return jnp.mean(per_example)
+
+
+def gram_style_loss_mean(f: jax.Array, target_gram: jax.Array) -> jax.Array:
+    """Mean-reduced Gram loss: Gram normalised by ``C*H*W``, then MSE over the ``C x C`` entries.
+
+    The PyTorch-tutorial convention. Same inputs as :func:`gram_style_loss`; equals it times ``4 / C^2``.
+    """
+    c = f.shape[-1]
+    return jnp.mean(jnp.square(gram_matrix(f) - target_gram)) / c**2
+
+
+def mean_std(f: jax.Array, eps: float = 1e-5) -> tuple[jax.Array, jax.Array]:
+    """Per-channel spatial mean and std: (N,H,W,C) -> ((N,C), (N,C)); ``std = sqrt(var + eps)``."""
+    mean = jnp.mean(f, axis=(1, 2))
+    var = jnp.var(f, axis=(1, 2))
+    return mean, jnp.sqrt(var + eps)
+
+
+def mean_std_style_loss(x: jax.Array, y: jax.Array) -> jax.Array:
+    """AdaIN style loss of one layer: ``MSE(mu(x), mu(y)) + MSE(sigma(x), sigma(y))`` (means over N, C).
+
+    As in the reference PyTorch AdaIN (``nn.MSELoss`` on the statistics); the paper writes L2 norms.
+    """
+    mx, sx = mean_std(x)
+    my, sy = mean_std(y)
+    return jnp.mean(jnp.square(mx - my)) + jnp.mean(jnp.square(sx - sy))
+
+
+def total_variation(x: jax.Array) -> jax.Array:
+    """Squared total variation: ``mean(dx^2) + mean(dy^2)`` of neighbour differences. (N,H,W,C) -> scalar."""
+    dy = x[:, 1:, :, :] - x[:, :-1, :, :]
+    dx = x[:, :, 1:, :] - x[:, :, :-1, :]
+    return jnp.mean(jnp.square(dy)) + jnp.mean(jnp.square(dx))
+
+
+LAPLACIAN_KERNEL = jnp.array([[0.0, -1.0, 0.0], [-1.0, 4.0, -1.0], [0.0, -1.0, 0.0]])
+
+
+def avg_pool(x: jax.Array, factor: int) -> jax.Array:
+    """Non-overlapping ``factor x factor`` average pooling (trailing rows/cols dropped)."""
+    if factor <= 1:
+        return x
+    n, h, w, c = x.shape
+    x = x[:, : h // factor * factor, : w // factor * factor]
+    return x.reshape(n, h // factor, factor, w // factor, factor, c).mean(axis=(2, 4))
+
+
+def laplacian(x: jax.Array) -> jax.Array:
+    """3x3 Laplacian ``[[0,-1,0],[-1,4,-1],[0,-1,0]]`` summed over channels (as in Lapstyle).
+
+    (N,H,W,C) -> (N,H-2,W-2) ('valid' filtering, so borders add no artificial edges).
+    """
+    k = jnp.broadcast_to(LAPLACIAN_KERNEL[:, :, None, None], (3, 3, x.shape[-1], 1)).astype(x.dtype)
+    y = jax.lax.conv_general_dilated(x, k, (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    return y[..., 0]
+
+
+def laplacian_loss(x: jax.Array, y: jax.Array, pool: int = 4) -> jax.Array:
+    """Lapstyle loss: ``mean((D(P(x)) - D(P(y)))^2)`` with ``P`` = ``pool``x``pool`` average pooling.
+
+    ``x``, ``y``: (N,H,W,3) images in [0, 1]; scalar (mean over pixels, then N). Li et al. use
+    sums on 0..255 Caffe inputs; this mean on [0, 1] keeps weights independent of image size.
+    """
+    return jnp.mean(jnp.square(laplacian(avg_pool(x, pool)) - laplacian(avg_pool(y, pool))))
