@@ -1,0 +1,246 @@
+"""AdaIN (Huang & Belongie 2017) as a trainer plug-in, plus its test-time stylization API.
+
+Training: a frozen VGG encoder to relu4_1, the AdaIN layer, a trainable :class:`Decoder`;
+``L = w_c * MSE(f(g(t)), t) + w_s * sum_l [MSE(mu) + MSE(sigma)](f_l(g(t)), f_l(s))``
+(+ ``w_lap * laplacian_loss(g(t), c)`` and ``w_depth * depth_loss`` for the seed doc's
+variants), with ``t = AdaIN(f(c), f(s))`` and ``l`` in relu1_1..relu4_1.
+
+Test time::
+
+    stylizer = load_stylizer("runs/adain")            # workdir, checkpoint step dir, or
+    stylizer = load_stylizer("decoder.pth")           # official pytorch-AdaIN files
+    out = stylizer.stylize(content, style, alpha=0.8, preserve_color=True)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from jaxstyle import losses
+from jaxstyle.errors import InputError
+from jaxstyle.methods import gradient_step
+from jaxstyle.models.adain import adain, coral, resize_masks
+from jaxstyle.models.decoder import Decoder
+from jaxstyle.models.encoder import Encoder, load_encoder
+
+STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
+CONTENT_LAYER = "relu4_1"
+
+
+def resolve_encoder_name(name: str) -> str:
+    """``auto`` -> ``vgg19`` when VGG19 weights were imported, else the embedded ``vgg16``."""
+    if name != "auto":
+        return name
+    from jaxstyle.weights.registry import imported_path
+
+    return "vgg19" if imported_path("vgg19").is_file() else "vgg16"
+
+
+class AdaIN:
+    """The AdaIN method (see :mod:`jaxstyle.methods` for the interface)."""
+
+    def __init__(self, cfg: Any):
+        self.cfg = cfg
+        dtype = jnp.dtype(cfg.model.dtype)
+        self.decoder = Decoder(width=cfg.model.decoder_width, dtype=dtype)
+        self.weights = {k: float(cfg.loss[k]) for k in ("content", "style", "laplacian", "depth")}
+
+    # -- frozen networks ------------------------------------------------------------------
+    def load_encoder(self) -> dict[str, Any]:
+        m = self.cfg.model
+        name = resolve_encoder_name(m.encoder)
+        with self.cfg.unlocked():
+            m.encoder = name  # recorded in the checkpoint's config for test time
+        frozen: dict[str, Any] = {
+            "vgg": load_encoder(name, m.encoder_weights or None, remat=m.remat)
+        }
+        if self.weights["depth"]:
+            from jaxstyle.losses.depth import load_depth_network
+
+            frozen["depth"] = load_depth_network(self.cfg.depth.network, self.cfg.depth.weights)
+        return frozen
+
+    # -- parameters and optimizers ----------------------------------------------------------
+    def init(self, rng: jax.Array, batch: Mapping[str, Any], frozen: Mapping[str, Any]) -> dict:
+        feats = jax.eval_shape(lambda x: frozen["vgg"](x, (CONTENT_LAYER,))[CONTENT_LAYER], batch["content"])
+        params = self.decoder.init(rng, jnp.zeros(feats.shape, jnp.float32))["params"]
+        return {"decoder": params}
+
+    def optimizers(self) -> dict[str, optax.GradientTransformation]:
+        o = self.cfg.optim
+
+        def schedule(step):  # pytorch-AdaIN's adjust_learning_rate
+            return o.lr / (1.0 + o.lr_decay * step)
+
+        return {"decoder": optax.adam(schedule, b1=o.b1, b2=o.b2)}
+
+    # -- training -------------------------------------------------------------------------
+    def loss_fn(self, params, batch, frozen, rng) -> tuple[jax.Array, dict[str, jax.Array]]:
+        """Weighted AdaIN loss of one batch; terms with weight 0 are not computed."""
+        del rng
+        vgg: Encoder = frozen["vgg"]
+        content, style = batch["content"], batch["style"]
+        style_feats = vgg(style, STYLE_LAYERS)
+        t = adain(vgg(content, (CONTENT_LAYER,))[CONTENT_LAYER], style_feats[CONTENT_LAYER])
+        out = self.decoder.apply({"params": params["decoder"]}, t)
+        w = self.weights
+        terms: dict[str, jax.Array] = {}
+        if w["content"] or w["style"]:
+            out_feats = vgg(out, STYLE_LAYERS)
+            if w["content"]:
+                terms["content"] = losses.content_loss(out_feats[CONTENT_LAYER], t)
+            if w["style"]:
+                terms["style"] = sum(
+                    losses.mean_std_style_loss(out_feats[k], style_feats[k]) for k in STYLE_LAYERS
+                )
+        if w["laplacian"]:
+            terms["laplacian"] = losses.laplacian_loss(out, content, pool=self.cfg.loss.laplacian_pool)
+        if w["depth"]:
+            from jaxstyle.losses.depth import depth_loss
+
+            terms["depth"] = depth_loss(frozen["depth"], out, content)
+        loss = sum(w[k] * v for k, v in terms.items())
+        return loss, {f"loss/{k}": v for k, v in terms.items()}
+
+    def train_step(self, params, opt_states, batch, frozen, rng, step):
+        return gradient_step(self.loss_fn, self.optimizers())(params, opt_states, batch, frozen, rng, step)
+
+    def sample(self, params, batch, frozen) -> jax.Array:
+        vgg = frozen["vgg"]
+        t = adain(vgg(batch["content"], (CONTENT_LAYER,))[CONTENT_LAYER], vgg(batch["style"], (CONTENT_LAYER,))[CONTENT_LAYER])
+        return jnp.clip(self.decoder.apply({"params": params["decoder"]}, t), 0.0, 1.0)
+
+
+# ------------------------------------------------------------------------------------------
+# Test time.
+# ------------------------------------------------------------------------------------------
+def _stylize_fn(decoder: Decoder, preserve_color: bool):
+    def fn(params, vgg, content, styles, weights, masks, alpha):
+        # styles: tuple of K arrays (N, h_k, w_k, 3); weights (K,); masks (K, N, H, W) or None.
+        if preserve_color:
+            styles = tuple(coral(s, content) for s in styles)
+        fc = vgg(content, (CONTENT_LAYER,))[CONTENT_LAYER]
+        targets = jnp.stack([adain(fc, vgg(s, (CONTENT_LAYER,))[CONTENT_LAYER]) for s in styles])
+        if masks is not None:
+            m = resize_masks(masks, fc.shape[1], fc.shape[2])
+            t = (m * targets).sum(0)
+        else:
+            t = jnp.tensordot(weights, targets, axes=1)
+        t = alpha * t + (1.0 - alpha) * fc
+        out = decoder.apply({"params": params}, t)
+        if out.shape[1:3] != content.shape[1:3]:  # sizes not multiples of 8
+            out = jax.image.resize(out, content.shape[:3] + (3,), "bilinear")
+        return jnp.clip(out, 0.0, 1.0)
+
+    return jax.jit(fn)
+
+
+class Stylizer:
+    """A trained AdaIN decoder + its encoder, for stylizing batches of images."""
+
+    def __init__(self, decoder_params: Any, encoder: Encoder, decoder_width: float = 1.0):
+        self.params = jax.tree.map(jnp.asarray, decoder_params)
+        self.encoder = encoder
+        self.decoder = Decoder(width=decoder_width)
+        self._fns: dict[bool, Any] = {}
+
+    def stylize(
+        self,
+        content: Any,
+        styles: Any,
+        *,
+        alpha: float = 1.0,
+        style_weights: Sequence[float] | None = None,
+        masks: Any = None,
+        preserve_color: bool = False,
+    ) -> jax.Array:
+        """Stylize ``content`` (N, H, W, 3) in [0, 1]; returns (N, H, W, 3) in [0, 1].
+
+        Args:
+          styles: one style array (N or 1, h, w, 3) — pair i uses style i (or the one style) —
+            or a list of K such arrays to mix.
+          alpha: content-style trade-off in feature space: 0 gives the decoder's
+            reconstruction of the content, 1 the full stylization.
+          style_weights: K weights to interpolate the K styles' AdaIN targets (normalised to
+            sum to 1; default equal).
+          masks: spatial control, K masks (K, N or 1, H, W) or (K, H, W) in [0, 1]: style k
+            applies where mask k is 1 (style_weights are then ignored).
+          preserve_color: recolour each style with the content's colour statistics first
+            (the paper's colour preservation), so outputs keep the content's colours.
+        """
+        content = jnp.asarray(content, jnp.float32)
+        if content.ndim != 4 or content.shape[-1] != 3:
+            raise InputError(f"content must be (N, H, W, 3), got shape {content.shape}")
+        n = content.shape[0]
+        style_list = list(styles) if isinstance(styles, (list, tuple)) else [styles]
+        batched = []
+        for k, s in enumerate(style_list):
+            s = jnp.asarray(s, jnp.float32)
+            if s.ndim == 3:
+                s = s[None]
+            if s.ndim != 4 or s.shape[-1] != 3 or s.shape[0] not in (1, n):
+                raise InputError(f"style {k} must be (1 or {n}, h, w, 3), got shape {s.shape}")
+            batched.append(jnp.broadcast_to(s, (n,) + s.shape[1:]))
+        k = len(batched)
+        if style_weights is None:
+            weights = jnp.full((k,), 1.0 / k)
+        else:
+            weights = jnp.asarray(style_weights, jnp.float32)
+            if weights.shape != (k,) or float(weights.sum()) <= 0:
+                raise InputError(f"style_weights must be {k} non-negative numbers with a positive sum")
+            weights = weights / weights.sum()
+        if masks is not None:
+            masks = jnp.asarray(masks, jnp.float32)
+            if masks.ndim == 3:
+                masks = masks[:, None]
+            if masks.ndim != 4 or masks.shape[0] != k or masks.shape[2:] != content.shape[1:3]:
+                raise InputError(
+                    f"masks must be ({k}, N or 1, {content.shape[1]}, {content.shape[2]}), got {masks.shape}"
+                )
+            masks = jnp.broadcast_to(masks, (k, n) + masks.shape[2:])
+        if preserve_color not in self._fns:
+            self._fns[preserve_color] = _stylize_fn(self.decoder, bool(preserve_color))
+        fn = self._fns[preserve_color]
+        return fn(self.params, self.encoder, content, tuple(batched), weights, masks, jnp.float32(alpha))
+
+
+def load_stylizer(source: str | Path | Sequence[str | Path], *, vgg: str | Path | None = None) -> Stylizer:
+    """A :class:`Stylizer` from a training run or from official pytorch-AdaIN weights.
+
+    Args:
+      source: a workdir or checkpoint step directory (``jaxstyle train`` output); or the
+        official ``decoder.pth`` (its ``vgg_normalised.pth`` is taken from ``vgg``, else from
+        beside it, else from the imported VGG19); or a directory holding both official
+        files; or a pair ``(decoder.pth, vgg_normalised.pth)``.
+      vgg: the official ``vgg_normalised.pth`` when ``source`` is ``decoder.pth``.
+    """
+    from jaxstyle.weights import adain_import
+
+    if isinstance(source, (list, tuple)):
+        if len(source) != 2:
+            raise InputError("official AdaIN weights: give (decoder.pth, vgg_normalised.pth)")
+        source, vgg = source
+    path = Path(source)
+    if path.is_dir() and (path / "decoder.pth").is_file():
+        vgg = vgg or path / "vgg_normalised.pth"
+        path = path / "decoder.pth"
+    if path.is_file():
+        decoder = adain_import.load_official_decoder(path)
+        if vgg is None and (path.parent / "vgg_normalised.pth").is_file():
+            vgg = path.parent / "vgg_normalised.pth"
+        encoder = adain_import.load_official_encoder(vgg) if vgg else load_encoder("vgg19")
+        return Stylizer(decoder, encoder)
+    from jaxstyle.checkpoint import load_checkpoint_params
+
+    params, config = load_checkpoint_params(path)
+    model = config.get("model", {})
+    name = resolve_encoder_name(model.get("encoder", "auto"))
+    encoder = load_encoder(name, model.get("encoder_weights") or None)
+    return Stylizer(params["decoder"], encoder, float(model.get("decoder_width", 1.0)))
+
