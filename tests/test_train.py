@@ -1,0 +1,117 @@
+"""The trainer end to end on the tiny AdaIN config: loss drops, kill -9 resume is exact."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from jaxstyle.errors import InputError
+
+REPO = Path(__file__).resolve().parents[1]
+STEPS = 24
+
+
+def _cmd(workdir: Path, images_dir: Path, *extra: str) -> list[str]:
+    return [
+        sys.executable, "-m", "jaxstyle", "train",
+        "--config", str(REPO / "configs/adain.py:tiny"),
+        "--workdir", str(workdir),
+        f"--config.data.content_dir={images_dir / 'content'}",
+        f"--config.data.style_dir={images_dir / 'style'}",
+        f"--config.train.steps={STEPS}",
+        "--config.train.checkpoint_every=4",
+        "--config.train.sample_every=0",
+        *extra,
+    ]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def run_env(tmp_path_factory):
+    # A shared persistent compilation cache: the three runs compile the same step once.
+    cache = tmp_path_factory.mktemp("xla_cache")
+    return {
+        **os.environ,
+        "JAX_COMPILATION_CACHE_DIR": str(cache),
+        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+        "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0",
+    }
+
+
+def _losses(workdir: Path) -> dict[int, float]:
+    out = {}
+    for line in (workdir / "metrics.jsonl").read_text().splitlines():
+        rec = json.loads(line)
+        out[rec["step"]] = rec["loss"]  # a resumed run's later line wins
+    return out
+
+
+@pytest.fixture(scope="module")
+def reference_run(tmp_path_factory, images_dir, run_env):
+    workdir = tmp_path_factory.mktemp("ref")
+    proc = subprocess.run(
+        _cmd(workdir, images_dir, "--config.train.sample_every=12"),
+        env=run_env, capture_output=True, text=True, timeout=600, cwd=REPO,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return workdir, proc
+
+
+def test_tiny_config_trains_and_loss_drops(reference_run):
+    workdir, proc = reference_run
+    losses = _losses(workdir)
+    assert sorted(losses) == list(range(1, STEPS + 1))
+    first, last = [losses[s] for s in (1, 2, 3, 4)], [losses[s] for s in range(STEPS - 3, STEPS + 1)]
+    assert sum(last) / 4 < 0.8 * sum(first) / 4, losses
+    assert "steps/s" in proc.stdout and "img/s" in proc.stdout
+    steps = sorted(int(p.name) for p in (workdir / "checkpoints").iterdir() if p.name.isdigit())
+    assert steps[-1] == STEPS and len(steps) <= 3  # keep_checkpoints
+    assert (workdir / "samples" / f"samples_{STEPS:08d}.png").is_file()
+    assert any((workdir / "tb").iterdir())  # TensorBoard event file
+
+
+def test_kill9_then_rerun_resumes_exactly(reference_run, tmp_path, images_dir, run_env):
+    ref_dir, _ = reference_run
+    cmd = _cmd(tmp_path, images_dir)
+    proc = subprocess.Popen(cmd, env=run_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=REPO)
+    ckpts = tmp_path / "checkpoints"
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if ckpts.is_dir() and any(p.name.isdigit() for p in ckpts.iterdir()):
+            break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "run finished before it could be killed"
+    killed_at = max(_losses(tmp_path))
+    assert killed_at < STEPS
+
+    rerun = subprocess.run(cmd, env=run_env, capture_output=True, text=True, timeout=600, cwd=REPO)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert "resumed from" in rerun.stdout
+    resumed_from = int(rerun.stdout.split("(step ")[1].split(")")[0])
+    assert 4 <= resumed_from <= killed_at
+    ref, got = _losses(ref_dir), _losses(tmp_path)
+    for step in range(resumed_from + 1, STEPS + 1):
+        assert got[step] == pytest.approx(ref[step], rel=1e-6, abs=1e-6), step
+
+
+def test_config_overrides_are_typed():
+    from jaxstyle.train import load_config
+
+    cfg = load_config(
+        str(REPO / "configs/adain.py:tiny,lap"),
+        ["--config.optim.lr=1e-4", "--config.train.steps=7", "--config.model.remat=true"],
+    )
+    assert cfg.optim.lr == 1e-4 and cfg.train.steps == 7 and cfg.model.remat is True
+    assert cfg.loss.laplacian == 1.0 and cfg.data.crop_size == 32
+    with pytest.raises(InputError, match="unknown key"):
+        load_config(str(REPO / "configs/adain.py:tiny"), ["--config.optim.nope=1"])
+    with pytest.raises(InputError, match="not a valid int"):
+        load_config(str(REPO / "configs/adain.py:tiny"), ["--config.train.steps=abc"])
