@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 __all__ = [
     "content_loss",
@@ -99,7 +100,9 @@ def total_variation(x: jax.Array) -> jax.Array:
     return jnp.mean(jnp.square(dy)) + jnp.mean(jnp.square(dx))
 
 
-LAPLACIAN_KERNEL = jnp.array([[0.0, -1.0, 0.0], [-1.0, 4.0, -1.0], [0.0, -1.0, 0.0]])
+# numpy, not jnp: a jnp constant at import starts the XLA backend, which must wait for
+# jax.distributed.initialize in multi-process runs.
+LAPLACIAN_KERNEL = np.array([[0.0, -1.0, 0.0], [-1.0, 4.0, -1.0], [0.0, -1.0, 0.0]], np.float32)
 
 
 def avg_pool(x: jax.Array, factor: int) -> jax.Array:
