@@ -1,0 +1,125 @@
+"""``jaxstyle weights``: list, import, verify and download encoder weights.
+
+A thin layer over :mod:`jaxstyle.weights` (registry, importers, download): every action
+is a library call, and every failure is a :class:`~jaxstyle.errors.WeightsError` that the
+top-level CLI prints as one ``error: ...`` line with exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "weights",
+        help="list, import, verify or download encoder weights",
+        description="Manage VGG encoder weights (the cache is $JAXSTYLE_CACHE/weights).",
+    )
+    sub = parser.add_subparsers(dest="weights_command", metavar="ACTION", parser_class=type(parser))
+    parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
+
+    p = sub.add_parser("list", help="known weights, whether they are available, and where")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser(
+        "import",
+        help="convert a torchvision .pth/.safetensors, vgg_normalised.pth or Keras .h5 file",
+        description="Detect the format from the file's content, validate every tensor, convert "
+        "and write it atomically into the cache.",
+    )
+    p.add_argument("file", metavar="FILE")
+    p.add_argument(
+        "--name",
+        help="cache name (default from the conventions: vgg19, vgg19_normalised, vgg19_caffe, ...)",
+    )
+    p.add_argument("--arch", choices=("vgg16", "vgg19"), help="insist on this architecture")
+    p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser(
+        "verify",
+        help="check the embedded VGG16 (default) or FILE / a cache name",
+        description="Load, check all shapes and run a forward pass on a fixed synthetic image.",
+    )
+    p.add_argument("file", metavar="FILE", nargs="?")
+    p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser(
+        "download",
+        help="fetch torchvision's official weights (checksum-verified) and import them",
+    )
+    p.add_argument("name", metavar="NAME", choices=("vgg16", "vgg19"))
+    p.add_argument("--timeout", type=float, default=10.0, help="seconds per network step (10)")
+    p.set_defaults(func=cmd_download)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from jaxstyle.weights.registry import list_weights
+    from jaxstyle.weights.store import cache_dir
+
+    rows = [("NAME", "STATUS", "ARCH", "INPUT", "PADDING", "PATH", "SOURCE")]
+    for e in list_weights():
+        rows.append(
+            (e.name, e.status, e.arch, e.normalization or "-", e.padding or "-", str(e.path), e.source)
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + "  " + r[-1])
+    print(f"\ncache: {cache_dir()}")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from jaxstyle.weights.importers import (
+        FORMAT_LABELS,
+        default_name,
+        detect_format,
+        import_weights,
+    )
+    from jaxstyle.weights.registry import check_import_name, imported_path
+    from jaxstyle.weights.store import save_vgg_weights
+
+    if args.name:
+        check_import_name(args.name)  # before reading a possibly large file
+    fmt = detect_format(args.file)
+    weights = import_weights(args.file, arch=args.arch)
+    name = args.name or default_name(weights)
+    check_import_name(name)
+    path = save_vgg_weights(imported_path(name), weights)
+    print(
+        f"imported {args.file} ({FORMAT_LABELS[fmt]}): {weights.arch}, normalization "
+        f"{weights.normalization}, padding {weights.padding}; {weights.source}"
+    )
+    print(f"wrote {path}")
+    hint = "" if name == weights.arch else f', weights="{name}"'
+    print(f'use: load_encoder("{weights.arch}"{hint})')
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from jaxstyle.weights.importers import verify_embedded, verify_file
+
+    print(verify_file(args.file) if args.file else verify_embedded())
+    return 0
+
+
+def cmd_download(args: argparse.Namespace) -> int:
+    from jaxstyle.weights.download import download, url_for
+
+    url = url_for(args.name)
+    print(f"downloading {url}", file=sys.stderr)
+    shown = [-1]
+
+    def progress(done: int, total: int | None) -> None:
+        if total and sys.stderr.isatty():
+            pct = 100 * done // total
+            if pct != shown[0]:
+                shown[0] = pct
+                print(f"\r{pct:3d}% of {total / 2**20:.0f} MiB", end="", file=sys.stderr, flush=True)
+
+    path = download(args.name, url=url, timeout=args.timeout, progress=progress)
+    if shown[0] >= 0:
+        print(file=sys.stderr)
+    print(f"verified and imported {url} -> {path}")
+    return 0
