@@ -1,0 +1,178 @@
+"""Plain-PyTorch reference networks for parity tests (no torchvision needed).
+
+The modules are built exactly like the originals so that their ``state_dict`` keys match
+the files users have:
+
+- :func:`vgg_features` is torchvision's ``vgg16().features`` / ``vgg19().features``
+  (``features.{i}`` indices unchanged; ``padding="reflect"`` only sets ``padding_mode``,
+  ``pooling="avg"`` swaps the pool modules, so indices stay the same).
+- :func:`vgg_normalised` is ``net.vgg`` of naoto0804/pytorch-AdaIN: a leading 1x1 conv,
+  ``ReflectionPad2d`` before every 3x3 conv, ``MaxPool2d(ceil_mode=True)``.
+
+Helpers move weights between our numpy params (``{"conv1_1": {"kernel": HWIO, "bias"}}``)
+and torch, run a reference forward with named taps, and push a state_dict through
+:func:`jaxstyle.weights.importers.import_weights`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from jaxstyle.models.vgg import ARCHS, BLOCK_CHANNELS, conv_names, param_shapes
+
+# --------------------------------------------------------------------------- torchvision VGG
+
+
+def vgg_features(arch: str, pooling: str = "max", padding: str = "zero") -> nn.Sequential:
+    """torchvision's ``features`` Sequential for ``arch`` (same module indices)."""
+    layers: list[nn.Module] = []
+    cin = 3
+    for n, cout in zip(ARCHS[arch], BLOCK_CHANNELS, strict=True):
+        for _ in range(n):
+            mode = "reflect" if padding == "reflect" else "zeros"
+            layers += [nn.Conv2d(cin, cout, 3, padding=1, padding_mode=mode), nn.ReLU(inplace=False)]
+            cin = cout
+        layers.append(nn.MaxPool2d(2, 2) if pooling == "max" else nn.AvgPool2d(2, 2))
+    return nn.Sequential(*layers).eval()
+
+
+def torchvision_indices(arch: str) -> dict[str, int]:
+    """Tap name -> index in torchvision's ``features`` (conv, relu and pool modules)."""
+    out, i = {}, 0
+    for b, n in enumerate(ARCHS[arch], start=1):
+        for c in range(1, n + 1):
+            out[f"conv{b}_{c}"], out[f"relu{b}_{c}"] = i, i + 1
+            i += 2
+        out[f"pool{b}"] = i
+        i += 1
+    return out
+
+
+# --------------------------------------------------------------------------- AdaIN vgg_normalised
+
+
+def vgg_normalised() -> nn.Sequential:
+    """pytorch-AdaIN's ``net.vgg`` (53 modules, through relu5_4)."""
+    layers: list[nn.Module] = [nn.Conv2d(3, 3, (1, 1))]
+    cin = 3
+    for b, (n, cout) in enumerate(zip(ARCHS["vgg19"], BLOCK_CHANNELS, strict=True), start=1):
+        for _ in range(n):
+            layers += [nn.ReflectionPad2d((1, 1, 1, 1)), nn.Conv2d(cin, cout, (3, 3)), nn.ReLU()]
+            cin = cout
+        if b < 5:  # the file ends at relu5_4: no pool5
+            layers.append(nn.MaxPool2d((2, 2), (2, 2), (0, 0), ceil_mode=True))
+    return nn.Sequential(*layers).eval()
+
+
+def vgg_normalised_indices() -> dict[str, int]:
+    """Tap name -> index in ``vgg_normalised()`` (relu taps and pools)."""
+    out, i = {}, 1  # index 0 is the 1x1 conv
+    for b, n in enumerate(ARCHS["vgg19"], start=1):
+        for c in range(1, n + 1):
+            out[f"conv{b}_{c}"], out[f"relu{b}_{c}"] = i + 1, i + 2
+            i += 3
+        if b < 5:
+            out[f"pool{b}"] = i
+            i += 1
+    return out
+
+
+# --------------------------------------------------------------------------- weights
+
+
+def he_params(arch: str, seed: int = 0) -> dict[str, dict[str, np.ndarray]]:
+    """Random VGG params with realistic scale (He init, small biases), float32."""
+    rng = np.random.default_rng(seed)
+    params = {}
+    for layer, shapes in param_shapes(arch).items():
+        kh, kw, cin, cout = shapes["kernel"]
+        std = np.sqrt(2.0 / (kh * kw * cin))
+        params[layer] = {
+            "kernel": (rng.standard_normal(shapes["kernel"]) * std).astype(np.float32),
+            "bias": (rng.standard_normal(shapes["bias"]) * 0.05).astype(np.float32),
+        }
+    return params
+
+
+def to_oihw(kernel: np.ndarray) -> np.ndarray:
+    """Our HWIO kernel -> torch's (out, in, kh, kw)."""
+    return np.ascontiguousarray(np.transpose(kernel, (3, 2, 0, 1)))
+
+
+def torchvision_state_dict(
+    params: Mapping[str, Mapping[str, np.ndarray]], arch: str, prefix: str = "features."
+) -> dict[str, torch.Tensor]:
+    """Our params -> a torchvision ``features`` state_dict (``features.{i}.weight``...)."""
+    idx = torchvision_indices(arch)
+    sd = {}
+    for layer in conv_names(arch):
+        if layer not in params:
+            continue
+        sd[f"{prefix}{idx[layer]}.weight"] = torch.from_numpy(to_oihw(params[layer]["kernel"]))
+        sd[f"{prefix}{idx[layer]}.bias"] = torch.from_numpy(np.array(params[layer]["bias"]))
+    return sd
+
+
+def load_into(model: nn.Sequential, params: Mapping, arch: str) -> nn.Sequential:
+    """Copy our params into a :func:`vgg_features` model (only the layers given)."""
+    sd = torchvision_state_dict(params, arch, prefix="")
+    model.load_state_dict(sd, strict=False)
+    return model
+
+
+# --------------------------------------------------------------------------- forward
+
+
+@torch.no_grad()
+def run_taps(
+    model: nn.Sequential, images_nhwc: np.ndarray, taps: Mapping[str, int], layers: Iterable[str]
+) -> dict[str, np.ndarray]:
+    """Run ``model`` on NHWC numpy images up to the deepest tap; return NHWC numpy features."""
+    layers = list(layers)
+    want = {taps[name]: name for name in layers}
+    x = torch.from_numpy(np.ascontiguousarray(np.transpose(images_nhwc, (0, 3, 1, 2))))
+    out = {}
+    for i, module in enumerate(model):
+        if i > max(want):
+            break
+        x = module(x)
+        if i in want:
+            out[want[i]] = np.transpose(x.numpy(), (0, 2, 3, 1)).copy()
+    return {name: out[name] for name in layers}
+
+
+def torch_normalize(images_nhwc: np.ndarray) -> np.ndarray:
+    """torchvision's ImageNet normalization of [0, 1] RGB (what our "torch" mode does)."""
+    mean = np.array([0.485, 0.456, 0.406], np.float32)
+    std = np.array([0.229, 0.224, 0.225], np.float32)
+    return ((images_nhwc - mean) / std).astype(np.float32)
+
+
+# --------------------------------------------------------------------------- importers
+
+
+def import_state_dict(state_dict: Mapping[str, torch.Tensor], path: Path, fmt: str = "pth", **kw):
+    """Save ``state_dict`` as ``.pth`` (torch zip) or ``.safetensors`` and import it back."""
+    from jaxstyle.weights.importers import import_weights
+
+    save_state_dict(state_dict, path, fmt)
+    return import_weights(path, **kw)
+
+
+def save_state_dict(state_dict: Mapping[str, torch.Tensor], path: Path, fmt: str = "pth") -> Path:
+    """Write a state_dict the way users get them: ``torch.save`` or safetensors' ``save_file``."""
+    path = Path(path)
+    if fmt == "pth":
+        torch.save(dict(state_dict), path)
+    elif fmt == "safetensors":
+        from safetensors.torch import save_file
+
+        save_file({k: v.contiguous() for k, v in state_dict.items()}, str(path))
+    else:
+        raise ValueError(fmt)
+    return path
