@@ -212,10 +212,10 @@ class _DecodeOrSkipDataset(grain.MapDataset):
             except Exception as e:  # any failure to decode is a property of the file
                 kind, exc = "bad", e
             if k == 0:
-                skip = (kind, name, short_reason(exc))
+                skip = (kind, name, short_reason(exc, name))
         raise InputError(
             f"{self._description}: no usable image in {self._max_tries} consecutive records "
-            f"(last: {name}: {short_reason(exc)})"
+            f"(last: {name}: {short_reason(exc, name)})"
         )
 
 
@@ -317,7 +317,9 @@ def _stream_dataset(
     shard_size = len(ds)
     if shard_size == 0:
         raise InputError(f"data.{stream}: {source} has fewer records than the {count} processes")
-    description = f"{stream} {source!r} (process {index}/{count})"
+    description = f"data.{stream}: {source.describe()}"
+    if count > 1:
+        description += f", process {index} of {count}"
     ds = ds.shuffle(seed=shuffle_seed).repeat()
     ds = _DecodeOrSkipDataset(
         ds,

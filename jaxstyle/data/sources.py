@@ -78,6 +78,9 @@ class ImageFolderSource:
         parts = Path(self.files[index]).parts
         return parts[0] if len(parts) > 1 else None
 
+    def describe(self) -> str:
+        return f"folder {self.root} ({len(self)} images)"
+
     def __repr__(self) -> str:
         return f"ImageFolderSource({self.root!r}, {len(self)} images)"
 
@@ -164,6 +167,9 @@ class TfdsImageSource:
         except Exception as e:  # an undeserializable record is a bad record, not a crash
             return {"image": b"", "name": f"{self.name}[{self.split}][{index}]", "error": str(e)}
         return self._record(index, example)
+
+    def describe(self) -> str:
+        return f"TFDS {self.name}[{self.split}] ({len(self)} records)"
 
     def __repr__(self) -> str:
         return f"TfdsImageSource({self.name!r}, split={self.split!r}, {len(self)} records)"

@@ -1,0 +1,103 @@
+"""``jaxstyle data``: prepare datasets (WikiArt -> TFDS ArrayRecord) and inspect sources.
+
+A thin layer over :mod:`jaxstyle.data.wikiart` and :mod:`jaxstyle.data.catalog`; failures
+are :class:`~jaxstyle.errors.InputError` s that the top-level CLI prints as one line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import warnings
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "data",
+        help="prepare WikiArt as a TFDS dataset, inspect image folders and datasets",
+        description="Prepare and inspect training data (no TensorFlow needed).",
+    )
+    sub = parser.add_subparsers(dest="data_command", metavar="ACTION", parser_class=type(parser))
+    parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
+
+    p = sub.add_parser(
+        "prepare",
+        help="build a TFDS dataset (ArrayRecord) from a manual download",
+        description="Build DATASET into --data-dir from the files in --manual-dir. WikiArt "
+        "layouts: <dir>/<Style>/<artist>_<title>.jpg, or Kaggle 'Painter by Numbers' "
+        "train/*.jpg with all_data_info.csv or train_info.csv. Unreadable files are skipped, "
+        "counted and named.",
+    )
+    p.add_argument("dataset", choices=("wikiart",), metavar="DATASET", help="wikiart")
+    p.add_argument("--manual-dir", required=True, help="the downloaded files")
+    p.add_argument("--data-dir", required=True, help="TFDS data dir to write into")
+    p.add_argument("--overwrite", action="store_true", help="rebuild an existing dataset")
+    p.set_defaults(func=cmd_prepare)
+
+    p = sub.add_parser(
+        "inspect",
+        help="count records, skipped files and labels of a folder or prepared TFDS dataset",
+        description="SOURCE is an image folder (every file is decoded to check it) or the "
+        "name of a prepared TFDS dataset (e.g. wikiart, coco/2017) under --data-dir.",
+    )
+    p.add_argument("source", metavar="SOURCE")
+    p.add_argument(
+        "--data-dir", help="TFDS data dir (default $TFDS_DATA_DIR or ~/tensorflow_datasets)"
+    )
+    p.add_argument("--split", default="train", help="TFDS split (train)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--grid", metavar="FILE", help="also write a grid of sample crops (PNG/JPEG)")
+    p.add_argument("--grid-count", type=int, default=16, help="images in the grid (16)")
+    p.set_defaults(func=cmd_inspect)
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    from jaxstyle.data.wikiart import prepare_wikiart
+
+    report = prepare_wikiart(args.manual_dir, args.data_dir, overwrite=args.overwrite)
+    if report.reused:
+        print(
+            f"{args.dataset}: already prepared in {report.builder_dir} (use --overwrite to rebuild)"
+        )
+    print(f"{args.dataset}: {report.num_records} records written to {report.builder_dir}")
+    print(f"{args.dataset}: {report.num_skipped} files skipped")
+    for s in report.skipped[:20]:
+        print(f"  skipped {s['file']}: {s['reason']}")
+    if report.num_skipped > 20:
+        print(f"  ... and {report.num_skipped - 20} more (metadata.json lists up to 1000)")
+    for label, counts in report.label_counts.items():
+        print(f"{args.dataset}: {len(counts)} {label} labels")
+    return 0
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from jaxstyle.data.catalog import inspect_source, write_sample_grid
+
+    info = inspect_source(args.source, data_dir=args.data_dir, split=args.split)
+    if args.grid:
+        with warnings.catch_warnings():  # skipped records are already in the report
+            warnings.simplefilter("ignore")
+            path, n = write_sample_grid(
+                args.source,
+                args.grid,
+                data_dir=args.data_dir,
+                split=args.split,
+                count=args.grid_count,
+            )
+        info["grid"] = {"path": str(path), "images": n}
+    if args.json:
+        print(json.dumps(info, indent=None, sort_keys=True))
+        return 0
+    print(
+        f"{info['source']} ({info['kind']}): {info['num_records']} records, {info['num_skipped']} skipped"
+    )
+    for s in info["skipped"][:20]:
+        print(f"  skipped {s['file']}: {s['reason']}")
+    for label, counts in info["labels"].items():
+        top = sorted(counts.items(), key=lambda kv: -kv[1])[:10]
+        shown = ", ".join(f"{k} {v}" for k, v in top)
+        more = f", ... ({len(counts)} in all)" if len(counts) > len(top) else ""
+        print(f"  {label}: {shown}{more}")
+    if args.grid:
+        print(f"grid of {info['grid']['images']} samples written to {info['grid']['path']}")
+    return 0
