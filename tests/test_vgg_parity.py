@@ -42,7 +42,9 @@ def _assert_close(ours, ref):
     for name in ref:
         assert ours[name].shape == ref[name].shape, name
         err = float(np.abs(ours[name] - ref[name]).max())
-        assert err < ATOL, f"{name}: max |jax - torch| = {err:.3g} (max |ref| {np.abs(ref[name]).max():.3g})"
+        assert err < ATOL, (
+            f"{name}: max |jax - torch| = {err:.3g} (max |ref| {np.abs(ref[name]).max():.3g})"
+        )
 
 
 def _taps(arch: str) -> list[str]:

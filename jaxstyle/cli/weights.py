@@ -61,7 +61,15 @@ def cmd_list(args: argparse.Namespace) -> int:
     rows = [("NAME", "STATUS", "ARCH", "INPUT", "PADDING", "PATH", "SOURCE")]
     for e in list_weights():
         rows.append(
-            (e.name, e.status, e.arch, e.normalization or "-", e.padding or "-", str(e.path), e.source)
+            (
+                e.name,
+                e.status,
+                e.arch,
+                e.normalization or "-",
+                e.padding or "-",
+                str(e.path),
+                e.source,
+            )
         )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     for r in rows:
@@ -116,7 +124,9 @@ def cmd_download(args: argparse.Namespace) -> int:
             pct = 100 * done // total
             if pct != shown[0]:
                 shown[0] = pct
-                print(f"\r{pct:3d}% of {total / 2**20:.0f} MiB", end="", file=sys.stderr, flush=True)
+                print(
+                    f"\r{pct:3d}% of {total / 2**20:.0f} MiB", end="", file=sys.stderr, flush=True
+                )
 
     path = download(args.name, url=url, timeout=args.timeout, progress=progress)
     if shown[0] >= 0:

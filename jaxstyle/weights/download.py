@@ -35,7 +35,7 @@ CHUNK = 1 << 20
 
 
 def url_for(name: str, base: str | None = None) -> str:
-    """Official URL of ``name`` (``vgg16``/``vgg19``), or under ``base``/``$JAXSTYLE_DOWNLOAD_BASE``."""
+    """Official URL of ``name`` (``vgg16``/``vgg19``), or under ``base``/$JAXSTYLE_DOWNLOAD_BASE."""
     if name not in FILES:
         raise WeightsError(f"no download known for {name!r}; available: {', '.join(FILES)}")
     base = base or os.environ.get("JAXSTYLE_DOWNLOAD_BASE") or DEFAULT_BASE
@@ -43,7 +43,7 @@ def url_for(name: str, base: str | None = None) -> str:
 
 
 def expected_sha256_prefix(url: str) -> str:
-    """The hash prefix torchvision puts in its file names: ``vgg19-dcbb9e9d.pth`` -> ``dcbb9e9d``."""
+    """torchvision's file-name hash prefix: ``vgg19-dcbb9e9d.pth`` -> ``dcbb9e9d``."""
     m = re.search(r"-([0-9a-f]{8,64})\.[A-Za-z0-9]+$", urllib.parse.urlparse(url).path)
     if not m:
         raise WeightsError(f"{url}: file name carries no SHA-256 prefix to verify against")

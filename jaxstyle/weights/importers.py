@@ -109,7 +109,8 @@ def detect_format(path: str | Path) -> str:
         if 2 <= n <= 100 * 2**20:
             if 8 + n > size:
                 raise WeightsError(
-                    f"{path}: truncated safetensors file (header needs {8 + n} bytes, file has {size})"
+                    f"{path}: truncated safetensors file "
+                    f"(header needs {8 + n} bytes, file has {size})"
                 )
             return "jaxstyle" if _is_jaxstyle(path) else "safetensors"
     if head[:1] == b"\x80" and 2 <= head[1] <= 5:
@@ -206,7 +207,8 @@ def _load_torch(path: Path, fmt: str) -> dict[str, np.ndarray]:
                 names = z.namelist()
         except (zipfile.BadZipFile, OSError) as e:
             raise WeightsError(
-                f"{path}: truncated or corrupt PyTorch file (zip archive unreadable: {_one_line(e)})"
+                f"{path}: truncated or corrupt PyTorch file "
+                f"(zip archive unreadable: {_one_line(e)})"
             ) from None
         if not any(n == "data.pkl" or n.endswith("/data.pkl") for n in names):
             raise WeightsError(f"{path}: {UNRECOGNISED}")
@@ -233,7 +235,9 @@ def _load_torch(path: Path, fmt: str) -> dict[str, np.ndarray]:
     state = _unwrap_state_dict(obj, path)
     out = {}
     for key, value in state.items():
-        if not isinstance(value, torch.Tensor) or key.startswith(("classifier.", "module.classifier.")):
+        if not isinstance(value, torch.Tensor) or key.startswith(
+            ("classifier.", "module.classifier.")
+        ):
             continue  # the fully-connected head is never needed (and is ~500 MB)
         out[key] = value.detach().to(torch.float32).numpy()
     return out
@@ -261,7 +265,9 @@ def _load_safetensors(path: Path) -> dict[str, np.ndarray]:
             keys = [k for k in f.keys() if not k.startswith(("classifier.", "module.classifier."))]
             return {k: np.asarray(f.get_tensor(k), np.float32) for k in keys}
     except (SafetensorError, OSError, ValueError, TypeError) as e:
-        raise WeightsError(f"{path}: truncated or corrupt safetensors file ({_one_line(e)})") from None
+        raise WeightsError(
+            f"{path}: truncated or corrupt safetensors file ({_one_line(e)})"
+        ) from None
 
 
 # --------------------------------------------------------------------------- state_dict layouts
@@ -333,7 +339,13 @@ def _torch_convs(
         kh, kw, cin, cout = param_shapes(arch)[layer]["kernel"]
         what = f"{arch} {layer}"
         w = _torch_param(
-            layer_state, index, "weight", (cout, cin, kh, kw), source, f"{prefix}{index}.weight", what
+            layer_state,
+            index,
+            "weight",
+            (cout, cin, kh, kw),
+            source,
+            f"{prefix}{index}.weight",
+            what,
         )
         b = _torch_param(layer_state, index, "bias", (cout,), source, f"{prefix}{index}.bias", what)
         params[layer] = {"kernel": np.ascontiguousarray(w.transpose(2, 3, 1, 0)), "bias": b}
@@ -384,8 +396,12 @@ def _from_vgg_normalised(
         )
     extra = sorted(set(convs) - set(VGG_NORMALISED_CONV_INDICES))
     if extra:
-        raise WeightsError(f"{source}: unexpected conv layer {prefix}{extra[0]}.weight for vgg_normalised")
-    w0 = _torch_param(layer_state, 0, "weight", (3, 3, 1, 1), source, f"{prefix}0.weight", "1x1 conv")
+        raise WeightsError(
+            f"{source}: unexpected conv layer {prefix}{extra[0]}.weight for vgg_normalised"
+        )
+    w0 = _torch_param(
+        layer_state, 0, "weight", (3, 3, 1, 1), source, f"{prefix}0.weight", "1x1 conv"
+    )
     b0 = _torch_param(layer_state, 0, "bias", (3,), source, f"{prefix}0.bias", "1x1 conv")
     params = _torch_convs(layer_state, "vgg19", VGG_NORMALISED_CONV_INDICES, source, prefix)
     a_mat = w0[:, :, 0, 0].astype(np.float64)  # (out k, in c)
@@ -420,7 +436,9 @@ def _from_keras(path: Path) -> VGGWeights:
             root = f["model_weights"] if "model_weights" in f else f
             layers = sorted(name for name in root if _KERAS_LAYER.match(name))
             if not layers:
-                raise WeightsError(f"{path}: {UNRECOGNISED} (HDF5 without Keras block*_conv* groups)")
+                raise WeightsError(
+                    f"{path}: {UNRECOGNISED} (HDF5 without Keras block*_conv* groups)"
+                )
             arch = "vgg19" if len(layers) == 16 or "block5_conv4" in layers else "vgg16"
             params = {}
             for layer, shapes in param_shapes(arch).items():
@@ -429,7 +447,9 @@ def _from_keras(path: Path) -> VGGWeights:
                 if group_name not in root:
                     raise WeightsError(f"{path}: missing group {group_name} for {arch}")
                 found: dict[str, tuple[str, Any]] = {}
-                root[group_name].visititems(lambda name, obj, found=found: _keras_tensor(name, obj, found))
+                root[group_name].visititems(
+                    lambda name, obj, found=found: _keras_tensor(name, obj, found)
+                )
                 params[layer] = {}
                 for kind in ("kernel", "bias"):
                     if kind not in found:
@@ -501,7 +521,9 @@ def check_features(weights: VGGWeights, what: str) -> dict[str, float]:
     from jaxstyle.models.vgg import VGGConfig, vgg_features
 
     taps = [f"relu{b}_{n}" for b, n in enumerate(ARCHS[weights.arch], start=1)]
-    config = VGGConfig(arch=weights.arch, normalization=weights.normalization, padding=weights.padding)
+    config = VGGConfig(
+        arch=weights.arch, normalization=weights.normalization, padding=weights.padding
+    )
     feats = vgg_features(weights.params, jnp.asarray(synthetic_image()), taps, config)
     means = {}
     for tap, value in feats.items():

