@@ -110,7 +110,13 @@ class Checkpointer:
 
     def save(self, step: int, state: dict[str, Any], data_state: Any, config: dict) -> None:
         """Start saving ``state`` at ``step``; returns once the arrays are safe to donate."""
-        state = {**state, "rng": jax.random.key_data(state["rng"])}
+        # step and rng are host numpy values (same on every process): orbax writes them from
+        # the primary process; jax arrays on one device would be "host local" to it.
+        state = {
+            **state,
+            "step": np.asarray(state["step"], np.int32),
+            "rng": np.asarray(jax.random.key_data(state["rng"])),
+        }
         self._mngr.save(
             step,
             args=ocp.args.Composite(
@@ -123,8 +129,12 @@ class Checkpointer:
 
     def restore(self, step: int, abstract_state: dict[str, Any]) -> tuple[dict[str, Any], Any]:
         """``(state, data_state)`` at ``step``, arrays laid out like ``abstract_state``."""
-        abstract = {**abstract_state, "rng": jax.eval_shape(jax.random.key_data, abstract_state["rng"])}
-        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, abstract)
+        arrays = {k: v for k, v in abstract_state.items() if k not in ("step", "rng")}
+        abstract = {
+            **jax.tree.map(ocp.utils.to_shape_dtype_struct, arrays),
+            "step": np.zeros((), np.int32),
+            "rng": np.zeros(jax.random.key_data(abstract_state["rng"]).shape, np.uint32),
+        }
         out = self._mngr.restore(
             step,
             args=ocp.args.Composite(
@@ -132,7 +142,7 @@ class Checkpointer:
             ),
         )
         state = dict(out["state"])
-        state["rng"] = jax.random.wrap_key_data(state["rng"])
+        state["rng"] = jax.random.wrap_key_data(np.asarray(state["rng"]))
         return state, out["data"]
 
     def wait(self) -> None:
