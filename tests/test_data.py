@@ -289,3 +289,18 @@ def test_to_global_batch_on_a_data_mesh(id_dirs):
     assert garr["content"].shape == local["content"].shape and garr["content"].sharding == sharding
     np.testing.assert_array_equal(np.asarray(garr["style"]), local["style"])
     it.close()
+
+
+@pytest.mark.parametrize("short_side", [256, 512])
+def test_window_resize_matches_full_resize_then_crop(style_paths, short_side):
+    """The pipeline resamples only the crop window; it must equal resize-then-crop."""
+    from jaxstyle.data.images import decode_rgb, resized_crop, resized_shape
+
+    image = decode_rgb(style_paths[0].read_bytes(), "x")
+    new_h, new_w = resized_shape(*image.shape[:2], short_side)
+    assert min(new_h, new_w) == short_side
+    full = np.asarray(Image.fromarray(image).resize((new_w, new_h), Image.BILINEAR))
+    for top, left in [(0, 0), (new_h - 200, new_w - 200), ((new_h - 200) // 3, (new_w - 200) // 5)]:
+        window = resized_crop(image, short_side, 200, top, left)
+        diff = np.abs(window.astype(int) - full[top : top + 200, left : left + 200].astype(int))
+        assert window.shape == (200, 200, 3) and diff.max() <= 1 and diff.mean() < 0.01

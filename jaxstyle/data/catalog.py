@@ -18,7 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from jaxstyle.data.images import decode_rgb, load_for_crop, short_reason
+from jaxstyle.data.images import (
+    center_resized_crop,
+    decode_for_crop,
+    decode_rgb,
+    short_reason,
+)
 from jaxstyle.data.sources import ImageFolderSource, TfdsImageSource, tfds_builder_dir
 from jaxstyle.errors import InputError
 
@@ -132,7 +137,7 @@ def write_sample_grid(
     for i in picks:
         record = src[i]
         try:
-            img = load_for_crop(
+            img = decode_for_crop(
                 record["image"],
                 record["name"],
                 load_size=size,
@@ -141,8 +146,7 @@ def write_sample_grid(
             )
         except Exception:  # a sample grid shows what can be read; inspect lists the rest
             continue
-        top, left = (img.shape[0] - size) // 2, (img.shape[1] - size) // 2
-        tiles.append(img[top : top + size, left : left + size])
+        tiles.append(center_resized_crop(img, size, size))
     if not tiles:
         raise InputError(f"{source}: none of the {len(picks)} sampled records could be read")
     cols = math.ceil(math.sqrt(len(tiles)))

@@ -6,8 +6,9 @@ has ONE iterator state)::
     source (folder | TFDS ArrayRecord)            records {"image": bytes, "name": str}
       -> [process_index::process_count]           hosts read disjoint records
       -> shuffle(seed) -> repeat()                 endless, a fresh permutation per epoch
-      -> decode + resize shorter side (skip bad)   uint8, bad records replaced, see below
-      -> random_map(random crop + flip)            per-record rng: (seed, index)
+      -> decode (skip bad)                         uint8, bad records replaced, see below
+      -> random_map(resize shorter side, crop,     per-record rng: (seed, index); only the
+                    flip)                          crop window is resampled
     zip(content, style) by index
       -> to_iter_dataset(threads) -> batch(local_batch) -> mp_prefetch(workers)
       -> account for skipped files (main process: warnings, bad-fraction check)
@@ -37,8 +38,9 @@ import numpy as np
 
 from jaxstyle.data.images import (
     SmallImageError,
-    load_for_crop,
-    random_crop_flip,
+    crop_short_side,
+    decode_for_crop,
+    random_resized_crop,
     short_reason,
     warn_skipped,
 )
@@ -205,7 +207,7 @@ class _DecodeOrSkipDataset(grain.MapDataset):
             try:
                 if record.get("error"):
                     raise ValueError(record["error"])
-                image = load_for_crop(record["image"], name, **self._load)
+                image = decode_for_crop(record["image"], name, **self._load)
                 return {"image": image, "skip": skip}
             except SmallImageError as e:
                 kind, exc = "small", e
@@ -219,14 +221,18 @@ class _DecodeOrSkipDataset(grain.MapDataset):
         )
 
 
-class _RandomCropFlip(grain.transforms.RandomMap):
-    """Random square crop (and flip) of a decoded element, at uint8."""
+class _RandomResizedCrop(grain.transforms.RandomMap):
+    """Resize the shorter side, random square crop (and flip) of a decoded element, at uint8."""
 
-    def __init__(self, crop_size: int, flip: bool):
-        self.crop_size, self.flip = crop_size, flip
+    def __init__(self, load_size: int, crop_size: int, flip: bool):
+        self.load_size, self.crop_size, self.flip = load_size, crop_size, flip
 
     def random_map(self, element: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
-        crop = random_crop_flip(element["image"], self.crop_size, self.flip, rng)
+        image = element["image"]
+        short = crop_short_side(
+            min(image.shape[:2]), load_size=self.load_size, crop_size=self.crop_size
+        )
+        crop = random_resized_crop(image, short, self.crop_size, self.flip, rng)
         return {"image": crop, "skip": element["skip"]}
 
 
@@ -329,7 +335,8 @@ def _stream_dataset(
         max_tries=min(max(2 * shard_size, 16), _MIN_SAMPLE),
         description=description,
     )
-    ds = ds.random_map(_RandomCropFlip(settings.crop_size, settings.flip), seed=crop_seed)
+    crop = _RandomResizedCrop(settings.load_size, settings.crop_size, settings.flip)
+    ds = ds.random_map(crop, seed=crop_seed)
     return ds, StreamCounts(description=description, shard_size=shard_size)
 
 
