@@ -1,0 +1,67 @@
+"""Import the official pytorch-AdaIN weights (``decoder.pth``, ``vgg_normalised.pth``).
+
+``decoder.pth`` is the state_dict of an ``nn.Sequential`` whose convs sit at indices
+1, 5, 8, ..., 28; :class:`jaxstyle.models.decoder.Decoder` names its convs ``conv_{index}``,
+so the import is a rename plus OIHW -> HWIO. ``vgg_normalised.pth`` goes through the VGG
+importer (its leading 1x1 "normalisation" conv folded into conv1_1, reflect padding, [0, 1]
+inputs). Only ``torch.load(weights_only=True)``-safe files are read (no arbitrary pickles).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from jaxstyle.errors import WeightsError
+from jaxstyle.models.decoder import DECODER_LAYOUT
+
+
+def decoder_from_state_dict(state: dict[str, np.ndarray], source: str) -> dict[str, dict[str, np.ndarray]]:
+    """pytorch-AdaIN decoder state_dict (numpy) -> :class:`Decoder` params (width 1.0)."""
+    params, cin = {}, 512
+    for index, cout, _ in DECODER_LAYOUT:
+        w, b = state.get(f"{index}.weight"), state.get(f"{index}.bias")
+        if w is None or b is None:
+            raise WeightsError(f"{source}: missing {index}.weight/{index}.bias; not a pytorch-AdaIN decoder")
+        if tuple(w.shape) != (cout, cin, 3, 3) or tuple(b.shape) != (cout,):
+            raise WeightsError(
+                f"{source}: {index}.weight has shape {tuple(w.shape)}, expected {(cout, cin, 3, 3)}"
+            )
+        params[f"conv_{index}"] = {
+            "kernel": np.ascontiguousarray(np.transpose(w, (2, 3, 1, 0)), np.float32),
+            "bias": np.asarray(b, np.float32),
+        }
+        cin = cout
+    return params
+
+
+def load_official_decoder(path: str | Path) -> dict[str, dict[str, np.ndarray]]:
+    """Read pytorch-AdaIN's ``decoder.pth`` (or a safetensors copy) into Decoder params."""
+    from jaxstyle.weights import importers
+
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"{path}: decoder weights file not found")
+    fmt = importers.detect_format(path)
+    if fmt in ("torch-zip", "torch-legacy"):
+        state = importers._load_torch(path, fmt)
+    elif fmt == "safetensors":
+        state = importers._load_safetensors(path)
+    else:
+        raise WeightsError(f"{path}: not a PyTorch state_dict (.pth) or safetensors file")
+    return decoder_from_state_dict(state, str(path))
+
+
+def load_official_encoder(path: str | Path):
+    """pytorch-AdaIN's ``vgg_normalised.pth`` as a VGG19 :class:`Encoder` ([0, 1] inputs)."""
+    import jax.numpy as jnp
+
+    from jaxstyle.models.encoder import Encoder
+    from jaxstyle.models.vgg import VGGConfig
+    from jaxstyle.weights.importers import import_weights
+
+    w = import_weights(path, arch="vgg19")
+    config = VGGConfig(arch="vgg19", padding=w.padding, normalization=w.normalization)
+    params = {k: {n: jnp.asarray(a, jnp.float32) for n, a in v.items()} for k, v in w.params.items()}
+    return Encoder(params=params, config=config)
