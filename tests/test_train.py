@@ -115,3 +115,43 @@ def test_config_overrides_are_typed():
         load_config(str(REPO / "configs/adain.py:tiny"), ["--config.optim.nope=1"])
     with pytest.raises(InputError, match="not a valid int"):
         load_config(str(REPO / "configs/adain.py:tiny"), ["--config.train.steps=abc"])
+
+
+def test_stylizer_loads_a_training_run(reference_run, images_dir):
+    import numpy as np
+    from PIL import Image
+
+    from jaxstyle.methods.adain import load_stylizer
+
+    workdir, _ = reference_run
+    stylizer = load_stylizer(workdir)
+    img = lambda p: np.asarray(Image.open(p).convert("RGB").resize((40, 32)), np.float32)[None] / 255  # noqa: E731
+    content = img(sorted((images_dir / "content").glob("*.jpg"))[0])
+    style = img(sorted((images_dir / "style").glob("*.jpg"))[0])
+    out = np.asarray(stylizer.stylize(content, style))
+    assert out.shape == content.shape and 0.0 <= out.min() and out.max() <= 1.0
+    assert np.abs(out - np.asarray(stylizer.stylize(content, style, alpha=0.0))).max() > 1e-3
+
+
+def test_nan_loss_stops_with_one_line_and_keeps_last_good_checkpoint(tmp_path, images_dir):
+    from jaxstyle.checkpoint import Checkpointer
+    from jaxstyle.train import TrainingDiverged, load_config, train
+
+    cfg = load_config(
+        str(REPO / "configs/adain.py:tiny,depth"),
+        [
+            f"--config.data.content_dir={images_dir / 'content'}",
+            f"--config.data.style_dir={images_dir / 'style'}",
+            "--config.depth.network=random_conv",  # exercises the pluggable depth loss too
+            "--config.optim.lr=1e30",  # the first update sends the decoder to inf
+            "--config.train.steps=4",
+            "--config.train.checkpoint_every=1",
+            "--config.train.sample_every=0",
+        ],
+    )
+    with pytest.raises(TrainingDiverged, match="non-finite loss at step 2") as e:
+        train(cfg, tmp_path)
+    assert "\n" not in str(e.value) and "last good checkpoint: step 1" in str(e.value)
+    assert Checkpointer(tmp_path).latest_step() == 1
+    first = json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[0])
+    assert first["loss/depth"] > 0  # the depth term was computed
