@@ -247,3 +247,52 @@ def test_cli_errors_are_one_line_exit_2(tmp_path, capsys):
         == 2
     )
     assert "manual directory not found" in capsys.readouterr().err
+
+
+def test_tfds_source_reads_a_coco_like_dataset_with_config(content_paths, tmp_path):
+    """name/config resolution and the "image/filename" feature, as in tfds' coco/2017."""
+    import tensorflow_datasets as tfds
+    from etils import epath
+    from tensorflow_datasets.core import utils as tfds_utils
+
+    class FakeCoco(tfds.core.GeneratorBasedBuilder):
+        VERSION = tfds.core.Version("1.1.0")
+        BUILDER_CONFIGS = [tfds.core.BuilderConfig(name="2017")]
+
+        @tfds_utils.classproperty
+        @classmethod
+        def code_path(cls):  # see jaxstyle.data.wikiart.Wikiart.code_path
+            return epath.Path(__file__)
+
+        def _info(self):
+            features = {
+                "image": tfds.features.Image(shape=(None, None, 3), encoding_format="jpeg"),
+                "image/filename": tfds.features.Text(),
+                "image/id": tfds.features.Scalar(np.int64),
+            }
+            return tfds.core.DatasetInfo(
+                builder=self, features=tfds.features.FeaturesDict(features)
+            )
+
+        def _split_generators(self, dl_manager):
+            return {"train": self._generate_examples()}
+
+        def _generate_examples(self):
+            for i, p in enumerate(content_paths):
+                yield p.name, {"image": p, "image/filename": p.name, "image/id": i}
+
+    FakeCoco(
+        config="2017", data_dir=str(tmp_path), file_format="array_record"
+    ).download_and_prepare()
+    source = TfdsImageSource("fake_coco/2017", data_dir=str(tmp_path))
+    assert len(source) == len(content_paths)
+    names = sorted(source[i]["name"].split()[-1] for i in range(len(source)))
+    assert names == sorted(p.name for p in content_paths)
+    assert source[0]["image"][:2] == b"\xff\xd8"  # still the encoded JPEG
+
+    info_path = next(tmp_path.glob("fake_coco/2017/*/dataset_info.json"))
+    info = json.loads(info_path.read_text())
+    info["fileFormat"] = "tfrecord"
+    info_path.write_text(json.dumps(info))
+    with pytest.raises(InputError, match="array_record"):
+        TfdsImageSource("fake_coco/2017", data_dir=str(tmp_path))
