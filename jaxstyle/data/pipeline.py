@@ -74,7 +74,10 @@ def default_data_config() -> ml_collections.ConfigDict:
     c.small_images = "upscale"  # or "skip": images whose shorter side < crop_size
     c.max_bad_fraction = 0.05
     # Parallelism: grain mp_prefetch worker processes (0 = in-process) and reader threads
-    # per process; prefetch_buffer_size is elements buffered by those threads.
+    # per process (each worker has its own); prefetch_buffer_size is elements buffered by
+    # those threads. One core decodes ~100-150 images/s at 640x480 -> 512 -> 256, so an
+    # accelerator at 50 AdaIN steps/s (1600 images/s) wants ~12-16 workers
+    # (benchmarks/results/data.md). Resuming needs the same `workers`.
     c.workers = 0
     c.read_threads = 8
     c.prefetch_buffer_size = 128
@@ -169,7 +172,7 @@ def _stream_seeds(seed: int) -> dict[str, tuple[int, int]]:
 
 
 class _DecodeOrSkipDataset(grain.MapDataset):
-    """Decode + resize each record; replace bad ones by the next record of the stream.
+    """Decode each record; replace bad ones by the next record of the same stream.
 
     Element: ``{"image": uint8 (H, W, 3), "skip": None | (kind, name, reason)}`` where
     ``skip`` describes this index's own record if it was skipped (kind "bad" or "small").
