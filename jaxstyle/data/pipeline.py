@@ -390,6 +390,9 @@ def build_paired_iterator(data_cfg: Any, global_batch: int, seed: int) -> grain.
     The result is a grain ``DatasetIterator``: ``get_state()``/``set_state()`` resume it
     exactly, :func:`iterator_checkpoint_args` saves it with Orbax, ``close()`` stops worker
     processes, and ``it.data_counts`` holds the skip counters of this process.
+
+    With ``workers > 0`` grain starts worker processes by ``spawn``: a script that builds
+    the iterator at import time must do so under ``if __name__ == "__main__":``.
     """
     ds, counts = build_paired_dataset(data_cfg, global_batch, seed)
     it = iter(ds)
