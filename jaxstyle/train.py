@@ -270,6 +270,10 @@ def train(
             missing = set(params) - set(loaded)
             if missing:
                 raise InputError(f"{init_from}: checkpoint has no parameter group(s) {sorted(missing)}")
+            want = jax.tree.map(lambda a: tuple(a.shape), params)
+            got = jax.tree.map(lambda a: tuple(np.shape(a)), {k: loaded[k] for k in params})
+            if want != got:
+                raise InputError(f"{init_from}: parameter shapes differ from this config's model")
             params = {
                 k: shd.replicate(loaded[k], mesh) if k in loaded else v for k, v in params.items()
             }
