@@ -179,3 +179,96 @@ def save_state_dict(state_dict: Mapping[str, torch.Tensor], path: Path, fmt: str
     else:
         raise ValueError(fmt)
     return path
+
+
+# --------------------------------------------------------------------------- RAST (Ma et al. 2023)
+# Same module names/structure as the official RAST ``net_v19.py`` so state_dict keys match the
+# released ``transformer_iter_160000.pth`` / ``decoder_iter_160000.pth``.
+
+
+def rast_mean_std(feat: torch.Tensor, eps: float = 1e-5) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and std (unbiased variance + eps) of NCHW features, shaped (N,C,1,1)."""
+    n, c = feat.shape[:2]
+    flat = feat.reshape(n, c, -1)
+    std = (flat.var(dim=2) + eps).sqrt().reshape(n, c, 1, 1)
+    return flat.mean(dim=2).reshape(n, c, 1, 1), std
+
+
+def rast_mean_variance_norm(feat: torch.Tensor) -> torch.Tensor:
+    mean, std = rast_mean_std(feat)
+    return (feat - mean) / std
+
+
+class RastSANet(nn.Module):
+    """Style-attentional block (attributes f, g, h, out_conv as in the official code)."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.f = nn.Conv2d(channels, channels, 1)
+        self.g = nn.Conv2d(channels, channels, 1)
+        self.h = nn.Conv2d(channels, channels, 1)
+        self.out_conv = nn.Conv2d(channels, channels, 1)
+
+    def forward(self, content: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        q = self.f(rast_mean_variance_norm(content)).flatten(2).transpose(1, 2)  # (N, HWc, C)
+        k = self.g(rast_mean_variance_norm(style)).flatten(2)  # (N, C, HWs)
+        v = self.h(style).flatten(2)  # (N, C, HWs)
+        attn = torch.softmax(torch.bmm(q, k), dim=-1)  # (N, HWc, HWs)
+        out = torch.bmm(v, attn.transpose(1, 2)).reshape(content.shape)
+        return self.out_conv(out) + content
+
+
+class RastTransform(nn.Module):
+    """SANet at relu4_1 and relu5_1, relu5_1 nearest-upsampled, summed, reflect-pad 3x3 merge."""
+
+    def __init__(self, channels: int = 512):
+        super().__init__()
+        self.sanet4_1 = RastSANet(channels)
+        self.sanet5_1 = RastSANet(channels)
+        self.merge_conv_pad = nn.ReflectionPad2d((1, 1, 1, 1))
+        self.merge_conv = nn.Conv2d(channels, channels, (3, 3))
+
+    def forward(self, c4, s4, c5, s5):
+        up = nn.functional.interpolate(self.sanet5_1(c5, s5), size=c4.shape[2:], mode="nearest")
+        return self.merge_conv(self.merge_conv_pad(self.sanet4_1(c4, s4) + up))
+
+
+def rast_decoder() -> nn.Sequential:
+    """The AdaIN/SANet/RAST decoder Sequential (convs at indices 1, 5, 8, ..., 28)."""
+    spec = [(512, 256), "up", (256, 256), (256, 256), (256, 256), (256, 128), "up", (128, 128),
+            (128, 64), "up", (64, 64), (64, 3)]  # fmt: skip
+    layers: list[nn.Module] = []
+    for item in spec:
+        if item == "up":
+            layers.append(nn.Upsample(scale_factor=2, mode="nearest"))
+            continue
+        layers += [nn.ReflectionPad2d((1, 1, 1, 1)), nn.Conv2d(item[0], item[1], (3, 3)), nn.ReLU()]
+    return nn.Sequential(*layers[:-1])  # no ReLU after the last conv
+
+
+class RastMultiDiscriminator(nn.Module):
+    """Three LSGAN discriminators at 1, 1/2, 1/4 scale (``models.disc_{i}`` keys)."""
+
+    def __init__(self, width: float = 1.0):
+        super().__init__()
+        chans = [max(1, int(round(c * width))) for c in (64, 128, 256, 512)]
+        self.models = nn.ModuleList()
+        for i in range(3):
+            layers: list[nn.Module] = []
+            cin = 3
+            for k, c in enumerate(chans):
+                layers.append(nn.Conv2d(cin, c, 4, stride=2, padding=1))
+                if k > 0:
+                    layers.append(nn.InstanceNorm2d(c))
+                layers.append(nn.LeakyReLU(0.2))
+                cin = c
+            layers.append(nn.Conv2d(cin, 1, 3, padding=1))
+            self.models.add_module(f"disc_{i}", nn.Sequential(*layers))
+        self.downsample = nn.AvgPool2d(3, stride=2, padding=[1, 1], count_include_pad=False)
+
+    def forward(self, x):
+        outs = []
+        for m in self.models:
+            outs.append(m(x))
+            x = self.downsample(x)
+        return outs
