@@ -1,0 +1,121 @@
+"""Gatys/Lapstyle optimization: it optimizes, batching and sharding change nothing, resume is exact."""
+
+import numpy as np
+import pytest
+from conftest import run_python
+
+from jaxstyle.io import load_image, resize_long_side
+from jaxstyle.optimize import StylizeConfig, make_pairs, stylize
+
+SIZE = 48
+
+
+@pytest.fixture(scope="module")
+def images(content_paths, style_paths):
+    contents = [resize_long_side(load_image(p), 96) for p in content_paths[:2]]
+    styles = [resize_long_side(load_image(p), 96) for p in style_paths[:2]]
+    return contents, styles
+
+
+def _record():
+    losses = []
+    return losses, lambda step, parts: losses.append((step, parts))
+
+
+@pytest.mark.parametrize("method", ["gatys", "lapstyle"])
+def test_loss_falls_and_result_differs_from_inputs(images, vgg16, method):
+    contents, styles = images
+    losses, progress = _record()
+    # L-BFGS for gatys (shares its compiled program with the resume test), Adam for lapstyle.
+    opt = {"optimizer": "lbfgs"} if method == "gatys" else {"optimizer": "adam", "lr": 0.05}
+    cfg = StylizeConfig(method=method, size=SIZE, steps=30, chunk=5, **opt)
+    (out,) = stylize(contents[:1], styles[:1], cfg, encoder=vgg16, progress=progress)
+    first, last = losses[0][1]["total"], losses[-1][1]["total"]
+    assert last < 0.2 * first, losses
+    if method == "lapstyle":
+        assert "lap" in losses[-1][1]
+    content = resize_long_side(contents[0], SIZE)
+    assert out.shape == content.shape and out.dtype == np.float32
+    assert out.min() >= 0 and out.max() <= 1
+    assert np.abs(out - content).mean() > 0.02  # not the content
+    assert np.abs(out - resize_long_side(styles[0], SIZE)[: out.shape[0], : out.shape[1]]).mean() > 0.02
+
+
+def test_lpips_content_loss_runs_and_falls(images, vgg16):
+    contents, styles = images
+    losses, progress = _record()
+    cfg = StylizeConfig(size=SIZE, steps=10, chunk=5, content_loss="lpips", optimizer="adam", lr=0.05)
+    stylize(contents[:1], styles[:1], cfg, encoder=vgg16, progress=progress)
+    assert losses[-1][1]["total"] < 0.5 * losses[0][1]["total"], losses
+
+
+def test_batched_equals_per_pair(images, vgg16):
+    contents, styles = images
+    cfg = StylizeConfig(size=SIZE, steps=8, chunk=4, optimizer="sgd", lr=0.05)
+    batched = stylize(contents, styles, cfg, encoder=vgg16)  # 2x2 product, possibly 2 buckets
+    assert len(batched) == 4
+    pairs = make_pairs(contents, styles)
+    for k, pair in enumerate(pairs):
+        (single,) = stylize([pair.content], [pair.style], cfg, encoder=vgg16)
+        np.testing.assert_allclose(batched[k], single, atol=1e-4)
+
+
+def test_bucketing_keeps_aspect_ratio(vgg16):
+    wide = np.random.default_rng(0).random((40, 80, 3)).astype(np.float32)
+    tall = np.random.default_rng(1).random((80, 40, 3)).astype(np.float32)
+    style = np.random.default_rng(2).random((50, 50, 3)).astype(np.float32)
+    out = stylize([wide, tall], [style], StylizeConfig(size=SIZE, steps=2, optimizer="adam"), encoder=vgg16)
+    assert out[0].shape == (24, 48, 3) and out[1].shape == (48, 24, 3)
+
+
+def test_resume_after_interruption_equals_uninterrupted(images, vgg16, tmp_path):
+    contents, styles = images
+    cfg = StylizeConfig(size=SIZE, steps=20, chunk=5)  # same program as the gatys test above
+    (reference,) = stylize(contents[:1], styles[:1], cfg, encoder=vgg16)
+
+    class Interrupt(Exception):
+        pass
+
+    def interrupt_at_12(step, _):
+        if step >= 12:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        stylize(contents[:1], styles[:1], cfg, encoder=vgg16, progress=interrupt_at_12,
+                checkpoint_dir=tmp_path, checkpoint_every=5)
+    seen = []
+    (resumed,) = stylize(contents[:1], styles[:1], cfg, encoder=vgg16,
+                         progress=lambda s, _: seen.append(s), checkpoint_dir=tmp_path, checkpoint_every=5)
+    assert seen[0] == 15  # resumed from the step-10 checkpoint (no step-0 report), not from scratch
+    np.testing.assert_array_equal(resumed, reference)
+
+
+SHARDED = """
+import numpy as np, jax
+assert jax.device_count() == 4, jax.devices()
+from jaxstyle.io import load_image, resize_long_side
+from jaxstyle.optimize import StylizeConfig, stylize
+c = [resize_long_side(load_image(p), 96) for p in {contents!r}]
+s = [resize_long_side(load_image(p), 96) for p in {styles!r}]
+out = stylize(c, s, StylizeConfig(size={size}, steps=6, chunk=3, optimizer="sgd", lr=0.05))
+np.savez({out!r}, *out)
+"""
+
+
+def test_sharded_over_4_devices_equals_single_device(content_paths, style_paths, vgg16, tmp_path):
+    contents = [str(p) for p in content_paths[:3]]
+    styles = [str(p) for p in style_paths[:1]]
+    out = tmp_path / "sharded.npz"
+    proc = run_python(
+        SHARDED.format(contents=contents, styles=styles, size=SIZE, out=str(out)),
+        env={"XLA_FLAGS": "--xla_force_host_platform_device_count=4"},
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    sharded = np.load(out)
+    sharded = [sharded[f"arr_{i}"] for i in range(len(sharded.files))]
+    c = [resize_long_side(load_image(p), 96) for p in contents]
+    s = [resize_long_side(load_image(p), 96) for p in styles]
+    single = stylize(c, s, StylizeConfig(size=SIZE, steps=6, chunk=3, optimizer="sgd", lr=0.05), encoder=vgg16)
+    assert len(sharded) == len(single) == 3
+    for a, b in zip(sharded, single, strict=True):
+        np.testing.assert_allclose(a, b, atol=2e-4)
