@@ -7,6 +7,15 @@ import pytest
 
 from jaxstyle.cli import main
 
+
+@pytest.fixture(scope="module")
+def adain_official(tmp_path_factory):
+    """Official-layout pytorch-AdaIN decoder.pth + vgg_normalised.pth with generated weights."""
+    pytest.importorskip("torch")
+    import test_adain_official
+
+    return test_adain_official.official.__wrapped__(tmp_path_factory)[0]
+
 TINY = ["--size", "32", "--steps", "2", "--optimizer", "adam", "--style-layers", "relu1_1,relu2_1"]
 
 
@@ -73,3 +82,43 @@ def test_console_script_reports_without_traceback(tmp_path):
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "nope.png" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_adain_method_from_official_weights(tmp_path, capsys, adain_official):
+    import numpy as np
+
+    from jaxstyle.io import load_image, resize_long_side
+    from jaxstyle.methods.adain import load_stylizer
+
+    d = adain_official
+    out = tmp_path / "out"
+    common = ["stylize", "--method", "adain", "--checkpoint", str(d / "decoder.pth"), "--size", "64"]
+    assert main([*common, "--content", "sample:chelsea", "sample:coffee", "--style", "sample:ihc",
+                 "--output", str(out), "--alpha", "0.5"]) == 0
+    written = load_image(out / "chelsea__ihc.png")
+    content = resize_long_side(load_image("sample:chelsea"), 64)
+    style = resize_long_side(load_image("sample:ihc"), 64)
+    expected = np.asarray(load_stylizer(d / "decoder.pth").stylize(content[None], style[None], alpha=0.5))[0]
+    assert np.abs(written - expected).max() <= 1 / 255 + 1e-6  # equal up to 8-bit PNG quantisation
+
+    # Interpolation and masks give one output per content; bad controls are one-line errors.
+    assert main([*common, "--content", "sample:chelsea", "--style", "sample:ihc", "sample:hubble",
+                 "--style-weights", "0.7,0.3", "--output", str(out)]) == 0
+    assert (out / "chelsea__mix.png").is_file()
+    mask = tmp_path / "mask.png"
+    from jaxstyle.io import save_image
+
+    half = np.zeros((32, 48, 3), np.float32)
+    half[:, :24] = 1.0
+    save_image(mask, half)
+    inverse = tmp_path / "inverse.png"
+    save_image(inverse, 1.0 - half)
+    assert main([*common, "--content", "sample:chelsea", "--style", "sample:ihc", "sample:hubble",
+                 "--mask", str(mask), str(inverse), "--output", str(out)]) == 0
+    assert (out / "chelsea__masked.png").is_file()
+    capsys.readouterr()
+    code, err = run_cli([*common, "--style", "sample:ihc", "sample:hubble", "--style-weights", "1",
+                         "--output", str(tmp_path / "bad")], capsys)
+    assert code == 2 and "--style-weights" in err and not (tmp_path / "bad").exists()
+    code, err = run_cli(["stylize", "--method", "adain", "--output", str(tmp_path / "bad")], capsys)
+    assert code == 2 and "--checkpoint" in err

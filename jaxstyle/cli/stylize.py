@@ -47,7 +47,8 @@ def register(subparsers) -> None:
     io.add_argument("--checkpoint-every", type=int, default=50, metavar="N")
 
     m = p.add_argument_group("method")
-    m.add_argument("--method", choices=opt.METHODS, default="gatys")
+    m.add_argument("--method", choices=(*opt.METHODS, "adain"), default="gatys",
+                   help="optimization (gatys, lapstyle) or a trained feed-forward network (adain)")
     m.add_argument("--size", type=int, default=512, help="long side of the output in px")
     m.add_argument("--steps", type=int, default=300, help="optimizer steps (per scale)")
     m.add_argument("--optimizer", choices=opt.OPTIMIZERS, default="lbfgs")
@@ -70,6 +71,15 @@ def register(subparsers) -> None:
                    help="keep the content's colours: luminance-only transfer, or histogram matching")
     m.add_argument("--scales", type=int, default=1, help="coarse-to-fine pyramid levels")
     m.add_argument("--seed", type=int, default=0)
+
+    f = p.add_argument_group("feed-forward methods (--method adain)")
+    f.add_argument("--checkpoint", default=None,
+                   help="training workdir or checkpoint, or the official decoder.pth (vgg_normalised.pth beside it)")
+    f.add_argument("--alpha", type=float, default=1.0, help="content-style trade-off: 0 content, 1 full style")
+    f.add_argument("--style-weights", type=_csv, default=None,
+                   help="mix ALL styles with these weights (one output per content), e.g. 0.7,0.3")
+    f.add_argument("--mask", nargs="+", default=None,
+                   help="one mask image per style: style k is applied where mask k is white")
 
     e = p.add_argument_group("encoder")
     e.add_argument("--encoder", choices=("vgg16", "vgg19"), default="vgg16")
@@ -108,10 +118,12 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from jaxstyle import optimize as opt
-    from jaxstyle.io import expand_image_paths, load_image, make_grid, save_image
+    from jaxstyle.io import make_grid, save_image
     from jaxstyle.models.encoder import load_encoder
     from jaxstyle.models.vgg import check_layers
 
+    if args.method == "adain":
+        return run_feedforward(args)
     # ---- validate everything before any heavy work, so bad input writes nothing
     cfg = opt.StylizeConfig(
         method=args.method, size=args.size, steps=args.steps, optimizer=args.optimizer, lr=args.lr,
@@ -123,13 +135,8 @@ def run(args: argparse.Namespace) -> int:
     if args.save_every < 0 or args.checkpoint_every <= 0:
         raise InputError("--save-every must be >= 0 and --checkpoint-every positive")
     check_layers(args.encoder, cfg.content_layers + cfg.style_layers)
-    content_paths = expand_image_paths(args.content)
-    style_paths = expand_image_paths(args.style)
-    contents = [load_image(p) for p in content_paths]
-    styles = [load_image(p) for p in style_paths]
-    pairs = opt.make_pairs(
-        contents, styles, args.pairs, [_stem(p) for p in content_paths], [_stem(p) for p in style_paths]
-    )
+    contents, styles, content_names, style_names = _load_inputs(args)
+    pairs = opt.make_pairs(contents, styles, args.pairs, content_names, style_names)
     out_dir, out_file = _output_plan(args.output, len(pairs))
     if args.coordinator:  # before anything touches a JAX backend
         jax.distributed.initialize(args.coordinator, args.num_processes, args.process_id)
@@ -174,4 +181,84 @@ def run(args: argparse.Namespace) -> int:
     for path in written:
         print(f"wrote {path}")
     print(f"{len(written)} image(s) in {elapsed:.1f} s ({total / elapsed:.2f} steps/s for {len(pairs)} pair(s))")
+    return 0
+
+
+def _load_inputs(args: argparse.Namespace):
+    from jaxstyle.io import expand_image_paths, load_image
+
+    content_paths = expand_image_paths(args.content)
+    style_paths = expand_image_paths(args.style)
+    return (
+        [load_image(p) for p in content_paths],
+        [load_image(p) for p in style_paths],
+        [_stem(p) for p in content_paths],
+        [_stem(p) for p in style_paths],
+    )
+
+
+def run_feedforward(args: argparse.Namespace) -> int:
+    """``--method adain``: one decoder pass per pair, batched over pairs of equal shapes."""
+    import numpy as np
+
+    from jaxstyle.io import load_image, make_grid, resize, resize_long_side, save_image
+    from jaxstyle.optimize import make_pairs
+
+    if not args.checkpoint:
+        raise InputError("--method adain needs --checkpoint (a training workdir or the official decoder.pth)")
+    if not 0.0 <= args.alpha <= 1.0:
+        raise InputError(f"--alpha must be in [0, 1], got {args.alpha}")
+    if args.size <= 0:
+        raise InputError(f"--size must be positive, got {args.size}")
+    contents, styles, cnames, snames = _load_inputs(args)
+    contents = [resize_long_side(c, args.size) for c in contents]
+    styles = [resize_long_side(s, args.size) for s in styles]
+    mix = args.style_weights is not None or args.mask is not None
+    weights = None
+    if args.style_weights is not None:
+        try:
+            weights = [float(w) for w in args.style_weights]
+        except ValueError:
+            raise InputError(f"--style-weights must be numbers, got {','.join(args.style_weights)}") from None
+        if len(weights) != len(styles) or min(weights) < 0 or sum(weights) <= 0:
+            raise InputError(f"--style-weights needs {len(styles)} non-negative weights with a positive sum")
+    masks = None
+    if args.mask is not None:
+        if len(args.mask) != len(styles):
+            raise InputError(f"--mask needs one mask per style: got {len(args.mask)} for {len(styles)} styles")
+        masks = [load_image(m).mean(-1) for m in args.mask]
+    n_outputs = len(contents) if mix else len(make_pairs(contents, styles, args.pairs))
+    out_dir, out_file = _output_plan(args.output, n_outputs)
+
+    from jaxstyle.methods.adain import load_stylizer
+
+    stylizer = load_stylizer(args.checkpoint)
+    preserve = args.preserve_color != "none"
+    jobs = []  # (name, content, style images shown in the sheet, result)
+    if mix:
+        tag = "mix" if masks is None else "masked"
+        for content, cname in zip(contents, cnames, strict=True):
+            m = None if masks is None else np.stack([resize(mk[..., None], content.shape[:2])[..., 0] for mk in masks])
+            out = stylizer.stylize(content[None], [s[None] for s in styles], alpha=args.alpha,
+                                   style_weights=weights, masks=m, preserve_color=preserve)
+            jobs.append((f"{cname}__{tag}", content, styles, np.asarray(out[0])))
+    else:
+        pairs = make_pairs(contents, styles, args.pairs, cnames, snames)
+        buckets: dict[tuple, list[int]] = {}
+        for i, p in enumerate(pairs):
+            buckets.setdefault((p.content.shape, p.style.shape), []).append(i)
+        results: dict[int, np.ndarray] = {}
+        for members in buckets.values():
+            c = np.stack([pairs[i].content for i in members])
+            s = np.stack([pairs[i].style for i in members])
+            out = np.asarray(stylizer.stylize(c, s, alpha=args.alpha, preserve_color=preserve))
+            results.update({i: out[k] for k, i in enumerate(members)})
+        jobs = [(p.name, p.content, [p.style], results[i]) for i, p in enumerate(pairs)]
+    for name, content, shown_styles, result in jobs:
+        target = out_file or out_dir / f"{name}.png"
+        save_image(target, result)
+        if not args.no_sheet:
+            sheet = make_grid([content, *shown_styles, result], height=min(args.size, 512))
+            save_image(target.with_name(f"{target.stem}_sheet.png"), sheet)
+        print(f"wrote {target}")
     return 0
