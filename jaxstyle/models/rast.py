@@ -259,12 +259,12 @@ class RASTModel:
     def init(self, seed: int | jax.Array = 0, image_size: int = 64) -> dict[str, Any]:
         """Fresh parameters for all groups (shapes do not depend on ``image_size``).
 
-        Flax's default initialisers (LeCun-normal kernels, zero biases), drawn with NumPy from
-        ``seed`` (an int or a JAX key): shapes come from a trace-only ``eval_shape``, so nothing
-        is compiled — a jitted Flax init of this model costs tens of seconds of XLA time on CPU.
+        Flax's default initialisers (LeCun-normal kernels, zero biases) drawn by
+        :func:`init_params` from ``seed`` (an int: NumPy; a JAX key: traceable); shapes come
+        from a trace-only ``eval_shape`` of the Flax init.
         """
         shapes = jax.eval_shape(lambda k: self._init(k, image_size), jax.random.key(0))
-        return numpy_init(shapes, seed)
+        return init_params(shapes, seed)
 
     def _init(self, rng: jax.Array, image_size: int) -> dict[str, Any]:
         c3, c4 = self.channels
@@ -329,32 +329,40 @@ class RASTModel:
 # ----------------------------------------------------------------------------- init
 
 
-def _seed(seed: int | jax.Array) -> int:
-    if isinstance(seed, int | np.integer):
-        return int(seed)
-    return int(np.asarray(jax.random.key_data(seed)).astype(np.uint64).sum() % (2**63))
-
-
-def numpy_init(shapes: Any, seed: int | jax.Array = 0, *, gain: float = 1.0) -> Any:
+def init_params(shapes: Any, rng: int | jax.Array = 0, *, gain: float = 1.0) -> Any:
     """Parameters for a pytree of ``ShapeDtypeStruct``: truncated-normal ``kernel``s, zero biases.
 
     Kernels get std ``sqrt(gain / fan_in)`` (``fan_in`` = all but the last axis; ``gain`` 1 is
-    Flax's LeCun default, 2 is He), truncated at 2 std like ``variance_scaling``.
+    Flax's LeCun default, 2 is He), truncated at 2 std like ``variance_scaling``. With an int
+    ``rng`` the draw is NumPy (nothing to compile); with a JAX key (e.g. inside the trainer's
+    jitted init) it is ONE ``truncated_normal`` call sliced into kernels — a separate random op
+    per kernel, as Flax's init does, costs ~30 s of XLA compile time on a CPU.
     """
-    rng = np.random.default_rng(_seed(seed))
-
-    def leaf(path, sds):
-        name = getattr(path[-1], "key", "")
-        if name != "kernel":
-            return jnp.zeros(sds.shape, sds.dtype)
-        fan_in = int(np.prod(sds.shape[:-1]))
-        z = rng.standard_normal(sds.shape)
+    leaves, tree = jax.tree.flatten(shapes)
+    is_kernel = [
+        getattr(path[-1], "key", "") == "kernel"
+        for path, _ in jax.tree_util.tree_flatten_with_path(shapes)[0]
+    ]
+    sizes = [int(np.prod(x.shape)) if k else 0 for x, k in zip(leaves, is_kernel, strict=True)]
+    total = sum(sizes)
+    if isinstance(rng, int | np.integer):
+        gen = np.random.default_rng(int(rng))
+        z = gen.standard_normal(total)
         while np.any(bad := np.abs(z) > 2):  # resample outside +-2 std (truncated normal)
-            z[bad] = rng.standard_normal(int(bad.sum()))
-        std = np.sqrt(gain / fan_in) / 0.87962566  # std of a unit normal truncated at +-2
-        return jnp.asarray(z * std, sds.dtype)
-
-    return jax.tree_util.tree_map_with_path(leaf, shapes)
+            z[bad] = gen.standard_normal(int(bad.sum()))
+        z = jnp.asarray(z, jnp.float32)
+    else:
+        z = jax.random.truncated_normal(rng, -2.0, 2.0, (total,), jnp.float32)
+    out, offset = [], 0
+    for x, k, n in zip(leaves, is_kernel, sizes, strict=True):
+        if not k:
+            out.append(jnp.zeros(x.shape, x.dtype))
+            continue
+        fan_in = int(np.prod(x.shape[:-1]))
+        std = np.sqrt(gain / fan_in) / 0.87962566  # a unit normal truncated at +-2 has std 0.8796
+        out.append((z[offset : offset + n].reshape(x.shape) * std).astype(x.dtype))
+        offset += n
+    return jax.tree.unflatten(tree, out)
 
 
 # ----------------------------------------------------------------------------- encoders
@@ -379,7 +387,7 @@ def random_vgg_encoder(
             "bias": jax.ShapeDtypeStruct((cout,), jnp.float32),
         }
         cin = cout
-    params = numpy_init(shapes, seed, gain=2.0)
+    params = init_params(shapes, seed, gain=2.0)
     return Encoder(
         params=params, config=VGGConfig(arch=arch, padding=padding, normalization="none")
     )

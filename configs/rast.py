@@ -1,0 +1,140 @@
+r"""RAST (Ma et al., WACV 2023) and the study of seed doc 000 (ablations, idempotency, low-res).
+
+Variants (``configs/rast.py:VARIANT``), each also with a ``tiny_`` prefix for a small smoke
+run (64 px crops, batch 2, decoder and discriminators 1/16 as wide, embedded VGG16):
+
+  paper                       the official training script: Adam 1e-4 (discriminators
+                              b1=0.5) with inverse-time decay 5e-5, 2 content + 2 style images
+                              per step (4 pairs), 512 px resize then 256 crops, 160k steps,
+                              vgg_normalised VGG19 encoder.
+  no_<loss>                   paper without one loss group (the study's ablation), for <loss> in
+                              contrastive, identity, style_difference, transitive,
+                              multi_restoration, adversarial.
+  idemp                       paper + the idempotency loss ||T(T(c,s),s) - T(c,s)||^2.
+  lowres                      paper + the multi-restoration loss on 32x32 downsampled images.
+  tiny                        = tiny_paper.
+
+The idempotency and low-res weights are not given by the study; 1.0 is our choice (the
+pixel-space identity loss of the paper uses 50, the feature losses 1-2).
+
+Encoders: ``model.encoder`` is ``vgg19`` (with ``model.encoder_weights=vgg19_normalised``, run
+``jaxstyle weights import vgg_normalised.pth`` first), ``vgg16`` (embedded), or
+``random_vgg16``/``random_vgg19`` (random weights of width ``model.encoder_width``: tests and
+benchmarks only). Another backbone plugs in through ``jaxstyle.methods.rast.ENCODERS``
+(see the interface in jaxstyle/models/rast.py).
+
+Run::
+
+  jaxstyle train --config configs/rast.py:paper --workdir runs/rast \
+    --config.data.content_dir=/data/coco --config.data.style_dir=/data/wikiart \
+    --config.train.steps=160000 --config.train.checkpoint_every=5000
+  jaxstyle ablate --config configs/rast.py --variants tiny,tiny_no_identity --steps 20 --workdir runs/abl
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+ABLATIONS = ("contrastive", "identity", "style_difference", "transitive", "multi_restoration", "adversarial")
+# Loss groups per ablation name (mirrors jaxstyle.losses.rast.ABLATIONS).
+_GROUPS = {
+    "contrastive": ("contrastive_content", "contrastive_style"),
+    "identity": ("identity_pixel", "identity_feature"),
+    "style_difference": ("style_difference",),
+    "transitive": ("content_transitive", "style_transitive"),
+    "multi_restoration": ("content_restoration", "style_restoration"),
+    "adversarial": ("adversarial",),
+}
+VARIANTS = ("paper", *(f"no_{a}" for a in ABLATIONS), "idemp", "lowres")
+
+
+def _data_config() -> ml_collections.ConfigDict:
+    from jaxstyle.data import default_data_config
+
+    data = default_data_config()
+    data.load_size = 512  # the official script resizes to 512x512, then crops 256
+    data.crop_size = 256
+    return data
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+    name = arg or "paper"
+    tiny = name == "tiny" or name.startswith("tiny_")
+    variant = "paper" if name == "tiny" else name.removeprefix("tiny_")
+    if variant not in VARIANTS:
+        raise ValueError(
+            f"unknown rast config variant {name!r}; use one of {', '.join(VARIANTS)} (optionally tiny_...)"
+        )
+    cfg = ml_collections.ConfigDict()
+    cfg.method = "rast"
+    cfg.variant = name
+    cfg.seed = 0
+
+    cfg.model = ml_collections.ConfigDict()
+    cfg.model.encoder = "vgg19"
+    cfg.model.encoder_weights = "vgg19_normalised"
+    cfg.model.encoder_width = 1.0  # random_* encoders only
+    cfg.model.layers = "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1"
+    cfg.model.decoder_width = 1.0
+    cfg.model.disc_width = 1.0
+    cfg.model.proj_dim = 128
+    cfg.model.dtype = "float32"
+
+    cfg.loss = ml_collections.ConfigDict()
+    cfg.loss.contrastive_content = 1.0
+    cfg.loss.contrastive_style = 1.0
+    cfg.loss.identity_pixel = 50.0
+    cfg.loss.identity_feature = 1.0
+    cfg.loss.style_difference = 2.0
+    cfg.loss.content_transitive = 2.0
+    cfg.loss.style_transitive = 2.0
+    cfg.loss.content_restoration = 1.0
+    cfg.loss.style_restoration = 1.0
+    cfg.loss.adversarial = 5.0
+    cfg.loss.idempotency = 0.0
+    cfg.loss.lowres_restoration = 0.0
+    cfg.loss.lowres_size = 32
+    cfg.loss.temperature = 0.2
+
+    cfg.optim = ml_collections.ConfigDict()
+    cfg.optim.lr = 1e-4
+    cfg.optim.lr_decay = 5e-5  # lr / (1 + lr_decay * step), as the official script
+    cfg.optim.b1 = 0.9
+    cfg.optim.b2 = 0.999
+    cfg.optim.disc_b1 = 0.5
+
+    cfg.data = _data_config()
+
+    cfg.train = ml_collections.ConfigDict()
+    cfg.train.steps = 160_000
+    cfg.train.batch_size = 2  # content (and style) images per step; they form 2x as many pairs
+    cfg.train.log_every = 50
+    cfg.train.checkpoint_every = 5000
+    cfg.train.keep_checkpoints = 3
+    cfg.train.sample_every = 1000
+    cfg.train.num_samples = 4
+
+    if variant.startswith("no_"):
+        for term in _GROUPS[variant.removeprefix("no_")]:
+            cfg.loss[term] = 0.0
+    if variant == "idemp":
+        cfg.loss.idempotency = 1.0
+    if variant == "lowres":
+        cfg.loss.lowres_restoration = 1.0
+
+    if tiny:
+        cfg.model.encoder = "vgg16"  # embedded: works offline
+        cfg.model.encoder_weights = ""
+        cfg.model.decoder_width = 1 / 16
+        cfg.model.disc_width = 1 / 16
+        cfg.model.proj_dim = 32
+        cfg.data.load_size = 72
+        cfg.data.crop_size = 64
+        cfg.train.steps = 20
+        cfg.train.batch_size = 2
+        cfg.train.log_every = 1
+        cfg.train.checkpoint_every = 10
+        cfg.train.sample_every = 10
+        cfg.train.num_samples = 2
+        cfg.optim.lr = 1e-3
+    return cfg
