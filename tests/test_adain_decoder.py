@@ -9,19 +9,22 @@ from jaxstyle.models.decoder import Decoder, torch_key_map, upsample_nearest2x
 
 def test_decoder_shapes_and_official_names():
     dec = Decoder()
-    params = dec.init(jax.random.key(0), jnp.zeros((1, 4, 4, 512)))["params"]
+    # eval_shape: shapes and names without compiling the full-width network (fast).
+    params = jax.eval_shape(dec.init, jax.random.key(0), jnp.zeros((1, 4, 4, 512)))["params"]
     # Names are the nn.Sequential indices of pytorch-AdaIN's decoder.pth.
     assert sorted(params) == sorted({v[0] for v in torch_key_map().values()})
     assert params["conv_1"]["kernel"].shape == (3, 3, 512, 256)
     assert params["conv_28"]["kernel"].shape == (3, 3, 64, 3)
-    out = dec.apply({"params": params}, jnp.ones((2, 4, 5, 512)))
+    out = jax.eval_shape(dec.apply, {"params": params}, jnp.ones((2, 4, 5, 512)))
     assert out.shape == (2, 32, 40, 3)
 
 
 def test_decoder_width_and_upsample():
     dec = Decoder(width=0.125)
-    params = dec.init(jax.random.key(0), jnp.zeros((1, 2, 2, 64)))["params"]
+    params = jax.eval_shape(dec.init, jax.random.key(0), jnp.zeros((1, 2, 2, 64)))["params"]
     assert params["conv_1"]["kernel"].shape == (3, 3, 64, 32)
+    out = jax.eval_shape(dec.apply, {"params": params}, jnp.ones((1, 2, 2, 64)))
+    assert out.shape == (1, 16, 16, 3)
     x = jnp.arange(4.0).reshape(1, 2, 2, 1)
     np.testing.assert_array_equal(
         np.asarray(upsample_nearest2x(x))[0, :, :, 0],
