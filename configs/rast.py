@@ -35,7 +35,14 @@ from __future__ import annotations
 
 import ml_collections
 
-ABLATIONS = ("contrastive", "identity", "style_difference", "transitive", "multi_restoration", "adversarial")
+ABLATIONS = (
+    "contrastive",
+    "identity",
+    "style_difference",
+    "transitive",
+    "multi_restoration",
+    "adversarial",
+)
 # Loss groups per ablation name (mirrors jaxstyle.losses.rast.ABLATIONS).
 _GROUPS = {
     "contrastive": ("contrastive_content", "contrastive_style"),

@@ -104,7 +104,9 @@ def evaluate_pairs(
     from jaxstyle.models.encoder import load_encoder
 
     if contents.ndim != 4 or styles.ndim != 4 or contents.shape[1:] != styles.shape[1:]:
-        raise InputError(f"content {contents.shape} and style {styles.shape} batches must be (N, H, W, 3) of one size")
+        raise InputError(
+            f"content {contents.shape} and style {styles.shape} batches must be (N, H, W, 3) of one size"
+        )
     lp, vgg = default_lpips(), load_encoder("vgg16")
     content_names = list(content_names or [f"content_{i}" for i in range(len(contents))])
     style_names = list(style_names or [f"style_{j}" for j in range(len(styles))])
@@ -137,7 +139,9 @@ def evaluate_pairs(
     return result
 
 
-def evaluate_dirs(transfer: Transfer, content: str | Path, style: str | Path, *, size: int = 256, **kw):
+def evaluate_dirs(
+    transfer: Transfer, content: str | Path, style: str | Path, *, size: int = 256, **kw
+):
     """:func:`evaluate_pairs` on every image in two folders (or glob/file specs)."""
     from jaxstyle.io import expand_image_paths
 
@@ -152,7 +156,9 @@ def evaluate_dirs(transfer: Transfer, content: str | Path, style: str | Path, *,
     )
 
 
-def metrics_table(rows: Mapping[str, Mapping[str, float]], keys: Sequence[str] = METRIC_KEYS[:6]) -> str:
+def metrics_table(
+    rows: Mapping[str, Mapping[str, float]], keys: Sequence[str] = METRIC_KEYS[:6]
+) -> str:
     """A markdown table: one row per model/variant, one column per metric (arrow = better)."""
     head = ["model", *(f"{k} {'↑' if k in HIGHER_IS_BETTER else '↓'}" for k in keys)]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -162,7 +168,7 @@ def metrics_table(rows: Mapping[str, Mapping[str, float]], keys: Sequence[str] =
     return "\n".join(lines) + "\n"
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
+def write_text_atomic(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
@@ -187,11 +193,11 @@ def write_report(
     from jaxstyle.io import make_grid_rows, save_image
 
     record = {k: v for k, v in result.items() if k != "grid_images"} | dict(extra or {})
-    _atomic_write_text(Path(json_path), json.dumps(record, indent=2) + "\n")
+    write_text_atomic(Path(json_path), json.dumps(record, indent=2) + "\n")
     if table_path is not None:
         table = metrics_table({name: record})
         per_pair = metrics_table({f"{p['content']} x {p['style']}": p for p in record["pairs"]})
-        _atomic_write_text(Path(table_path), f"## {name}\n\n{table}\n### per pair\n\n{per_pair}")
+        write_text_atomic(Path(table_path), f"## {name}\n\n{table}\n### per pair\n\n{per_pair}")
     if grid_path is not None and result.get("grid_images"):
         labels = [["content", "style", "T(c,s)", "T(T(c,s),c)", "T(T(c,s),s)"]]
         labels += [None] * (len(result["grid_images"]) - 1)

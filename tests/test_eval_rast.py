@@ -22,7 +22,7 @@ def images(content_paths, style_paths):
 def test_metrics_mean_what_they_say(images):
     """T(x, y) = y: restoration and idempotency are perfect, style distance 0, content far."""
     contents, styles = images
-    r = evaluate_pairs(lambda x, y: y, contents, styles, batch_size=3)
+    r = evaluate_pairs(lambda x, y: y, contents, styles)  # batch 8, as the CLI test: one compile
     assert r["num_pairs"] == 4 and len(r["pairs"]) == 4 and len(r["grid_images"]) == 4
     assert r["restoration_psnr"] == pytest.approx(100.0)
     assert r["restoration_ssim"] == pytest.approx(1.0, abs=1e-5)
@@ -33,7 +33,7 @@ def test_metrics_mean_what_they_say(images):
     assert r["content_lpips"] > 0.2  # a painting is far from a photo
 
     # T(x, y) = 1 - x: restoring gives c back only up to inversion; a second pass flips back.
-    r = evaluate_pairs(lambda x, y: 1.0 - x, contents, styles, batch_size=4)
+    r = evaluate_pairs(lambda x, y: 1.0 - x, contents, styles)
     inverted = 1.0 - contents
     psnr = [10 * np.log10(1 / np.mean((contents[i] - inverted[i]) ** 2)) for i in range(2)]
     # rc = T(o, c) = 1 - o = c: perfect; idem = T(o, s) = 1 - o = c, so |c - (1 - c)|
@@ -41,7 +41,9 @@ def test_metrics_mean_what_they_say(images):
     expected_idem = np.mean([np.abs(contents[i] - inverted[i]).mean() for i in (0, 0, 1, 1)])
     assert r["idempotency_error"] == pytest.approx(expected_idem, rel=1e-4)
     assert min(psnr) < 30  # sanity: the test images are not trivially symmetric
-    assert "| model |" in metrics_table({"x": r}) and "restoration_psnr ↑" in metrics_table({"x": r})
+    assert "| model |" in metrics_table({"x": r}) and "restoration_psnr ↑" in metrics_table(
+        {"x": r}
+    )
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +80,13 @@ def test_eval_cli_writes_json_table_and_grid(rast_checkpoint, images_dir, tmp_pa
     ])  # fmt: skip
     assert rc == 0
     record = json.loads(out_json.read_text())
-    for key in ("restoration_psnr", "restoration_ssim", "idempotency_error", "content_lpips", "style_distance"):
+    for key in (
+        "restoration_psnr",
+        "restoration_ssim",
+        "idempotency_error",
+        "content_lpips",
+        "style_distance",
+    ):
         assert np.isfinite(record[key]), key
     n_content = len(list((images_dir / "content").glob("*.jpg")))
     n_style = len(list((images_dir / "style").glob("*.jpg")))

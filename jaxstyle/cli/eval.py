@@ -24,13 +24,24 @@ def register(subparsers) -> None:
         help="a training workdir or checkpoint step dir; for official RAST weights, the two files "
         "TRANSFORMER.pth DECODER.pth",
     )  # fmt: skip
-    p.add_argument("--vgg", default=None, help="vgg_normalised.pth for official RAST files (default: imported)")
+    p.add_argument(
+        "--vgg", default=None, help="vgg_normalised.pth for official RAST files (default: imported)"
+    )
     p.add_argument("--content", required=True, help="content image folder (or glob / file)")
     p.add_argument("--style", required=True, help="style image folder (or glob / file)")
-    p.add_argument("--size", type=int, default=256, help="images are resized to SIZE x SIZE (multiple of 16)")
+    p.add_argument(
+        "--size", type=int, default=256, help="images are resized to SIZE x SIZE (multiple of 16)"
+    )
     p.add_argument("--batch-size", type=int, default=8, help="pairs per device call")
-    p.add_argument("--json", default=None, metavar="FILE", help="metrics JSON path (default OUT/metrics.json)")
-    p.add_argument("--out", default=None, metavar="DIR", help="output folder (default: CHECKPOINT/eval or ./eval)")
+    p.add_argument(
+        "--json", default=None, metavar="FILE", help="metrics JSON path (default OUT/metrics.json)"
+    )
+    p.add_argument(
+        "--out",
+        default=None,
+        metavar="DIR",
+        help="output folder (default: CHECKPOINT/eval or ./eval)",
+    )
     p.set_defaults(func=run)
 
 
@@ -57,7 +68,9 @@ def run(args: argparse.Namespace) -> int:
     transfer = load_transfer(args.method, args.checkpoint, args.vgg)
     first = Path(args.checkpoint[0])
     out = Path(args.out) if args.out else (first / "eval" if first.is_dir() else Path("eval"))
-    result = evaluate_dirs(transfer, args.content, args.style, size=args.size, batch_size=args.batch_size)
+    result = evaluate_dirs(
+        transfer, args.content, args.style, size=args.size, batch_size=args.batch_size
+    )
     record = write_report(
         result,
         json_path=Path(args.json) if args.json else out / "metrics.json",

@@ -98,7 +98,9 @@ class RAST:
     def init(self, rng: jax.Array, batch: Mapping[str, Any], frozen: Mapping[str, Any]) -> dict:
         crop = int(batch["content"].shape[1])
         if crop % 16:
-            raise InputError(f"RAST needs crops that are multiples of 16 (relu5_1 is 1/16), got {crop}")
+            raise InputError(
+                f"RAST needs crops that are multiples of 16 (relu5_1 is 1/16), got {crop}"
+            )
         return self._model(frozen).init(rng, crop)
 
     def optimizers(self) -> dict[str, optax.GradientTransformation]:
@@ -121,11 +123,19 @@ class RAST:
 
         def gen_loss(gen):
             total, terms, images = rast_losses(
-                gen, disc, batch["content"], batch["style"], model=model, encoder=encoder, weights=self.weights
+                gen,
+                disc,
+                batch["content"],
+                batch["style"],
+                model=model,
+                encoder=encoder,
+                weights=self.weights,
             )
             return total, (terms, images)
 
-        (loss, (terms, images)), grads = jax.value_and_grad(gen_loss, has_aux=True)(params[GENERATOR])
+        (loss, (terms, images)), grads = jax.value_and_grad(gen_loss, has_aux=True)(
+            params[GENERATOR]
+        )
         new_params, new_states = dict(params), dict(opt_states)
         new_params[GENERATOR], new_states[GENERATOR] = apply_updates(
             txs[GENERATOR], grads, opt_states[GENERATOR], params[GENERATOR]
@@ -137,7 +147,9 @@ class RAST:
                 lambda d: discriminator_losses(d, images, model=model), has_aux=True
             )(disc)
             for d in DISCRIMINATORS:
-                new_params[d], new_states[d] = apply_updates(txs[d], d_grads[d], opt_states[d], params[d])
+                new_params[d], new_states[d] = apply_updates(
+                    txs[d], d_grads[d], opt_states[d], params[d]
+                )
             metrics |= {f"loss/{k}": v for k, v in d_terms.items()}
         return new_params, new_states, metrics
 
@@ -166,7 +178,9 @@ class Stylizer:
             if x.ndim != 4 or x.shape[-1] != 3:
                 raise InputError(f"{what} must be (N, H, W, 3), got shape {x.shape}")
             if x.shape[1] % 16 or x.shape[2] % 16:
-                raise InputError(f"{what} sides must be multiples of 16 for RAST, got {x.shape[1:3]}")
+                raise InputError(
+                    f"{what} sides must be multiples of 16 for RAST, got {x.shape[1:3]}"
+                )
         if style.shape[0] == 1 and content.shape[0] > 1:
             style = jnp.broadcast_to(style, (content.shape[0],) + style.shape[1:])
         return self._fn(self.generator, self.encoder, content, style)
@@ -176,7 +190,9 @@ class Stylizer:
         return jnp.clip(self.transfer(content, style), 0.0, 1.0)
 
 
-def load_stylizer(source: str | Path | Sequence[str | Path], *, vgg: str | Path | None = None) -> Stylizer:
+def load_stylizer(
+    source: str | Path | Sequence[str | Path], *, vgg: str | Path | None = None
+) -> Stylizer:
     """A :class:`Stylizer` from a training workdir / checkpoint, or the official RAST files.
 
     Args:
@@ -187,7 +203,9 @@ def load_stylizer(source: str | Path | Sequence[str | Path], *, vgg: str | Path 
     """
     if isinstance(source, list | tuple):
         if len(source) != 2:
-            raise InputError("official RAST weights are two files: transformer .pth and decoder .pth")
+            raise InputError(
+                "official RAST weights are two files: transformer .pth and decoder .pth"
+            )
         from jaxstyle.weights.rast_import import load_official_rast
 
         model, params, encoder = load_official_rast(source[0], source[1], vgg)

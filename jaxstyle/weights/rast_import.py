@@ -70,14 +70,18 @@ def transform_from_state_dict(state: Mapping[str, np.ndarray], source: str) -> d
     """
     w = state.get("merge_conv.weight")
     if w is None:
-        raise WeightsError(f"{source}: missing merge_conv.weight; not a RAST/SANet transformer state_dict")
+        raise WeightsError(
+            f"{source}: missing merge_conv.weight; not a RAST/SANet transformer state_dict"
+        )
     c = int(w.shape[0])
     params: dict[str, Any] = {"merge_conv": _conv(state, "merge_conv", (c, c, 3, 3), source)}
     for block in ("sanet4_1", "sanet5_1"):
         params[block] = {n: _conv(state, f"{block}.{n}", (c, c, 1, 1), source) for n in SANET_CONVS}
     extra = sorted(k for k in state if not k.startswith(("merge_conv.", "sanet4_1.", "sanet5_1.")))
     if extra:
-        raise WeightsError(f"{source}: unexpected keys {extra[:3]} for a RAST transformer state_dict")
+        raise WeightsError(
+            f"{source}: unexpected keys {extra[:3]} for a RAST transformer state_dict"
+        )
     return params
 
 
@@ -100,7 +104,9 @@ def discriminator_from_state_dict(state: Mapping[str, np.ndarray], source: str) 
             w = state.get(f"models.disc_{i}.{j}.weight")
             if w is None:
                 raise WeightsError(f"{source}: missing models.disc_{i}.{j}.weight")
-            disc[name] = _conv(state, f"models.disc_{i}.{j}", (w.shape[0], cin, *w.shape[2:]), source)
+            disc[name] = _conv(
+                state, f"models.disc_{i}.{j}", (w.shape[0], cin, *w.shape[2:]), source
+            )
             cin = int(w.shape[0])
         params[f"disc_{i}"] = disc
     return params
@@ -132,7 +138,9 @@ def load_official_rast(
 
     from jaxstyle.models.rast import RASTModel, feature_channels
 
-    t = transform_from_state_dict(read_state_dict(transformer, "RAST transformer"), str(transformer))
+    t = transform_from_state_dict(
+        read_state_dict(transformer, "RAST transformer"), str(transformer)
+    )
     d = decoder_from_state_dict(read_state_dict(decoder, "RAST decoder"), str(decoder))
     encoder = _load_encoder(vgg)
     channels = feature_channels(encoder)
