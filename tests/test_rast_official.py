@@ -59,8 +59,11 @@ def official(tmp_path_factory):
 
 
 def test_imported_official_rast_matches_pytorch(official, content_paths, style_paths):
+    from jaxstyle.methods.rast import load_stylizer
+
     vgg, transform, decoder, paths = official
-    model, params, encoder = load_official_rast(paths["transformer"], paths["decoder"], paths["vgg"])
+    # The test-time API over load_official_rast (what `jaxstyle eval --checkpoint T.pth D.pth` uses).
+    stylizer = load_stylizer((paths["transformer"], paths["decoder"]), vgg=paths["vgg"])
     c, s = _photo(content_paths[0]), _photo(style_paths[0])
 
     idx = torch_ref.vgg_normalised_indices()
@@ -77,7 +80,7 @@ def test_imported_official_rast_matches_pytorch(official, content_paths, style_p
         ref = decoder(transform(c4, s4, c5, s5)).numpy().transpose(0, 2, 3, 1)
 
     with jax.default_matmul_precision("highest"):
-        out = np.asarray(jax.jit(model.stylize)(params["generator"], encoder, jnp.asarray(c), jnp.asarray(s)))
+        out = np.asarray(stylizer.transfer(c, s))
     assert out.shape == ref.shape == (1, SIZE, SIZE, 3)
     scale = max(1.0, float(np.abs(ref).max()))
     assert np.abs(out - ref).max() <= 1e-3 * scale, (np.abs(out - ref).max(), scale)

@@ -163,12 +163,6 @@ def _load_encoder(vgg: str | Path | None):
 
         return load_official_encoder(vgg)
     from jaxstyle.models.encoder import load_encoder
-    from jaxstyle.weights.registry import imported_path
 
-    path = imported_path("vgg19_normalised")
-    if not path.is_file():
-        raise WeightsError(
-            "no vgg19_normalised weights imported: run `jaxstyle weights import vgg_normalised.pth` "
-            "or pass the file"
-        )
-    return load_encoder("vgg19", weights=path)
+    # The registry name of an imported vgg_normalised.pth (never torchvision's VGG19).
+    return load_encoder("vgg19", weights="vgg19_normalised")
