@@ -116,3 +116,32 @@ def test_every_variant_trains_with_finite_losses(variant, images_dir, tmp_path):
     zero = {k for k, v in cfg.loss.items() if v == 0.0 and k not in ("lowres_size", "temperature")}
     assert not (logged & zero)  # disabled terms are not computed
     assert ("disc_style" in logged) == (cfg.loss.adversarial != 0.0)
+
+
+def test_paper_config_step_has_official_shapes():
+    """Trace (no compile) the full-size paper step: 256 px crops, 512-channel transform."""
+    import jax
+    import numpy as np
+
+    from jaxstyle.methods.rast import RAST
+    from jaxstyle.train import load_config
+
+    cfg = load_config(str(REPO / "configs/rast.py:paper"), ["--config.model.encoder=random_vgg19"])
+    method = RAST(cfg)
+    frozen = method.load_encoder()
+    batch = {k: jax.ShapeDtypeStruct((2, 256, 256, 3), np.float32) for k in ("content", "style")}
+    params = jax.eval_shape(lambda k: method.init(k, batch, frozen), jax.random.key(0))
+    txs = method.optimizers()
+    states = jax.eval_shape(lambda p: {k: tx.init(p[k]) for k, tx in txs.items()}, params)
+    new_params, _, metrics = jax.eval_shape(
+        method.train_step, params, states, batch, frozen, jax.random.key(0), np.int32(0)
+    )
+    assert jax.tree.map(lambda a: a.shape, new_params) == jax.tree.map(lambda a: a.shape, params)
+    count = lambda t: sum(int(np.prod(a.shape)) for a in jax.tree.leaves(t))  # noqa: E731
+    gen = params["generator"]
+    # the official Transform(512) and decoder: 4 SANet 1x1 convs x 2 + a 3x3 merge; AdaIN decoder
+    assert count(gen["transform"]) == 8 * (512 * 512 + 512) + 512 * 512 * 9 + 512
+    assert count(gen["decoder"]) == 3_505_219
+    assert gen["proj_style"]["hidden"]["kernel"].shape == (256, 128)
+    assert gen["proj_content"]["hidden"]["kernel"].shape == (512, 256)
+    assert set(metrics) >= {"loss", "loss/adversarial", "loss/disc_style", "loss/disc_content"}
