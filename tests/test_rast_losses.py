@@ -110,8 +110,11 @@ def test_zero_weight_gives_exact_zero_value_and_gradient(tiny):
         assert not np.any(np.asarray(leaf))
     assert any(np.any(np.asarray(x)) for x in jax.tree.leaves(g_only["proj_content"]))
     summed = jax.tree.map(jnp.add, g_without, g_only)
+    # float32 sums of large (identity x50) and tiny gradients (some are mathematically zero,
+    # e.g. key-conv biases under the softmax): tolerance relative to the largest gradient.
+    scale = max(float(np.abs(np.asarray(a)).max()) for a in jax.tree.leaves(g_with))
     for a, b in zip(jax.tree.leaves(g_with), jax.tree.leaves(summed), strict=True):
-        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=2e-4, atol=2e-6)
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-5 * scale)
     np.testing.assert_allclose(
         float(out["with"][0]), float(out["without"][0]) + float(out["only"][0]), rtol=1e-5
     )
@@ -147,8 +150,9 @@ def test_idempotency_gradient_flows_through_both_passes(tiny):
     norm = lambda t: float(sum(jnp.sum(jnp.square(x)) for x in jax.tree.leaves(t["decoder"])))  # noqa: E731
     assert norm(g_outer) > 0 and norm(g_inner) > 0
     summed = jax.tree.map(jnp.add, g_outer, g_inner)
+    scale = max(float(np.abs(np.asarray(a)).max()) for a in jax.tree.leaves(g_full))
     for a, b in zip(jax.tree.leaves(g_full), jax.tree.leaves(summed), strict=True):
-        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-7)
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-5 * scale)
     # and not just one of them (a stop_gradient on either pass would make these equal)
     assert not np.allclose(
         np.asarray(g_full["decoder"]["conv_1"]["kernel"]),
