@@ -8,6 +8,7 @@ for a random 1/16-width VGG16 so the step compiles and runs in seconds.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -145,3 +146,58 @@ def test_paper_config_step_has_official_shapes():
     assert gen["proj_style"]["hidden"]["kernel"].shape == (256, 128)
     assert gen["proj_content"]["hidden"]["kernel"].shape == (512, 256)
     assert set(metrics) >= {"loss", "loss/adversarial", "loss/disc_style", "loss/disc_content"}
+
+
+def test_another_backbone_plugs_in_through_the_encoder_registry(monkeypatch):
+    """A non-VGG encoder meeting the documented interface (five taps, 4th at 1/8, 4th and 5th
+    with equal channels) trains through the same step: here a toy strided-conv pyramid."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+    from flax import struct
+
+    from jaxstyle.methods import rast as rast_method
+    from jaxstyle.train import load_config
+
+    @struct.dataclass
+    class Pyramid:
+        kernels: list
+
+        def __call__(self, images, layers):
+            feats, x = {}, images
+            for i, k in enumerate(self.kernels):
+                stride = 1 if i == 0 else 2
+                x = jax.nn.relu(
+                    jax.lax.conv_general_dilated(
+                        x, k, (stride, stride), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")
+                    )
+                )
+                feats[f"stage{i + 1}"] = x
+            return {name: feats[name] for name in layers}
+
+    chans = [3, 4, 8, 12, 16, 16]
+    rng = np.random.default_rng(0)
+    kernels = [
+        jnp.asarray(rng.normal(size=(3, 3, a, b)) * 0.3, jnp.float32)
+        for a, b in itertools.pairwise(chans)
+    ]
+    monkeypatch.setitem(rast_method.ENCODERS, "pyramid", lambda m: Pyramid(kernels))
+    cfg = load_config(
+        str(REPO / "configs/rast.py:tiny"),
+        [
+            "--config.model.encoder=pyramid",
+            "--config.model.layers=stage1,stage2,stage3,stage4,stage5",
+        ],
+    )
+    method = rast_method.RAST(cfg)
+    frozen = method.load_encoder()
+    assert method.model.channels == (12, 16)
+    batch = {k: jax.ShapeDtypeStruct((2, 64, 64, 3), np.float32) for k in ("content", "style")}
+    params = jax.eval_shape(lambda k: method.init(k, batch, frozen), jax.random.key(0))
+    states = jax.eval_shape(
+        lambda p: {k: tx.init(p[k]) for k, tx in method.optimizers().items()}, params
+    )
+    _, _, metrics = jax.eval_shape(
+        method.train_step, params, states, batch, frozen, jax.random.key(0), np.int32(0)
+    )
+    assert metrics["loss"].shape == ()
