@@ -65,7 +65,10 @@ class StylizeConfig:
     size: int = 512
     steps: int = 300
     optimizer: str = "lbfgs"
-    lr: float | None = None  # None: 1.0 for L-BFGS (line search scales it), 0.02 Adam, 0.2 SGD
+    lr: float | None = None  # None: 1.0 for L-BFGS, 0.02 Adam, 0.2 SGD
+    # L-BFGS with a zoom line search costs ~3 objective evaluations per step here; without
+    # one (the classic neural-style setting) exactly one.
+    line_search: bool = False
     init: str = "content"
     content_layers: tuple[str, ...] = DEFAULT_CONTENT_LAYERS
     style_layers: tuple[str, ...] = DEFAULT_STYLE_LAYERS
@@ -161,7 +164,9 @@ def _objective(x, targets, encoder: Encoder, lpips_model, cfg: StylizeConfig):
 
 def _make_optimizer(cfg: StylizeConfig) -> optax.GradientTransformation:
     if cfg.optimizer == "lbfgs":
-        return optax.lbfgs(learning_rate=cfg.learning_rate() if cfg.lr is not None else None)
+        if cfg.line_search:
+            return optax.lbfgs(learning_rate=cfg.lr)  # zoom line search (strong Wolfe) picks the step
+        return optax.lbfgs(learning_rate=cfg.learning_rate(), linesearch=None)
     if cfg.optimizer == "adam":
         return optax.adam(cfg.learning_rate())
     return optax.sgd(cfg.learning_rate(), momentum=0.9)
@@ -173,7 +178,7 @@ def _pair_step(x, opt_state, targets, encoder, lpips_model, cfg, opt):
     def value_fn(z):
         return _objective(z, targets, encoder, lpips_model, cfg)[0]
 
-    if cfg.optimizer == "lbfgs":
+    if cfg.optimizer == "lbfgs" and cfg.line_search:  # reuse the line search's last evaluation
         value, grad = optax.value_and_grad_from_state(value_fn)(x, state=opt_state)
         updates, opt_state = opt.update(grad, opt_state, x, value=value, grad=grad, value_fn=value_fn)
     else:

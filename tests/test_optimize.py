@@ -119,3 +119,12 @@ def test_sharded_over_4_devices_equals_single_device(content_paths, style_paths,
     assert len(sharded) == len(single) == 3
     for a, b in zip(sharded, single, strict=True):
         np.testing.assert_allclose(a, b, atol=2e-4)
+
+
+@pytest.mark.slow
+def test_lbfgs_with_line_search_also_converges(images, vgg16):
+    contents, styles = images
+    losses, progress = _record()
+    cfg = StylizeConfig(size=SIZE, steps=20, chunk=5, line_search=True)
+    stylize(contents[:1], styles[:1], cfg, encoder=vgg16, progress=progress)
+    assert losses[-1][1]["total"] < 0.2 * losses[0][1]["total"], losses

@@ -54,8 +54,9 @@ def register(subparsers) -> None:
     m.add_argument("--size", type=int, default=256, help="long side of the output in px")
     m.add_argument("--steps", type=int, default=150, help="optimizer steps (per scale)")
     m.add_argument("--optimizer", choices=opt.OPTIMIZERS, default="lbfgs")
-    m.add_argument("--lr", type=float, default=None,
-                   help="learning rate (default: line search for lbfgs, 0.02 adam, 0.2 sgd)")
+    m.add_argument("--lr", type=float, default=None, help="learning rate (default: 1 lbfgs, 0.02 adam, 0.2 sgd)")
+    m.add_argument("--line-search", action="store_true",
+                   help="L-BFGS with a zoom (strong Wolfe) line search: safer steps, ~3x the evaluations")
     m.add_argument("--init", choices=opt.INITS, default="content")
     m.add_argument("--content-layers", type=_csv, default=opt.DEFAULT_CONTENT_LAYERS,
                    help="comma-separated encoder taps, e.g. relu4_2")
@@ -129,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
     # ---- validate everything before any heavy work, so bad input writes nothing
     cfg = opt.StylizeConfig(
         method=args.method, size=args.size, steps=args.steps, optimizer=args.optimizer, lr=args.lr,
-        init=args.init, content_layers=tuple(args.content_layers), style_layers=tuple(args.style_layers),
+        init=args.init, line_search=args.line_search, content_layers=tuple(args.content_layers), style_layers=tuple(args.style_layers),
         content_weight=args.content_weight, style_weight=args.style_weight, tv_weight=args.tv_weight,
         lap_weight=args.lap_weight, lap_pool=args.lap_pool, content_loss=args.content_loss,
         scales=args.scales, preserve_color=args.preserve_color, seed=args.seed, remat=args.remat,
