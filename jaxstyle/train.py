@@ -19,7 +19,6 @@ from __future__ import annotations
 import ast
 import importlib.util
 import json
-import os
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -35,6 +34,7 @@ from jax.experimental import multihost_utils
 from jaxstyle import sharding as shd
 from jaxstyle.checkpoint import Checkpointer, load_checkpoint_params
 from jaxstyle.errors import InputError, JaxstyleError
+from jaxstyle.io import save_image
 from jaxstyle.methods import get_method
 
 
@@ -142,7 +142,7 @@ class MetricsLogger:
             return
         path = self.workdir / "samples" / f"{name}_{step:08d}.png"
         path.parent.mkdir(exist_ok=True)
-        _save_png_atomic(path, grid)
+        save_image(path, grid)
         if self._tb is not None:
             self._tb.add_image(name, grid, step, dataformats="HWC")
 
@@ -151,14 +151,6 @@ class MetricsLogger:
             self._jsonl.close()
             if self._tb is not None:
                 self._tb.close()
-
-
-def _save_png_atomic(path: Path, image: np.ndarray) -> None:
-    from PIL import Image
-
-    tmp = path.with_suffix(".tmp.png")
-    Image.fromarray((np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8)).save(tmp)
-    os.replace(tmp, path)
 
 
 def sample_grid(content: np.ndarray, style: np.ndarray, output: np.ndarray) -> np.ndarray:
