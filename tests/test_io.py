@@ -434,3 +434,17 @@ def test_encoded_bytes_decode_without_files():
     buffer = io.BytesIO()
     Image.fromarray(_noise(6, 5)).save(buffer, format="PNG")
     np.testing.assert_array_equal(decode_image(buffer.getvalue()), _noise(6, 5))
+
+
+def test_saved_files_get_normal_permissions(tmp_path):
+    import os
+    import stat
+
+    from jaxstyle.io import save_image
+
+    umask = os.umask(0o022)
+    try:
+        path = save_image(tmp_path / "out.png", np.zeros((4, 4, 3), np.float32))
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644  # not mkstemp's 0600
