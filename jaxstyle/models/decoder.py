@@ -23,6 +23,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxstyle.models.conv import conv3x3_reflect
+
 # (nn.Sequential index of the conv, output channels at width 1.0, upsample x2 *before* it).
 # The index is what pytorch-AdaIN's decoder.pth uses as the key prefix.
 DECODER_LAYOUT: tuple[tuple[int, int, bool], ...] = (
@@ -64,6 +66,25 @@ def torch_key_map() -> dict[str, tuple[str, str]]:
     return out
 
 
+class Conv3x3(nn.Module):
+    """ReflectionPad2d(1) + 3x3 convolution with bias (same size out).
+
+    Same parameters (``kernel`` (3,3,Cin,Cout), ``bias``) and initialisers as
+    ``nn.Conv(features, (3, 3), padding="VALID")`` applied to the padded input, but built on
+    :func:`jaxstyle.models.conv.conv3x3_reflect`, which is several times faster on the CPU.
+    """
+
+    features: int
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        kernel = self.param("kernel", nn.initializers.lecun_normal(), (3, 3, x.shape[-1], self.features))
+        bias = self.param("bias", nn.initializers.zeros_init(), (self.features,))
+        x = x.astype(self.dtype)
+        return conv3x3_reflect(x, kernel.astype(self.dtype)) + bias.astype(self.dtype)
+
+
 class Decoder(nn.Module):
     """Decode relu4_1-sized features (N, H, W, C) to an image (N, 8H, 8W, 3).
 
@@ -87,14 +108,7 @@ class Decoder(nn.Module):
             if upsample:
                 x = upsample_nearest2x(x)
             feats = self.out_channels if k == last else max(1, int(round(channels * self.width)))
-            x = nn.Conv(
-                feats,
-                (3, 3),
-                padding="VALID",
-                dtype=self.dtype,
-                param_dtype=jnp.float32,
-                name=f"conv_{index}",
-            )(reflect_pad1(x))
+            x = Conv3x3(feats, dtype=self.dtype, name=f"conv_{index}")(x)
             if k != last:
                 x = nn.relu(x)
         return x.astype(jnp.float32)

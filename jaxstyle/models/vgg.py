@@ -12,15 +12,14 @@ that jits, vmaps and differentiates cleanly.
 from __future__ import annotations
 
 import dataclasses
-import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from jaxstyle.errors import InputError
+from jaxstyle.models.conv import conv3x3_reflect, conv_hwio
 
 # Convolutions per block and output channels per block.
 ARCHS: dict[str, tuple[int, ...]] = {"vgg16": (2, 2, 3, 3, 3), "vgg19": (2, 2, 4, 4, 4)}
@@ -71,53 +70,10 @@ def normalize_input(images: jax.Array, normalization: str) -> jax.Array:
     raise InputError(f"unknown normalization {normalization!r}; expected one of {NORMALIZATIONS}")
 
 
-_CONV_DIMS = ("NHWC", "HWIO", "NHWC")
-
-
-def _conv(x: jax.Array, kernel: jax.Array, pad: int) -> jax.Array:
-    padding = ((pad, pad), (pad, pad))
-    return jax.lax.conv_general_dilated(x, kernel, (1, 1), padding, dimension_numbers=_CONV_DIMS)
-
-
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
-def conv_hwio(x: jax.Array, kernel: jax.Array, pad: int) -> jax.Array:
-    """Stride-1 NHWC/HWIO convolution with ``pad`` zeros on each side; custom input gradient.
-
-    The automatic transpose convolves with the flipped kernel in ``01oi`` form (input and
-    output features swapped in the dimension numbers). Inside a ``while`` loop (the on-device
-    optimization loop of :mod:`jaxstyle.optimize`) XLA:CPU then falls back from its fast
-    (YNNPACK) convolution to a generic one for every backward conv, making an L-BFGS/Adam step
-    ~3x slower than the same step outside a loop. Here the flipped, transposed kernel is
-    materialised in plain HWIO order (the barrier stops XLA folding the transpose back into the
-    dimension numbers), so forward and backward convolutions take the fast path everywhere.
-    """
-    return _conv(x, kernel, pad)
-
-
-def _conv_hwio_fwd(x, kernel, pad):
-    return _conv(x, kernel, pad), (x, kernel)
-
-
-def _conv_hwio_bwd(pad, res, g):
-    x, kernel = res
-    kh = kernel.shape[0]
-    flipped = jax.lax.optimization_barrier(jnp.flip(kernel, (0, 1)).swapaxes(2, 3))
-    dx = _conv(g, flipped, kh - 1 - pad)
-    # Kernel gradient (unused, hence removed by XLA, when only the image is optimized).
-    dk = jax.vjp(lambda k: _conv(x, k, pad), kernel)[1](g)[0]
-    return dx, dk
-
-
-conv_hwio.defvjp(_conv_hwio_fwd, _conv_hwio_bwd)
-
-
 def _conv3x3(x: jax.Array, p: Mapping[str, jax.Array], padding: str) -> jax.Array:
-    if padding == "reflect":
-        x = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="reflect")
-        pad = 0
-    else:
-        pad = 1
-    return conv_hwio(x, p["kernel"].astype(x.dtype), pad) + p["bias"].astype(x.dtype)
+    kernel = p["kernel"].astype(x.dtype)
+    y = conv3x3_reflect(x, kernel) if padding == "reflect" else conv_hwio(x, kernel, 1)
+    return y + p["bias"].astype(x.dtype)
 
 
 def pool2x2(x: jax.Array, kind: str) -> jax.Array:
