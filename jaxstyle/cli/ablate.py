@@ -10,6 +10,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+# Columns of the ablation table (eval metrics + the last training loss).
+TABLE_KEYS = (
+    "restoration_psnr",
+    "restoration_ssim",
+    "idempotency_error",
+    "content_lpips",
+    "style_distance",
+    "final_loss",
+)
+
 
 def register(subparsers) -> None:
     from jaxstyle.cli.train import _accept_config_overrides
@@ -102,15 +112,7 @@ def ablate(
         )
         result.pop("grid_images")
         rows[variant] = result | {"final_loss": losses.get("loss", float("nan")), "steps": steps}
-    keys = (
-        "restoration_psnr",
-        "restoration_ssim",
-        "idempotency_error",
-        "content_lpips",
-        "style_distance",
-        "final_loss",
-    )
-    table = metrics_table(rows, keys)
+    table = metrics_table(rows, TABLE_KEYS)
     write_text_atomic(
         workdir / "ablation.md", f"# Ablation: {config}, {steps} steps per variant\n\n{table}"
     )
@@ -127,14 +129,6 @@ def run(args: argparse.Namespace) -> int:
         overrides=list(args.config_overrides), content=args.content, style=args.style,
         eval_size=args.eval_size, max_images=args.max_images,
     )  # fmt: skip
-    keys = (
-        "restoration_psnr",
-        "restoration_ssim",
-        "idempotency_error",
-        "content_lpips",
-        "style_distance",
-        "final_loss",
-    )
-    print(metrics_table(rows, keys), end="")
+    print(metrics_table(rows, TABLE_KEYS), end="")
     print(f"wrote {Path(args.workdir) / 'ablation.md'} and ablation.json")
     return 0
