@@ -155,3 +155,30 @@ def test_nan_loss_stops_with_one_line_and_keeps_last_good_checkpoint(tmp_path, i
     assert Checkpointer(tmp_path).latest_step() == 1
     first = json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[0])
     assert first["loss/depth"] > 0  # the depth term was computed
+
+
+def test_init_from_starts_from_the_given_parameters(reference_run, tmp_path, images_dir):
+    import jax
+    import numpy as np
+
+    from jaxstyle.checkpoint import load_checkpoint_params
+    from jaxstyle.train import load_config, train
+
+    ref_workdir, _ = reference_run
+    common = [
+        f"--config.data.content_dir={images_dir / 'content'}",
+        f"--config.data.style_dir={images_dir / 'style'}",
+        "--config.train.steps=1",
+        "--config.train.checkpoint_every=1",
+        "--config.train.sample_every=0",
+        "--config.optim.lr=0.0",  # the one step leaves the parameters where they started
+    ]
+    train(load_config(str(REPO / "configs/adain.py:tiny"), common), tmp_path / "ft", init_from=ref_workdir)
+    got, _ = load_checkpoint_params(tmp_path / "ft")
+    want, _ = load_checkpoint_params(ref_workdir)
+    assert set(got) == set(want)
+    jax.tree.map(np.testing.assert_array_equal, got, want)
+    # A model of another shape cannot start from it: one-line InputError, nothing trained.
+    wider = load_config(str(REPO / "configs/adain.py:tiny"), [*common, "--config.model.decoder_width=0.125"])
+    with pytest.raises(InputError, match="parameter shapes differ"):
+        train(wider, tmp_path / "bad", init_from=ref_workdir)
