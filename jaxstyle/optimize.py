@@ -386,12 +386,15 @@ def stylize(
     on_frame: FrameFn | None = None,
     checkpoint_dir: str | Path | None = None,
     checkpoint_every: int = 50,
+    on_plan: Callable[[int], None] | None = None,
 ) -> list[np.ndarray]:
     """Stylize every pair; returns results (H,W,3 float32 [0,1]) in pair order.
 
     Each process returns only the pairs it owns (all of them in single-process runs); the
-    others are ``None``. ``progress(step, losses)`` is called after each chunk with the mean
-    weighted losses; ``on_frame(step, pair_indices, images)`` every ``save_every`` steps.
+    others are ``None``. Pairs are optimized in one program per (scale, content shape);
+    ``on_plan(total_steps)`` is called once with the steps of all of them, and
+    ``progress(step, losses)`` after each chunk with the step counted across programs and the
+    mean weighted losses; ``on_frame(step, pair_indices, images)`` every ``save_every`` steps.
     With ``checkpoint_dir``, state is saved every ``checkpoint_every`` steps and a re-run
     with the same inputs and config resumes from it (ending with the same result).
     """
@@ -408,15 +411,20 @@ def stylize(
         lpips_model = default_lpips()
 
     results: list[np.ndarray | None] = [None] * len(pair_list)
-    sizes = _scale_sizes(cfg.size, cfg.scales)
-    previous: dict[int, np.ndarray] = {}
-    total_steps = cfg.steps * len(sizes)
-    for scale_index, size in enumerate(sizes):
+    # One program per (scale, content shape): plan them all first so progress can count steps.
+    plan = []
+    for size in _scale_sizes(cfg.size, cfg.scales):
         prepared = _prepare_all(pair_list, size, cfg)
         buckets: dict[tuple[int, ...], list[int]] = {}
         for i, (content, _) in enumerate(prepared):
             buckets.setdefault(content.shape, []).append(i)
-        for members in buckets.values():
+        plan.append((size, prepared, list(buckets.values())))
+    if on_plan is not None:
+        on_plan(cfg.steps * sum(len(b) for _, _, b in plan))
+    previous: dict[int, np.ndarray] = {}
+    step_offset = 0
+    for scale_index, (size, prepared, buckets) in enumerate(plan):
+        for members in buckets:
             inits = []
             for i in members:
                 content, style = prepared[i]
@@ -435,11 +443,15 @@ def stylize(
                     encoder,
                     lpips_model,
                     cfg,
-                    step_offset=scale_index * cfg.steps,
-                    total_steps=total_steps,
+                    step_offset=step_offset,
                     progress=progress,
                     save_every=save_every,
-                    on_frame=(lambda s, idx, imgs, m=members: on_frame(s, [m[k] for k in idx], imgs))
+                    # Frames are numbered by the pair's own step (scales count on).
+                    on_frame=(
+                        lambda s, idx, imgs, m=members, base=scale_index * cfg.steps: on_frame(
+                            base + s, [m[k] for k in idx], imgs
+                        )
+                    )
                     if on_frame
                     else None,
                     ckpt=ckpt,
@@ -447,6 +459,7 @@ def stylize(
             finally:
                 if ckpt is not None:
                     ckpt.close()
+            step_offset += cfg.steps
             for k, i in enumerate(members):
                 if out[k] is not None:
                     previous[i] = out[k]
@@ -468,7 +481,6 @@ def _optimize_bucket(
     cfg: StylizeConfig,
     *,
     step_offset: int,
-    total_steps: int,
     progress: ProgressFn | None,
     save_every: int,
     on_frame: FrameFn | None,
@@ -533,7 +545,7 @@ def _optimize_bucket(
         if progress is not None:
             progress(step_offset + step, {k: float(jnp.mean(v[:n_pairs])) for k, v in report.items()})
         if on_frame is not None and save_every and step % save_every == 0:
-            _emit_frame(on_frame, step_offset + step, x, order, n_pairs)
+            _emit_frame(on_frame, step, x, order, n_pairs)
         if ckpt is not None:
             ckpt.save(step, {"x": x, "opt_state": opt_state, "step": np.array(step, np.int64)}, force=step == cfg.steps)
     return _owned_results(x, order, n_pairs)

@@ -64,8 +64,12 @@ def test_bucketing_keeps_aspect_ratio(vgg16):
     wide = np.random.default_rng(0).random((40, 80, 3)).astype(np.float32)
     tall = np.random.default_rng(1).random((80, 40, 3)).astype(np.float32)
     style = np.random.default_rng(2).random((50, 50, 3)).astype(np.float32)
-    out = stylize([wide, tall], [style], StylizeConfig(size=SIZE, steps=2, optimizer="adam"), encoder=vgg16)
+    planned, steps = [], []
+    out = stylize([wide, tall], [style], StylizeConfig(size=SIZE, steps=2, optimizer="adam"), encoder=vgg16,
+                  on_plan=planned.append, progress=lambda step, _: steps.append(step))
     assert out[0].shape == (24, 48, 3) and out[1].shape == (48, 24, 3)
+    # Two shapes, two programs: progress counts on across them up to the planned total.
+    assert planned == [4] and steps == [0, 2, 2, 4]
 
 
 def test_resume_after_interruption_equals_uninterrupted(images, vgg16, tmp_path):

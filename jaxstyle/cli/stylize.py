@@ -148,10 +148,13 @@ def run(args: argparse.Namespace) -> int:
     # ---- run
     from tqdm import tqdm
 
-    total = cfg.steps * cfg.scales
-    bar = tqdm(total=total, desc=f"{cfg.method} x{len(pairs)}", unit="step", dynamic_ncols=True,
+    bar = tqdm(total=cfg.steps * cfg.scales, desc=f"{cfg.method} x{len(pairs)}", unit="step", dynamic_ncols=True,
                disable=jax.process_index() != 0)
     t0 = time.perf_counter()
+
+    def on_plan(total_steps: int) -> None:  # one program per (scale, image shape)
+        bar.total = total_steps
+        bar.refresh()
 
     def progress(step: int, losses: dict[str, float]) -> None:
         bar.update(step - bar.n)
@@ -165,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
     results = opt.stylize(
         contents, styles, cfg, encoder=encoder, pairs=pairs, progress=progress,
         save_every=args.save_every, on_frame=on_frame if args.save_every else None,
-        checkpoint_dir=args.checkpoint_dir, checkpoint_every=args.checkpoint_every,
+        checkpoint_dir=args.checkpoint_dir, checkpoint_every=args.checkpoint_every, on_plan=on_plan,
     )
     bar.close()
 
@@ -183,7 +186,7 @@ def run(args: argparse.Namespace) -> int:
     elapsed = time.perf_counter() - t0
     for path in written:
         print(f"wrote {path}")
-    print(f"{len(written)} image(s) in {elapsed:.1f} s ({total / elapsed:.2f} steps/s for {len(pairs)} pair(s))")
+    print(f"{len(written)} image(s) in {elapsed:.1f} s ({bar.total / elapsed:.2f} steps/s over {len(pairs)} pair(s))")
     return 0
 
 
