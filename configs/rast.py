@@ -35,23 +35,9 @@ from __future__ import annotations
 
 import ml_collections
 
-ABLATIONS = (
-    "contrastive",
-    "identity",
-    "style_difference",
-    "transitive",
-    "multi_restoration",
-    "adversarial",
-)
-# Loss groups per ablation name (mirrors jaxstyle.losses.rast.ABLATIONS).
-_GROUPS = {
-    "contrastive": ("contrastive_content", "contrastive_style"),
-    "identity": ("identity_pixel", "identity_feature"),
-    "style_difference": ("style_difference",),
-    "transitive": ("content_transitive", "style_transitive"),
-    "multi_restoration": ("content_restoration", "style_restoration"),
-    "adversarial": ("adversarial",),
-}
+# Ablation name -> the loss terms it zeroes (one definition, shared with the losses).
+from jaxstyle.losses.rast import ABLATIONS
+
 VARIANTS = ("paper", *(f"no_{a}" for a in ABLATIONS), "idemp", "lowres")
 
 
@@ -122,7 +108,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     cfg.train.num_samples = 4
 
     if variant.startswith("no_"):
-        for term in _GROUPS[variant.removeprefix("no_")]:
+        for term in ABLATIONS[variant.removeprefix("no_")]:
             cfg.loss[term] = 0.0
     if variant == "idemp":
         cfg.loss.idempotency = 1.0
