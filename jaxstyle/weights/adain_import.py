@@ -38,18 +38,9 @@ def decoder_from_state_dict(state: dict[str, np.ndarray], source: str) -> dict[s
 
 def load_official_decoder(path: str | Path) -> dict[str, dict[str, np.ndarray]]:
     """Read pytorch-AdaIN's ``decoder.pth`` (or a safetensors copy) into Decoder params."""
-    from jaxstyle.weights import importers
+    from jaxstyle.weights.importers import read_state_dict
 
-    path = Path(path)
-    if not path.is_file():
-        raise WeightsError(f"{path}: decoder weights file not found")
-    fmt = importers.detect_format(path)
-    if fmt in ("torch-zip", "torch-legacy"):
-        state = importers._load_torch(path, fmt)
-    elif fmt == "safetensors":
-        state = importers._load_safetensors(path)
-    else:
-        raise WeightsError(f"{path}: not a PyTorch state_dict (.pth) or safetensors file")
+    state = read_state_dict(path, "AdaIN decoder")
     return decoder_from_state_dict(state, str(path))
 
 

@@ -282,6 +282,22 @@ def _load_safetensors(path: Path) -> dict[str, np.ndarray]:
         ) from None
 
 
+def read_state_dict(path: str | Path, what: str) -> dict[str, np.ndarray]:
+    """A ``.pth`` (safe loader) or ``.safetensors`` state_dict as float32 numpy arrays.
+
+    ``what`` names the file's role in error messages ("AdaIN decoder", ...).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"{path}: {what} weights file not found")
+    fmt = detect_format(path)
+    if fmt in ("torch-zip", "torch-legacy"):
+        return _load_torch(path, fmt)
+    if fmt == "safetensors":
+        return _load_safetensors(path)
+    raise WeightsError(f"{path}: not a PyTorch state_dict (.pth) or safetensors file ({what})")
+
+
 # --------------------------------------------------------------------------- state_dict layouts
 
 

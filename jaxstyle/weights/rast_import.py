@@ -27,25 +27,11 @@ from typing import Any
 import numpy as np
 
 from jaxstyle.errors import WeightsError
+from jaxstyle.weights.importers import read_state_dict
 
 SANET_CONVS = ("f", "g", "h", "out_conv")
 # Conv positions inside one official discriminator nn.Sequential -> our PatchDiscriminator names.
 DISC_CONVS = {0: "conv_0", 2: "conv_1", 5: "conv_2", 8: "conv_3", 11: "out"}
-
-
-def read_state_dict(path: str | Path, what: str) -> dict[str, np.ndarray]:
-    """A ``.pth`` (safe loader) or ``.safetensors`` state_dict as float32 numpy arrays."""
-    from jaxstyle.weights import importers
-
-    path = Path(path)
-    if not path.is_file():
-        raise WeightsError(f"{path}: {what} weights file not found")
-    fmt = importers.detect_format(path)
-    if fmt in ("torch-zip", "torch-legacy"):
-        return importers._load_torch(path, fmt)
-    if fmt == "safetensors":
-        return importers._load_safetensors(path)
-    raise WeightsError(f"{path}: not a PyTorch state_dict (.pth) or safetensors file ({what})")
 
 
 def _conv(state: Mapping[str, np.ndarray], key: str, shape: tuple[int, ...], source: str) -> dict:
