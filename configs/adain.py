@@ -5,8 +5,10 @@ Variants (``configs/adain.py:VARIANT``):
          images resized to a shorter side of 512 then random 256 crops, 160k steps.
   tiny   a seconds-long smoke run: 32 px crops, batch 2, a decoder 1/16 as wide.
   lap    paper + Laplacian loss between the content image and the output (AdaIN + lap).
-  depth  paper + depth loss through a pluggable monocular depth network (AdaIN + depth);
-         set ``--config.depth.network`` to an imported network (see jaxstyle/losses/depth.py).
+  depth  paper + depth loss through a monocular depth network (AdaIN + depth): monodepth2 by
+         default, whose release folder you give as ``--config.depth.weights=mono_640x192``
+         (encoder.pth + depth.pth); other networks plug in by name (jaxstyle/losses/depth.py).
+         The weight ``loss.depth=1.0`` is a starting point, not tuned on real depth weights.
 Variants combine with commas: ``configs/adain.py:tiny,lap``.
 
 Run::

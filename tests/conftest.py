@@ -49,5 +49,38 @@ def run_python(code: str, env: dict | None = None, timeout: int = 600):
 
     full_env = {**os.environ, **(env or {})}
     return subprocess.run(
-        [sys.executable, "-c", code], env=full_env, capture_output=True, text=True, timeout=timeout, cwd=REPO
+        [sys.executable, "-c", code],
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO,
     )
+
+
+def write_monodepth2(folder: Path, num_layers: int = 18, fmt: str = "pth", seed: int = 0):
+    """A monodepth2 release-layout model folder with generated weights; returns the torch models."""
+    import torch
+    import torch_ref
+
+    torch.manual_seed(seed)
+    encoder = torch_ref.randomize_batchnorm(torch_ref.ResnetEncoder(num_layers), seed)
+    decoder = torch_ref.DepthDecoder(encoder.num_ch_enc).eval()
+    folder.mkdir(parents=True, exist_ok=True)
+    enc_state = dict(encoder.state_dict())
+    if fmt == "pth":  # the release stores the training size beside the tensors
+        torch.save(
+            {**enc_state, "height": 192, "width": 640, "use_stereo": False}, folder / "encoder.pth"
+        )
+    else:
+        torch_ref.save_state_dict(enc_state, folder / "encoder.safetensors", fmt)
+    torch_ref.save_state_dict(decoder.state_dict(), folder / f"depth.{fmt}", fmt)
+    return encoder, decoder
+
+
+@pytest.fixture(scope="session")
+def monodepth2_dir(tmp_path_factory) -> Path:
+    """A generated-weights ResNet-18 monodepth2 folder (encoder.pth + depth.pth)."""
+    folder = tmp_path_factory.mktemp("mono_640x192")
+    write_monodepth2(folder)
+    return folder

@@ -133,7 +133,9 @@ def test_stylizer_loads_a_training_run(reference_run, images_dir):
     assert np.abs(out - np.asarray(stylizer.stylize(content, style, alpha=0.0))).max() > 1e-3
 
 
-def test_nan_loss_stops_with_one_line_and_keeps_last_good_checkpoint(tmp_path, images_dir):
+def test_nan_loss_stops_with_one_line_and_keeps_last_good_checkpoint(
+    tmp_path, images_dir, monodepth2_dir
+):
     from jaxstyle.checkpoint import Checkpointer
     from jaxstyle.train import TrainingDiverged, load_config, train
 
@@ -142,7 +144,7 @@ def test_nan_loss_stops_with_one_line_and_keeps_last_good_checkpoint(tmp_path, i
         [
             f"--config.data.content_dir={images_dir / 'content'}",
             f"--config.data.style_dir={images_dir / 'style'}",
-            "--config.depth.network=random_conv",  # exercises the pluggable depth loss too
+            f"--config.depth.weights={monodepth2_dir}",  # exercises the monodepth2 depth loss too
             "--config.optim.lr=1e30",  # the first update sends the decoder to inf
             "--config.train.steps=4",
             "--config.train.checkpoint_every=1",

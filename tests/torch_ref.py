@@ -272,3 +272,160 @@ class RastMultiDiscriminator(nn.Module):
             outs.append(m(x))
             x = self.downsample(x)
         return outs
+
+
+# --------------------------------------------------------------------------- monodepth2 (Godard et al. 2019)
+# torchvision's ResNet and nianticlabs/monodepth2's ResnetEncoder / DepthDecoder, written out so
+# that state_dict keys match the release's encoder.pth / depth.pth (no torchvision needed).
+
+
+class BasicBlock(nn.Module):
+    expansion = 1
+
+    def __init__(self, cin: int, width: int, stride: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, width, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.conv2 = nn.Conv2d(width, width, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(width)
+        self.downsample = _downsample(cin, width, stride)
+
+    def forward(self, x):
+        y = self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x)))))
+        return torch.relu(y + (x if self.downsample is None else self.downsample(x)))
+
+
+class Bottleneck(nn.Module):
+    expansion = 4
+
+    def __init__(self, cin: int, width: int, stride: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, width, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.conv2 = nn.Conv2d(width, width, 3, stride, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(width)
+        self.conv3 = nn.Conv2d(width, width * 4, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(width * 4)
+        self.downsample = _downsample(cin, width * 4, stride)
+
+    def forward(self, x):
+        y = torch.relu(self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x))))))
+        return torch.relu(
+            self.bn3(self.conv3(y)) + (x if self.downsample is None else self.downsample(x))
+        )
+
+
+def _downsample(cin: int, cout: int, stride: int) -> nn.Module | None:
+    if stride == 1 and cin == cout:
+        return None
+    return nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+
+class ResNet(nn.Module):
+    """torchvision's ResNet trunk (fc included, as in the release's encoder.pth)."""
+
+    def __init__(self, block: type, layers: list[int]):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
+        self.bn1 = nn.BatchNorm2d(64)
+        self.relu = nn.ReLU()
+        self.maxpool = nn.MaxPool2d(3, 2, 1)
+        cin = 64
+        for stage, (n, width) in enumerate(zip(layers, (64, 128, 256, 512), strict=True), start=1):
+            blocks = []
+            for b in range(n):
+                blocks.append(block(cin, width, 2 if stage > 1 and b == 0 else 1))
+                cin = width * block.expansion
+            setattr(self, f"layer{stage}", nn.Sequential(*blocks))
+        self.fc = nn.Linear(cin, 1000)
+
+
+class ResnetEncoder(nn.Module):
+    """monodepth2's ``networks.ResnetEncoder`` (one input image)."""
+
+    def __init__(self, num_layers: int = 18):
+        super().__init__()
+        block, layers = {
+            18: (BasicBlock, [2, 2, 2, 2]),
+            34: (BasicBlock, [3, 4, 6, 3]),
+            50: (Bottleneck, [3, 4, 6, 3]),
+        }[num_layers]
+        self.encoder = ResNet(block, layers)
+        self.num_ch_enc = (
+            [64, 64, 128, 256, 512] if block is BasicBlock else [64, 256, 512, 1024, 2048]
+        )
+
+    def forward(self, x):
+        e = self.encoder
+        x = e.relu(e.bn1(e.conv1((x - 0.45) / 0.225)))
+        feats = [x]
+        feats.append(e.layer1(e.maxpool(x)))
+        for stage in (e.layer2, e.layer3, e.layer4):
+            feats.append(stage(feats[-1]))
+        return feats
+
+
+class MonodepthConv3x3(nn.Module):
+    def __init__(self, cin: int, cout: int):
+        super().__init__()
+        self.pad = nn.ReflectionPad2d(1)
+        self.conv = nn.Conv2d(cin, cout, 3)
+
+    def forward(self, x):
+        return self.conv(self.pad(x))
+
+
+class ConvBlock(nn.Module):
+    def __init__(self, cin: int, cout: int):
+        super().__init__()
+        self.conv = MonodepthConv3x3(cin, cout)
+        self.nonlin = nn.ELU(inplace=True)
+
+    def forward(self, x):
+        return self.nonlin(self.conv(x))
+
+
+class DepthDecoder(nn.Module):
+    """monodepth2's ``networks.DepthDecoder`` (scales 0-3, skips, nearest upsampling)."""
+
+    def __init__(self, num_ch_enc: list[int]):
+        super().__init__()
+        dec = [16, 32, 64, 128, 256]
+        self.convs: dict = {}
+        for i in range(4, -1, -1):
+            self.convs[("upconv", i, 0)] = ConvBlock(
+                num_ch_enc[-1] if i == 4 else dec[i + 1], dec[i]
+            )
+            cin = dec[i] + (num_ch_enc[i - 1] if i > 0 else 0)
+            self.convs[("upconv", i, 1)] = ConvBlock(cin, dec[i])
+        for s in range(4):
+            self.convs[("dispconv", s)] = MonodepthConv3x3(dec[s], 1)
+        self.decoder = nn.ModuleList(list(self.convs.values()))
+
+    def forward(self, feats):
+        out, x = {}, feats[-1]
+        for i in range(4, -1, -1):
+            x = [
+                nn.functional.interpolate(
+                    self.convs[("upconv", i, 0)](x), scale_factor=2, mode="nearest"
+                )
+            ]
+            if i > 0:
+                x.append(feats[i - 1])
+            x = self.convs[("upconv", i, 1)](torch.cat(x, 1))
+            if i < 4:
+                out[("disp", i)] = torch.sigmoid(self.convs[("dispconv", i)](x))
+        return out
+
+
+def randomize_batchnorm(model: nn.Module, seed: int = 0) -> nn.Module:
+    """Give every BatchNorm non-trivial running statistics and affine parameters (eval mode)."""
+    g = torch.Generator().manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            n = m.num_features
+            m.running_mean.copy_(0.1 * torch.randn(n, generator=g))
+            m.running_var.copy_(0.5 + torch.rand(n, generator=g))
+            m.weight.data.copy_(0.5 + torch.rand(n, generator=g))
+            m.bias.data.copy_(0.1 * torch.randn(n, generator=g))
+    return model.eval()

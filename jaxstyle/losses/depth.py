@@ -1,15 +1,13 @@
 """Depth loss through a pluggable monocular depth network (AdaIN + depth, seed doc 002).
 
 ``L_depth = mean((d(output) - d(content))^2)`` where ``d`` is a frozen depth network applied
-to images in [0, 1]. The seed document uses monodepth2; any network that maps NHWC RGB in
-[0, 1] to NHWC depth (or disparity) can be plugged in::
+to images in [0, 1]. The seed document uses monodepth2, which ships as ``"monodepth2"``
+(:mod:`jaxstyle.models.monodepth`, every ResNet depth of the release). Its weights are the
+user's: ``--config.depth.weights`` names a release model folder (``mono_640x192/`` with
+``encoder.pth`` and ``depth.pth``, or ``.safetensors`` copies); nothing is downloaded. Any
+other network mapping NHWC RGB in [0, 1] to NHWC depth (or disparity) plugs in the same way::
 
-    register_depth_network("mynet", loader)   # loader(weights_path) -> DepthNetwork
-
-What works offline: the interface, the loss and the training plumbing. jaxstyle ships no
-depth weights (nothing is downloaded); a real network (monodepth2 ...) needs a loader
-registered for it and weights the user has. The built-in ``"random_conv"`` network (random
-frozen convolutions, a seed as "weights") exists only to exercise the plumbing in tests.
+    register_depth_network("mynet", loader)   # loader(weights) -> DepthNetwork
 """
 
 from __future__ import annotations
@@ -64,23 +62,13 @@ def load_depth_network(name: str, weights: str = "") -> DepthNetwork:
     return _LOADERS[name](weights)
 
 
-def _random_conv_apply(params, images):
-    x = images
-    for i, p in enumerate(params):
-        x = jax.lax.conv_general_dilated(
-            x, p, (2, 2) if i == 0 else (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")
-        )
-        x = jnp.tanh(x) if i < len(params) - 1 else jax.nn.softplus(x)
-    return x
+def _monodepth2(weights: str) -> DepthNetwork:
+    """monodepth2's full-resolution sigmoid disparity; ``weights`` is a release model folder."""
+    from jaxstyle.models.monodepth import disparity
+    from jaxstyle.weights.monodepth_import import load_monodepth2
+
+    params = jax.tree.map(jnp.asarray, load_monodepth2(weights))
+    return DepthNetwork(params=params, apply_fn=disparity)
 
 
-def _random_conv(weights: str) -> DepthNetwork:
-    """Test stand-in: three frozen random 3x3 convs; ``weights`` is an integer seed."""
-    key = jax.random.key(int(weights or 0))
-    shapes = [(3, 3, 3, 8), (3, 3, 8, 8), (3, 3, 8, 1)]
-    keys = jax.random.split(key, len(shapes))
-    params = [jax.random.normal(k, s) / jnp.sqrt(9.0 * s[2]) for k, s in zip(keys, shapes, strict=True)]
-    return DepthNetwork(params=params, apply_fn=_random_conv_apply)
-
-
-register_depth_network("random_conv", _random_conv)
+register_depth_network("monodepth2", _monodepth2)
