@@ -7,11 +7,13 @@ import pytest
 from jaxstyle.models.conv import _conv, conv_hwio
 
 
-@pytest.mark.parametrize("pad", [0, 1])
-def test_custom_vjp_matches_autodiff(pad):
+# Both kernel-gradient forms: shifted input windows (cout >= cin or not 'same'), shifted
+# output gradient (cout < cin, 'same').
+@pytest.mark.parametrize("pad,size,cin,cout", [(0, 3, 5, 4), (1, 3, 5, 4), (1, 3, 4, 6), (0, 1, 6, 3)])
+def test_custom_vjp_matches_autodiff(pad, size, cin, cout):
     rng = np.random.default_rng(0)
-    x = rng.standard_normal((2, 9, 7, 5)).astype(np.float32)
-    k = rng.standard_normal((3, 3, 5, 4)).astype(np.float32)
+    x = rng.standard_normal((2, 9, 7, cin)).astype(np.float32)
+    k = rng.standard_normal((size, size, cin, cout)).astype(np.float32)
     g = rng.standard_normal(np.shape(_conv(x, k, pad))).astype(np.float32)
     ours = jax.vjp(lambda a, b: conv_hwio(a, b, pad), x, k)[1](g)
     ref = jax.vjp(lambda a, b: _conv(a, b, pad), x, k)[1](g)
