@@ -16,9 +16,12 @@ cycled over the batch) at long side ``size``.
   i.e. one extra forward per chunk, counted against jaxstyle); PyTorch runs its usual
   zero_grad/forward/backward/step loop. Reported: median over ``--repeats`` chunks of
   chunk time / ``--steps``, after warm-up (compile time reported separately).
-* Time to loss: L-BFGS at ``--lbfgs-size``, batch 1, ``--lbfgs-steps`` iterations —
-  ``optax.lbfgs`` (zoom line search, memory 10) vs ``torch.optim.LBFGS`` (strong Wolfe,
-  history 10). Target = the worse of the two best losses, so both reach it. jaxstyle's time
+* Time to loss: L-BFGS at ``--lbfgs-size``, batch 1, ``--lbfgs-steps`` iterations, memory 10
+  on both sides. ``--lbfgs-line-search none`` (the default, what ``jaxstyle stylize`` runs):
+  ``optax.lbfgs(linesearch=None)``, lr 1, vs ``torch.optim.LBFGS(line_search_fn=None)``, lr 1,
+  one evaluation per iteration each (the classic neural-style setting); ``zoom``:
+  ``optax.lbfgs`` with its zoom line search vs ``torch.optim.LBFGS(line_search_fn=
+  "strong_wolfe")``. Target = the worse of the two best losses, so both reach it. jaxstyle's time
   is one ``run_chunk`` of the steps it needs, from the initial image; PyTorch's is the time
   of its first objective evaluation at or below the target.
 * Peak RSS: each (framework, size, batch, optimizer) runs in its own subprocess and reports
@@ -122,7 +125,7 @@ def jax_worker(args) -> dict:
         content_weight=WEIGHTS["content"],
         style_weight=WEIGHTS["style"],
         tv_weight=WEIGHTS["tv"],
-        **({"line_search": True} if args.optimizer == "lbfgs" else {}),  # zoom (strong Wolfe)
+        line_search=args.optimizer == "lbfgs" and args.lbfgs_line_search == "zoom",
     ).program_key()
     # Targets exactly as jaxstyle.optimize._optimize_bucket builds them (single process).
     grams = [jax.device_get(_style_grams(encoder, jnp.asarray(s), STYLE_LAYERS)) for s in styles]
@@ -168,8 +171,10 @@ def jax_worker(args) -> dict:
         for _ in range(args.steps):
             x, state, total = chunk(x, state, 1)
             losses.append(float(total[0]))
-            info = state[-1].info  # optax.lbfgs = chain(..., scale_by_zoom_linesearch)
-            evals.append(int(np.asarray(info.num_linesearch_steps)[0]))
+            if cfg.line_search:  # optax.lbfgs = chain(..., scale_by_zoom_linesearch)
+                evals.append(int(np.asarray(state[-1].info.num_linesearch_steps)[0]))
+            else:
+                evals.append(1)
         target = max(args.target, min(losses)) if args.target else min(losses)
         k = next(i for i, v in enumerate(losses, start=1) if v <= target)
         x, state = fresh()
@@ -289,7 +294,8 @@ def torch_worker(args) -> dict:
     else:
         opt = torch.optim.LBFGS(
             [x], lr=1.0, max_iter=args.steps, max_eval=args.steps * 25, history_size=LBFGS_MEMORY,
-            tolerance_grad=0.0, tolerance_change=0.0, line_search_fn="strong_wolfe",
+            tolerance_grad=0.0, tolerance_change=0.0,
+            line_search_fn="strong_wolfe" if args.lbfgs_line_search == "zoom" else None,
         )  # fmt: skip
         trace = []
         t0 = time.perf_counter()
@@ -316,7 +322,8 @@ def _run_worker(framework: str, inputs: Path, optimizer: str, a, extra=()) -> di
         env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " " + a.xla_flags).strip()
     cmd = [
         sys.executable, __file__, "--worker", framework, "--inputs", str(inputs),
-        "--optimizer", optimizer, "--torch-threads", str(a.torch_threads), *map(str, extra),
+        "--optimizer", optimizer, "--torch-threads", str(a.torch_threads),
+        "--lbfgs-line-search", a.lbfgs_line_search, *map(str, extra),
     ]  # fmt: skip
     if optimizer == "adam":
         cmd += ["--steps", str(a.steps), "--repeats", str(a.repeats)]
@@ -358,6 +365,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3, help="timed chunks (median taken)")
     ap.add_argument("--lbfgs-size", type=int, default=256, help="0 skips the L-BFGS time-to-loss run")
     ap.add_argument("--lbfgs-steps", type=int, default=30)
+    ap.add_argument("--lbfgs-line-search", choices=["none", "zoom"], default="none",
+                    help="none: jaxstyle's default L-BFGS (and torch's without line search)")  # fmt: skip
     ap.add_argument("--rounds", type=int, default=1, help="alternating jax/torch runs per config")
     ap.add_argument("--torch-threads", type=int, default=2)
     ap.add_argument("--frameworks", nargs="+", default=["jax", "torch"], choices=["jax", "torch"])
@@ -461,16 +470,17 @@ def _print_tables(rows, lbfgs, a) -> None:
             print(f"jax {r0['jax']['jax']}, XLA_FLAGS={r0['jax']['xla_flags']!r}.")
     if lbfgs:
         j, t = lbfgs["jax"], lbfgs["torch"]
-        print(f"\n## L-BFGS time to loss {lbfgs['target']:.4g} ({a.lbfgs_size}px, batch 1, "
-              f"{a.lbfgs_steps} iterations each)\n")  # fmt: skip
+        print(f"\n## L-BFGS (line search: {a.lbfgs_line_search}) time to loss {lbfgs['target']:.4g} "
+              f"({a.lbfgs_size}px, batch 1, {a.lbfgs_steps} iterations each)\n")  # fmt: skip
         print("| framework | iterations to target | evaluations to target | evals/iteration (whole run) "
               "| time to target s | best loss | peak RSS MB | load1 |")  # fmt: skip
         print("|---|---:|---:|---:|---:|---:|---:|---|")
-        print(f"| jaxstyle (optax.lbfgs, zoom) | {j['steps_to_target']} | {j['evals_to_target']} | "
+        ls = a.lbfgs_line_search
+        print(f"| jaxstyle (optax.lbfgs, {ls}) | {j['steps_to_target']} | {j['evals_to_target']} | "
               f"{sum(j['evals_per_step']) / len(j['evals_per_step']):.2f} | {j['time_to_target_s']:.1f} | "
               f"{min(j['losses']):.4g} | {j['peak_rss_mb']:.0f} | {_fmt_load(j)} |")  # fmt: skip
         tt = t["time_to_target_s"]
-        print(f"| PyTorch (LBFGS, strong_wolfe) | - | {t['evals_to_target']} | "
+        print(f"| PyTorch (LBFGS, {'strong_wolfe' if ls == 'zoom' else 'none'}) | - | {t['evals_to_target']} | "
               f"{t['evaluations'] / max(t['iterations'], 1):.2f} | {tt:.1f} | "
               f"{min(v for _, v in t['trace']):.4g} | {t['peak_rss_mb']:.0f} | {_fmt_load(t)} |")  # fmt: skip
         print(f"\nratio jax/torch time to target: {j['time_to_target_s'] / tt:.3f}")
