@@ -74,5 +74,15 @@ def test_bad_monodepth2_folders_are_one_line_errors(tmp_path, monodepth2_dir):
     with pytest.raises(WeightsError, match="does depth.pth belong to this encoder.pth") as e:
         load_depth_network("monodepth2", str(mixed))
     assert "\n" not in str(e.value)
+    # An encoder whose blocks do not chain (layer2's first conv expects 32 channels).
+    state = torch.load(monodepth2_dir / "encoder.pth", weights_only=True)
+    state["encoder.layer2.0.conv1.weight"] = state["encoder.layer2.0.conv1.weight"][:, :32]
+    bad = tmp_path / "bad_chain"
+    bad.mkdir()
+    torch.save(state, bad / "encoder.pth")
+    (bad / "depth.pth").write_bytes((monodepth2_dir / "depth.pth").read_bytes())
+    with pytest.raises(WeightsError, match="layer shapes do not chain") as e:
+        load_depth_network("monodepth2", str(bad))
+    assert "\n" not in str(e.value)
     with pytest.raises(WeightsError, match="depth network 'nope' is not available"):
         load_depth_network("nope")

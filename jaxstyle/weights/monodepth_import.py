@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -149,4 +150,21 @@ def load_monodepth2(folder: str | Path) -> dict[str, dict[str, dict[str, np.ndar
         encoder_channels(encoder),
         str(dec_path),
     )
-    return {"encoder": encoder, "decoder": decoder}
+    params = {"encoder": encoder, "decoder": decoder}
+    _check_fits(params, str(enc_path))
+    return params
+
+
+def _check_fits(params: Mapping[str, Any], source: str) -> None:
+    """Trace the network once on shapes only: layers that do not chain fail here, in one line."""
+    import jax
+
+    from jaxstyle.models.monodepth import STRIDE, disparity
+
+    try:
+        jax.eval_shape(disparity, params, jax.ShapeDtypeStruct((1, STRIDE, STRIDE, 3), np.float32))
+    except (TypeError, ValueError) as e:
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise WeightsError(
+            f"{source}: the encoder's layer shapes do not chain ({reason})"
+        ) from None
