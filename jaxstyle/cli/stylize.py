@@ -117,6 +117,10 @@ def _stem(path: Path) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.remat:  # before anything starts a JAX backend
+        from jaxstyle.models.vgg import keep_remat_on_cpu
+
+        keep_remat_on_cpu()
     import jax
     import numpy as np
 

@@ -49,10 +49,13 @@ def _accept_config_overrides(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from jaxstyle.sharding import initialize_distributed
-
-    initialize_distributed(args.coordinator, args.num_processes, args.process_id)
     from jaxstyle.train import load_config, train
 
     cfg = load_config(args.config, getattr(args, "config_overrides", []))
+    if cfg.get("model", {}).get("remat"):  # before anything starts a JAX backend
+        from jaxstyle.models.vgg import keep_remat_on_cpu
+
+        keep_remat_on_cpu()
+    initialize_distributed(args.coordinator, args.num_processes, args.process_id)
     train(cfg, args.workdir, init_from=args.init_from, num_devices=args.num_devices)
     return 0
