@@ -190,7 +190,6 @@ def train(
       InputError / WeightsError: bad configuration, data or weights.
     """
     workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
     is_main = jax.process_index() == 0
     tcfg = cfg.train
 
@@ -198,8 +197,6 @@ def train(
     def info(msg: str) -> None:
         if is_main:
             print(msg, flush=True)
-
-    logger = MetricsLogger(workdir, enabled=is_main)
 
     # ---------------------------------------------------------------------- mesh
     mesh = shd.make_mesh(num_devices)
@@ -218,6 +215,10 @@ def train(
     optimizers = method.optimizers()
     first = next(data_iter)  # shapes for init; fed to the first step too (no batch skipped)
     base_rng = jax.random.key(cfg.seed)
+    # Files only once the config, data and frozen networks are known good: a bad run
+    # leaves no half-made workdir behind.
+    workdir.mkdir(parents=True, exist_ok=True)
+    logger = MetricsLogger(workdir, enabled=is_main)
     if is_main:
         (workdir / "config.json").write_text(cfg.to_json(indent=2))
 

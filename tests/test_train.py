@@ -184,3 +184,21 @@ def test_init_from_starts_from_the_given_parameters(reference_run, tmp_path, ima
     wider = load_config(str(REPO / "configs/adain.py:tiny"), [*common, "--config.model.decoder_width=0.125"])
     with pytest.raises(InputError, match="parameter shapes differ"):
         train(wider, tmp_path / "bad", init_from=ref_workdir)
+
+
+def test_bad_depth_weights_fail_before_the_workdir_is_made(tmp_path, images_dir):
+    from jaxstyle.errors import WeightsError
+    from jaxstyle.train import load_config, train
+
+    cfg = load_config(
+        str(REPO / "configs/adain.py:tiny,depth"),
+        [
+            f"--config.data.content_dir={images_dir / 'content'}",
+            f"--config.data.style_dir={images_dir / 'style'}",
+            f"--config.depth.weights={tmp_path / 'no_such_model'}",
+        ],
+    )
+    with pytest.raises(WeightsError, match="must be a model folder") as e:
+        train(cfg, tmp_path / "run")
+    assert "\n" not in str(e.value)
+    assert not (tmp_path / "run").exists()  # nothing half-made left behind
