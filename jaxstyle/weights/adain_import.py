@@ -13,25 +13,17 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxstyle.errors import WeightsError
 from jaxstyle.models.decoder import DECODER_LAYOUT
+from jaxstyle.weights.importers import conv_from_state_dict
 
 
 def decoder_from_state_dict(state: dict[str, np.ndarray], source: str) -> dict[str, dict[str, np.ndarray]]:
     """pytorch-AdaIN decoder state_dict (numpy) -> :class:`Decoder` params (width 1.0)."""
     params, cin = {}, 512
     for index, cout, _ in DECODER_LAYOUT:
-        w, b = state.get(f"{index}.weight"), state.get(f"{index}.bias")
-        if w is None or b is None:
-            raise WeightsError(f"{source}: missing {index}.weight/{index}.bias; not a pytorch-AdaIN decoder")
-        if tuple(w.shape) != (cout, cin, 3, 3) or tuple(b.shape) != (cout,):
-            raise WeightsError(
-                f"{source}: {index}.weight has shape {tuple(w.shape)}, expected {(cout, cin, 3, 3)}"
-            )
-        params[f"conv_{index}"] = {
-            "kernel": np.ascontiguousarray(np.transpose(w, (2, 3, 1, 0)), np.float32),
-            "bias": np.asarray(b, np.float32),
-        }
+        params[f"conv_{index}"] = conv_from_state_dict(
+            state, str(index), (cout, cin, 3, 3), source, hint="not a pytorch-AdaIN decoder"
+        )
         cin = cout
     return params
 

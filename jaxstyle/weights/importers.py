@@ -298,6 +298,28 @@ def read_state_dict(path: str | Path, what: str) -> dict[str, np.ndarray]:
     raise WeightsError(f"{path}: not a PyTorch state_dict (.pth) or safetensors file ({what})")
 
 
+def conv_from_state_dict(
+    state: Mapping[str, np.ndarray], key: str, shape: tuple[int, ...], source: str, hint: str = ""
+) -> dict[str, np.ndarray]:
+    """``{key}.weight`` (OIHW, checked against ``shape``) and ``{key}.bias`` as HWIO conv params.
+
+    ``hint`` (e.g. "not a pytorch-AdaIN decoder") ends both error messages in parentheses.
+    """
+    why = f" ({hint})" if hint else ""
+    w, b = state.get(f"{key}.weight"), state.get(f"{key}.bias")
+    if w is None or b is None:
+        raise WeightsError(f"{source}: missing {key}.weight/{key}.bias{why}")
+    if tuple(w.shape) != shape or tuple(b.shape) != (shape[0],):
+        raise WeightsError(
+            f"{source}: {key}.weight has shape {tuple(w.shape)} (bias {tuple(b.shape)}), "
+            f"expected {shape}{why}"
+        )
+    return {
+        "kernel": np.ascontiguousarray(np.transpose(w, (2, 3, 1, 0)), np.float32),
+        "bias": np.asarray(b, np.float32),
+    }
+
+
 # --------------------------------------------------------------------------- state_dict layouts
 
 

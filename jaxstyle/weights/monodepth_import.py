@@ -27,14 +27,11 @@ import numpy as np
 
 from jaxstyle.errors import WeightsError
 from jaxstyle.models.monodepth import DECODER_CHANNELS
-from jaxstyle.weights.importers import read_state_dict
+from jaxstyle.weights.importers import conv_from_state_dict, read_state_dict
 
 BN_EPS = 1e-5  # torchvision's BatchNorm2d default
 FILES = ("encoder", "depth")
-
-
-def _hwio(w: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(np.transpose(w, (2, 3, 1, 0)), np.float32)
+DECODER_HINT = "does depth.pth belong to this encoder.pth?"
 
 
 def _conv_bn(state: Mapping[str, np.ndarray], conv: str, bn: str, source: str) -> dict:
@@ -50,7 +47,9 @@ def _conv_bn(state: Mapping[str, np.ndarray], conv: str, bn: str, source: str) -
         raise WeightsError(f"{source}: {bn} does not match {conv}'s {w.shape[0]} output channels")
     scale = gamma / np.sqrt(var + BN_EPS)
     return {
-        "kernel": _hwio(w * scale[:, None, None, None]),
+        "kernel": np.ascontiguousarray(
+            np.transpose(w * scale[:, None, None, None], (2, 3, 1, 0)), np.float32
+        ),
         "bias": (beta - mean * scale).astype(np.float32),
     }
 
@@ -96,27 +95,15 @@ def decoder_from_state_dict(
     for i in range(4, -1, -1):
         cout = DECODER_CHANNELS[i]
         for j, c_in in ((0, cin), (1, cout + (enc_channels[i - 1] if i > 0 else 0))):
-            params[f"upconv_{i}_{j}"] = _plain_conv(
-                state, f"decoder.{k}.conv.conv", (cout, c_in), source
+            params[f"upconv_{i}_{j}"] = conv_from_state_dict(
+                state, f"decoder.{k}.conv.conv", (cout, c_in, 3, 3), source, DECODER_HINT
             )
             k += 1
         cin = cout
-    params["dispconv_0"] = _plain_conv(state, f"decoder.{k}.conv", (1, DECODER_CHANNELS[0]), source)
+    params["dispconv_0"] = conv_from_state_dict(
+        state, f"decoder.{k}.conv", (1, DECODER_CHANNELS[0], 3, 3), source, DECODER_HINT
+    )
     return params
-
-
-def _plain_conv(
-    state: Mapping[str, np.ndarray], key: str, io: tuple[int, int], source: str
-) -> dict:
-    w, b = state.get(f"{key}.weight"), state.get(f"{key}.bias")
-    if w is None or b is None:
-        raise WeightsError(f"{source}: missing {key}.weight/{key}.bias; not a monodepth2 depth.pth")
-    if tuple(w.shape) != (*io, 3, 3) or tuple(b.shape) != (io[0],):
-        raise WeightsError(
-            f"{source}: {key}.weight has shape {tuple(w.shape)}, expected {(*io, 3, 3)} "
-            "(does depth.pth belong to this encoder.pth?)"
-        )
-    return {"kernel": _hwio(w), "bias": np.asarray(b, np.float32)}
 
 
 def _find(folder: Path, stem: str) -> Path:

@@ -27,25 +27,11 @@ from typing import Any
 import numpy as np
 
 from jaxstyle.errors import WeightsError
-from jaxstyle.weights.importers import read_state_dict
+from jaxstyle.weights.importers import conv_from_state_dict, read_state_dict
 
 SANET_CONVS = ("f", "g", "h", "out_conv")
 # Conv positions inside one official discriminator nn.Sequential -> our PatchDiscriminator names.
 DISC_CONVS = {0: "conv_0", 2: "conv_1", 5: "conv_2", 8: "conv_3", 11: "out"}
-
-
-def _conv(state: Mapping[str, np.ndarray], key: str, shape: tuple[int, ...], source: str) -> dict:
-    w, b = state.get(f"{key}.weight"), state.get(f"{key}.bias")
-    if w is None or b is None:
-        raise WeightsError(f"{source}: missing {key}.weight/{key}.bias")
-    if tuple(w.shape) != shape or tuple(b.shape) != (shape[0],):
-        raise WeightsError(
-            f"{source}: {key}.weight has shape {tuple(w.shape)} (bias {tuple(b.shape)}), expected {shape}"
-        )
-    return {
-        "kernel": np.ascontiguousarray(np.transpose(w, (2, 3, 1, 0)), np.float32),
-        "bias": np.asarray(b, np.float32),
-    }
 
 
 def transform_from_state_dict(state: Mapping[str, np.ndarray], source: str) -> dict[str, Any]:
@@ -60,9 +46,10 @@ def transform_from_state_dict(state: Mapping[str, np.ndarray], source: str) -> d
             f"{source}: missing merge_conv.weight; not a RAST/SANet transformer state_dict"
         )
     c = int(w.shape[0])
-    params: dict[str, Any] = {"merge_conv": _conv(state, "merge_conv", (c, c, 3, 3), source)}
+    conv = conv_from_state_dict
+    params: dict[str, Any] = {"merge_conv": conv(state, "merge_conv", (c, c, 3, 3), source)}
     for block in ("sanet4_1", "sanet5_1"):
-        params[block] = {n: _conv(state, f"{block}.{n}", (c, c, 1, 1), source) for n in SANET_CONVS}
+        params[block] = {n: conv(state, f"{block}.{n}", (c, c, 1, 1), source) for n in SANET_CONVS}
     extra = sorted(k for k in state if not k.startswith(("merge_conv.", "sanet4_1.", "sanet5_1.")))
     if extra:
         raise WeightsError(
@@ -90,7 +77,7 @@ def discriminator_from_state_dict(state: Mapping[str, np.ndarray], source: str) 
             w = state.get(f"models.disc_{i}.{j}.weight")
             if w is None:
                 raise WeightsError(f"{source}: missing models.disc_{i}.{j}.weight")
-            disc[name] = _conv(
+            disc[name] = conv_from_state_dict(
                 state, f"models.disc_{i}.{j}", (w.shape[0], cin, *w.shape[2:]), source
             )
             cin = int(w.shape[0])
