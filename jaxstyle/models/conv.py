@@ -27,8 +27,10 @@ import jax.numpy as jnp
 _CONV_DIMS = ("NHWC", "HWIO", "NHWC")
 
 
-def _conv(x: jax.Array, kernel: jax.Array, pad: int) -> jax.Array:
-    padding = ((pad, pad), (pad, pad))
+def _conv(x: jax.Array, kernel: jax.Array, pad: int, col_pad: int | None = None) -> jax.Array:
+    """Stride-1 convolution, ``pad`` zeros around rows (and columns unless ``col_pad`` given)."""
+    cols = pad if col_pad is None else col_pad
+    padding = ((pad, pad), (cols, cols))
     return jax.lax.conv_general_dilated(x, kernel, (1, 1), padding, dimension_numbers=_CONV_DIMS)
 
 
@@ -90,11 +92,6 @@ def _conv_hwio_bwd(pad, res, g):
 conv_hwio.defvjp(_conv_hwio_fwd, _conv_hwio_bwd)
 
 
-def _conv_padded(x: jax.Array, kernel: jax.Array, rows: int, cols: int) -> jax.Array:
-    padding = ((rows, rows), (cols, cols))
-    return jax.lax.conv_general_dilated(x, kernel, (1, 1), padding, dimension_numbers=_CONV_DIMS)
-
-
 def conv3x3_reflect(x: jax.Array, kernel: jax.Array) -> jax.Array:
     """3x3 convolution of ``x`` reflection-padded by 1 (same size out), computed fast.
 
@@ -113,9 +110,9 @@ def conv3x3_reflect(x: jax.Array, kernel: jax.Array) -> jax.Array:
     def row(r):  # padded row made of x's row r, its own columns reflection-padded
         return jnp.pad(x[:, r : r + 1], ((0, 0), (0, 0), (1, 1), (0, 0)), mode="reflect")
 
-    top = _conv_padded(row(1), kernel[0:1], 0, 0)  # padded row 0 -> output row 0
-    bottom = _conv_padded(row(h - 2), kernel[2:3], 0, 0)  # padded row h+1 -> output row h-1
-    left = _conv_padded(x[:, :, 1:2], kernel[:, 0:1], 1, 0)  # padded column 0 -> output column 0
-    right = _conv_padded(x[:, :, w - 2 : w - 1], kernel[:, 2:3], 1, 0)
+    top = _conv(row(1), kernel[0:1], 0)  # padded row 0 -> output row 0
+    bottom = _conv(row(h - 2), kernel[2:3], 0)  # padded row h+1 -> output row h-1
+    left = _conv(x[:, :, 1:2], kernel[:, 0:1], 1, col_pad=0)  # padded column 0 -> output column 0
+    right = _conv(x[:, :, w - 2 : w - 1], kernel[:, 2:3], 1, col_pad=0)
     y = y.at[:, 0:1].add(top).at[:, h - 1 : h].add(bottom)
     return y.at[:, :, 0:1].add(left).at[:, :, w - 1 : w].add(right)
