@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxstyle.models.conv import conv3x3_reflect, conv_hwio
+from jaxstyle.models.decoder import upsample_nearest2x
 
 Params = Mapping[str, Mapping[str, jax.Array]]
 # monodepth2 normalises its [0, 1] input with one mean/std for all channels.
@@ -94,16 +95,11 @@ def _conv_block(x: jax.Array, p: Mapping[str, jax.Array]) -> jax.Array:
     return jax.nn.elu(conv3x3_reflect(x, p["kernel"]) + p["bias"])
 
 
-def _upsample2x(x: jax.Array) -> jax.Array:
-    n, h, w, c = x.shape
-    return jnp.broadcast_to(x[:, :, None, :, None], (n, h, 2, w, 2, c)).reshape(n, 2 * h, 2 * w, c)
-
-
 def decode_disparity(params: Params, feats: list[jax.Array]) -> jax.Array:
     """``DepthDecoder.forward`` keeping the full-resolution output: sigmoid disparity (N,H,W,1)."""
     x = feats[-1]
     for i in range(4, -1, -1):
-        x = _upsample2x(_conv_block(x, params[f"upconv_{i}_0"]))
+        x = upsample_nearest2x(_conv_block(x, params[f"upconv_{i}_0"]))
         if i > 0:
             x = jnp.concatenate([x, feats[i - 1]], axis=-1)
         x = _conv_block(x, params[f"upconv_{i}_1"])
