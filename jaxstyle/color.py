@@ -5,7 +5,11 @@ Two strategies, both on float RGB images in [0, 1]:
   chrominance back (YIQ space); the style's luminance is first matched to the content's
   mean/std.
 - ``histogram``: recolour the style image so its colour mean and covariance match the
-  content's, then stylise normally.
+  content's, then stylise normally (a linear colour transfer; for AdaIN this is the
+  paper's CORAL colour preservation up to the symmetric square root used).
+
+Both are method-agnostic pre/post-processing: :func:`prepare_pair` before a stylizer runs,
+:func:`finish` on its result, so every method honours every mode the same way.
 """
 
 from __future__ import annotations
@@ -71,3 +75,22 @@ def match_histogram(style: np.ndarray, content: np.ndarray) -> np.ndarray:
     transform = sqrtm(cov_c) @ sqrtm(cov_s, inverse=True)
     out = (px - mu_s) @ transform.T + mu_c
     return np.clip(out.reshape(style.shape), 0.0, 1.0).astype(np.float32)
+
+
+def prepare_pair(content: np.ndarray, style: np.ndarray, mode: str) -> tuple[np.ndarray, np.ndarray]:
+    """(content, style) as the stylizer should see them under colour mode ``mode``."""
+    if mode == "luminance":
+        return luminance(content), match_luminance(style, content)
+    if mode == "histogram":
+        return content, match_histogram(style, content)
+    return content, style
+
+
+def finish(result: np.ndarray, content: np.ndarray, mode: str) -> np.ndarray:
+    """The stylized ``result`` with the content's colours put back where ``mode`` asks for it.
+
+    ``content`` is the original (not luminance) content at the result's size.
+    """
+    if mode == "luminance":
+        return restore_chrominance(result, content)
+    return result
