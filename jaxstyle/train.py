@@ -35,7 +35,7 @@ from jaxstyle import sharding as shd
 from jaxstyle.checkpoint import Checkpointer, load_checkpoint_params
 from jaxstyle.errors import InputError, JaxstyleError
 from jaxstyle.io import save_image
-from jaxstyle.methods import get_method
+from jaxstyle.methods import get_trainer
 
 
 class TrainingDiverged(JaxstyleError):
@@ -210,8 +210,8 @@ def train(
     data_iter = build_input(cfg, local_batch)
 
     # ---------------------------------------------------------------------- model
-    method = get_method(cfg.method)(cfg)
-    frozen = method.load_encoder()  # resolves e.g. encoder "auto" into cfg
+    method = get_trainer(cfg.method)(cfg)
+    frozen = method.load_frozen()  # resolves e.g. encoder "auto" into cfg
     optimizers = method.optimizers()
     first = next(data_iter)  # shapes for init; fed to the first step too (no batch skipped)
     base_rng = jax.random.key(cfg.seed)

@@ -1,8 +1,9 @@
-"""``jaxstyle stylize``: optimization-based stylization of many pairs at once (the main job).
+"""``jaxstyle stylize``: stylize many (content, style) pairs with any registered method.
 
-With no arguments it stylizes the embedded default pair (scikit-image's bundled cat photo and
-a stained-tissue texture) and writes the result and a content | style | result sheet into
-./outputs/. Everything here parses and validates, then calls :func:`jaxstyle.optimize.stylize`.
+With no arguments it stylizes the bundled default pair with Gatys et al.'s optimization and
+writes the result and a content | style | result sheet into ./outputs/. Everything here
+parses, checks and calls :func:`jaxstyle.methods.load_stylizer` and the stylizer's one call;
+a flag the chosen method does not use is refused (exit 2), never ignored.
 """
 
 from __future__ import annotations
@@ -12,263 +13,273 @@ import time
 from pathlib import Path
 
 from jaxstyle.errors import InputError
+from jaxstyle.methods import METHODS
 
 DEFAULT_OUTPUT = "outputs/"
+S = argparse.SUPPRESS  # method flags: present in args only when given, so unused ones can be refused
+
+# Defaults of the CLI that differ from the Python API's: sized for a first run on a laptop
+# CPU (a few minutes). On accelerators raise them (--size 1024 --steps 500).
+DEFAULT_SIZE = 256
+CLI_DEFAULTS = {"steps": 150}  # method options, applied where the method takes them
+
+# Flags that are not method options or controls (inputs, outputs, multi-host).
+_COMMON = {"content", "style", "output", "pairs", "no_sheet", "method", "func", "command",
+           "coordinator", "num_processes", "process_id"}
 
 
 def _csv(value: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in value.split(",") if v.strip())
 
 
-def register(subparsers) -> None:
-    from jaxstyle import optimize as opt
+def _floats(value: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(v) for v in _csv(value))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {value!r}") from None
+
+
+def method_list() -> str:
+    """One line per registered method, for ``--help``."""
+    width = max(map(len, METHODS))
+    return "\n".join(f"  {name:<{width}}  {entry.summary}" for name, entry in METHODS.items())
+
+
+def add_input_args(p: argparse.ArgumentParser) -> None:
+    """--content/--style/--output/--pairs, shared with ``restore``."""
     from jaxstyle.samples import DEFAULT_CONTENT, DEFAULT_STYLE
 
-    p = subparsers.add_parser(
-        "stylize",
-        help="stylize content images with style images (Gatys, Lapstyle, LPIPS content loss)",
-        description=__doc__,
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
     io = p.add_argument_group("inputs and outputs")
     io.add_argument("--content", nargs="+", default=[f"sample:{DEFAULT_CONTENT}"],
                     help="content images: files, globs, folders or sample:NAME")
     io.add_argument("--style", nargs="+", default=[f"sample:{DEFAULT_STYLE}"],
                     help="style images: files, globs, folders or sample:NAME")
     io.add_argument("--output", default=DEFAULT_OUTPUT,
-                    help="output folder, or an image file when there is exactly one pair")
-    io.add_argument("--pairs", choices=("product", "zip"), default="product",
-                    help="every content with every style, or the i-th content with the i-th style")
-    io.add_argument("--save-every", type=int, default=0, metavar="N",
-                    help="also write intermediate frames every N steps (into OUTPUT/frames/)")
+                    help="output folder, or an image file when there is exactly one output")
     io.add_argument("--no-sheet", action="store_true", help="do not write the side-by-side sheets")
-    io.add_argument("--checkpoint-dir", default=None,
-                    help="save optimizer state here every --checkpoint-every steps; re-running resumes")
-    io.add_argument("--checkpoint-every", type=int, default=50, metavar="N")
 
-    m = p.add_argument_group("method")
-    m.add_argument("--method", choices=(*opt.METHODS, "adain"), default="gatys",
-                   help="optimization (gatys, lapstyle) or a trained feed-forward network (adain)")
-    # CLI defaults are sized for a first run on a laptop CPU (a few minutes); on accelerators
-    # raise them (--size 1024 --steps 500). The Python API defaults to 512 px / 300 steps.
-    m.add_argument("--size", type=int, default=256, help="long side of the output in px")
-    m.add_argument("--steps", type=int, default=150, help="optimizer steps (per scale)")
-    m.add_argument("--optimizer", choices=opt.OPTIMIZERS, default="lbfgs")
-    m.add_argument("--lr", type=float, default=None, help="learning rate (default: 1 lbfgs, 0.02 adam, 0.2 sgd)")
-    m.add_argument("--line-search", action="store_true",
-                   help="L-BFGS with a zoom (strong Wolfe) line search: safer steps, ~3x the evaluations")
-    m.add_argument("--init", choices=opt.INITS, default="content")
-    m.add_argument("--content-layers", type=_csv, default=opt.DEFAULT_CONTENT_LAYERS,
-                   help="comma-separated encoder taps, e.g. relu4_2")
-    m.add_argument("--style-layers", type=_csv, default=opt.DEFAULT_STYLE_LAYERS,
-                   help="comma-separated encoder taps")
-    m.add_argument("--content-weight", type=float, default=None, help="alpha (default per method)")
-    m.add_argument("--style-weight", type=float, default=None, help="beta (default per method)")
-    m.add_argument("--tv-weight", type=float, default=None)
-    m.add_argument("--lap-weight", type=float, default=None, help="Laplacian loss weight (lapstyle)")
-    m.add_argument("--lap-pool", type=int, default=4, help="average pooling before the Laplacian")
-    m.add_argument("--content-loss", choices=opt.CONTENT_LOSSES, default="mse",
-                   help="feature MSE, or LPIPS as a perceptual content loss")
-    m.add_argument("--preserve-color", nargs="?", const="luminance", default="none",
+
+def add_model_args(p: argparse.ArgumentParser, default_method: str | None) -> None:
+    """--method, --checkpoint and the official-file options of trained methods."""
+    m = p.add_argument_group("method (see the list above)")
+    m.add_argument("--method", choices=list(METHODS), default=default_method, required=default_method is None)
+    m.add_argument("--checkpoint", nargs="+", default=S, metavar="PATH",
+                   help="trained methods: a training workdir or checkpoint; or the official files "
+                   "(AdaIN decoder.pth; RAST TRANSFORMER.pth DECODER.pth)")
+    m.add_argument("--vgg", default=S, help="official vgg_normalised.pth for official AdaIN/RAST files")
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "stylize",
+        help="stylize content images with style images (any method: gatys, adain, rast, ...)",
+        description=f"{__doc__}\nmethods:\n{method_list()}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_input_args(p)
+    p.add_argument_group("inputs and outputs").add_argument(
+        "--pairs", choices=("product", "zip"), default="product",
+        help="every content with every style, or the i-th content with the i-th style")
+    add_model_args(p, "gatys")
+
+    c = p.add_argument_group("controls")
+    c.add_argument("--size", type=int, default=S, help=f"long side of the output in px (default {DEFAULT_SIZE})")
+    c.add_argument("--preserve-color", nargs="?", const="luminance", default=S,
                    choices=("none", "luminance", "histogram"),
                    help="keep the content's colours: luminance-only transfer, or histogram matching")
-    m.add_argument("--scales", type=int, default=1, help="coarse-to-fine pyramid levels")
-    m.add_argument("--seed", type=int, default=0)
-
-    f = p.add_argument_group("feed-forward methods (--method adain)")
-    f.add_argument("--checkpoint", default=None,
-                   help="training workdir or checkpoint, or the official decoder.pth (vgg_normalised.pth beside it)")
-    f.add_argument("--alpha", type=float, default=1.0, help="content-style trade-off: 0 content, 1 full style")
-    f.add_argument("--style-weights", type=_csv, default=None,
+    c.add_argument("--alpha", type=float, default=S, help="content-style trade-off: 0 content, 1 full style")
+    c.add_argument("--style-weights", type=_floats, default=S,
                    help="mix ALL styles with these weights (one output per content), e.g. 0.7,0.3")
-    f.add_argument("--mask", nargs="+", default=None,
+    c.add_argument("--mask", dest="masks", nargs="+", default=S,
                    help="one mask image per style: style k is applied where mask k is white")
 
-    e = p.add_argument_group("encoder")
-    e.add_argument("--encoder", choices=("vgg16", "vgg19"), default="vgg16")
-    e.add_argument("--weights", default=None, help="encoder weights file (default: embedded/imported)")
-    e.add_argument("--pool", choices=("max", "avg"), default="max")
-    e.add_argument("--remat", action="store_true",
+    o = p.add_argument_group("optimization methods (gatys, lapstyle)")
+    o.add_argument("--steps", type=int, default=S, help=f"optimizer steps per scale (default {CLI_DEFAULTS['steps']})")
+    o.add_argument("--optimizer", choices=("lbfgs", "adam", "sgd"), default=S, help="default lbfgs")
+    o.add_argument("--lr", type=float, default=S, help="learning rate (default: 1 lbfgs, 0.02 adam, 0.2 sgd)")
+    o.add_argument("--line-search", action="store_true", default=S,
+                   help="L-BFGS with a zoom (strong Wolfe) line search: safer steps, ~3x the evaluations")
+    o.add_argument("--init", choices=("content", "noise", "style"), default=S, help="default content")
+    o.add_argument("--content-layers", type=_csv, default=S, help="comma-separated encoder taps (default relu4_2)")
+    o.add_argument("--style-layers", type=_csv, default=S, help="comma-separated encoder taps (default relu1_1..relu5_1)")
+    o.add_argument("--content-weight", type=float, default=S, help="alpha (default per method)")
+    o.add_argument("--style-weight", type=float, default=S, help="beta (default per method)")
+    o.add_argument("--tv-weight", type=float, default=S)
+    o.add_argument("--lap-weight", type=float, default=S, help="Laplacian loss weight (lapstyle)")
+    o.add_argument("--lap-pool", type=int, default=S, help="average pooling before the Laplacian (default 4)")
+    o.add_argument("--content-loss", choices=("mse", "lpips"), default=S,
+                   help="feature MSE (default), or LPIPS as a perceptual content loss")
+    o.add_argument("--scales", type=int, default=S, help="coarse-to-fine pyramid levels (default 1)")
+    o.add_argument("--seed", type=int, default=S)
+    o.add_argument("--encoder", choices=("vgg16", "vgg19"), default=S, help="default vgg16")
+    o.add_argument("--weights", default=S, help="encoder weights file (default: embedded/imported)")
+    o.add_argument("--pool", choices=("max", "avg"), default=S, help="default max")
+    o.add_argument("--remat", action="store_true", default=S,
                    help="gradient checkpointing around encoder blocks (large images, less memory)")
+    o.add_argument("--save-every", type=int, default=S, metavar="N",
+                   help="also write intermediate frames every N steps (into OUTPUT/frames/)")
+    o.add_argument("--checkpoint-dir", default=S,
+                   help="save optimizer state here every --checkpoint-every steps; re-running resumes")
+    o.add_argument("--checkpoint-every", type=int, default=S, metavar="N", help="default 50")
 
+    add_distributed_args(p)
+    p.set_defaults(func=run)
+
+
+def add_distributed_args(p: argparse.ArgumentParser) -> None:
     d = p.add_argument_group("multi-host (jax.distributed)")
     d.add_argument("--coordinator", default=None, help="host:port of process 0")
     d.add_argument("--num-processes", type=int, default=None)
     d.add_argument("--process-id", type=int, default=None)
-    p.set_defaults(func=run)
 
 
-def _output_plan(output: str, n_pairs: int) -> tuple[Path, Path | None]:
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def split_method_args(args: argparse.Namespace, controls: tuple[str, ...] = ()) -> tuple[dict, dict]:
+    """Given method flags -> (load options, controls); flags the method does not use are refused.
+
+    CLI defaults (:data:`CLI_DEFAULTS`) fill in what the method takes and the user left out.
+    """
+    from jaxstyle.methods import load_options
+
+    given = {k: v for k, v in vars(args).items() if k not in _COMMON}
+    if "checkpoint" in given:
+        paths = given.pop("checkpoint")
+        given["source"] = paths[0] if len(paths) == 1 else paths
+    options_taken = (*load_options(args.method), "source")
+    options = {k: v for k, v in given.items() if k in options_taken}
+    rest = {k: v for k, v in given.items() if k not in options_taken}
+    for key, value in CLI_DEFAULTS.items():
+        if key in options_taken and key not in options:
+            options[key] = value
+    return options, rest
+
+
+def refuse_unused(method: str, given: dict, accepted: tuple[str, ...]) -> None:
+    unused = [_flag(k) for k in given if k not in accepted]
+    if unused:
+        raise InputError(f"--method {method} does not use {', '.join(unused)}")
+
+
+def output_plan(output: str, n_outputs: int) -> tuple[Path, Path | None]:
     """(directory, single output file or None). A path with an image suffix is a file."""
     from jaxstyle.io import IMAGE_EXTENSIONS
 
     path = Path(output)
     if path.suffix.lower() in IMAGE_EXTENSIONS:
-        if n_pairs != 1:
-            raise InputError(f"--output {output} is a single file but there are {n_pairs} pairs; give a folder")
+        if n_outputs != 1:
+            raise InputError(f"--output {output} is a single file but there are {n_outputs} pairs; give a folder")
         return path.parent, path
     if path.exists() and not path.is_dir():
         raise InputError(f"--output {output} exists and is not a folder")
     return path, None
 
 
-def _stem(path: Path) -> str:
-    return path.stem.replace(" ", "_")
+def load_images(specs: list[str]) -> tuple[list, list[str]]:
+    """Images of files/globs/folders/sample:NAME specs and their names (file stems)."""
+    from jaxstyle.io import expand_image_paths, load_image
+
+    paths = expand_image_paths(specs)
+    return [load_image(p) for p in paths], [p.stem.replace(" ", "_") for p in paths]
+
+
+def write_results(jobs, out_dir: Path, out_file: Path | None, sheet_height: int | None) -> list[Path]:
+    """Save each ``(name, shown_inputs, result)``; with ``sheet_height``, also inputs | result sheets."""
+    from jaxstyle.io import make_grid, save_image
+
+    written = []
+    for name, shown, result in jobs:
+        if result is None:  # owned by another process
+            continue
+        target = out_file or out_dir / f"{name}.png"
+        written.append(save_image(target, result))
+        if sheet_height:
+            sheet = make_grid([*shown, result], height=sheet_height)
+            save_image(target.with_name(f"{target.stem}_sheet.png"), sheet)
+    return written
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.remat:  # before anything starts a JAX backend
+    if getattr(args, "remat", False):  # before anything starts a JAX backend
         from jaxstyle.models.vgg import keep_remat_on_cpu
 
         keep_remat_on_cpu()
-    import jax
-    import numpy as np
+    from jaxstyle.methods import load_stylizer
+    from jaxstyle.pairs import make_pairs
 
-    from jaxstyle import optimize as opt
-    from jaxstyle.io import make_grid, save_image
-    from jaxstyle.models.encoder import load_encoder
-    from jaxstyle.models.vgg import check_layers
-
-    if args.method == "adain":
-        return run_feedforward(args)
     # ---- validate everything before any heavy work, so bad input writes nothing
-    cfg = opt.StylizeConfig(
-        method=args.method, size=args.size, steps=args.steps, optimizer=args.optimizer, lr=args.lr,
-        init=args.init, line_search=args.line_search, content_layers=tuple(args.content_layers), style_layers=tuple(args.style_layers),
-        content_weight=args.content_weight, style_weight=args.style_weight, tv_weight=args.tv_weight,
-        lap_weight=args.lap_weight, lap_pool=args.lap_pool, content_loss=args.content_loss,
-        scales=args.scales, preserve_color=args.preserve_color, seed=args.seed, remat=args.remat,
-    )
-    if args.save_every < 0 or args.checkpoint_every <= 0:
-        raise InputError("--save-every must be >= 0 and --checkpoint-every positive")
-    check_layers(args.encoder, cfg.content_layers + cfg.style_layers)
-    contents, styles, content_names, style_names = _load_inputs(args)
-    pairs = opt.make_pairs(contents, styles, args.pairs, content_names, style_names)
-    out_dir, out_file = _output_plan(args.output, len(pairs))
-    if args.coordinator:  # before anything touches a JAX backend
-        jax.distributed.initialize(args.coordinator, args.num_processes, args.process_id)
-    encoder = load_encoder(args.encoder, args.weights, pooling=args.pool, remat=args.remat)
-
-    # ---- run
-    from tqdm import tqdm
-
-    bar = tqdm(total=cfg.steps * cfg.scales, desc=f"{cfg.method} x{len(pairs)}", unit="step", dynamic_ncols=True,
-               disable=jax.process_index() != 0)
-    t0 = time.perf_counter()
-
-    def on_plan(total_steps: int) -> None:  # one program per (scale, image shape)
-        bar.total = total_steps
-        bar.refresh()
-
-    def progress(step: int, losses: dict[str, float]) -> None:
-        bar.update(step - bar.n)
-        rate = step / max(time.perf_counter() - t0, 1e-9)
-        bar.set_postfix({k: f"{v:.3g}" for k, v in losses.items()} | {"steps/s": f"{rate:.2f}"})
-
-    def on_frame(step: int, indices: list[int], images: np.ndarray) -> None:
-        for i, img in zip(indices, images, strict=True):
-            save_image(out_dir / "frames" / f"{pairs[i].name}_{step:05d}.png", img)
-
-    results = opt.stylize(
-        contents, styles, cfg, encoder=encoder, pairs=pairs, progress=progress,
-        save_every=args.save_every, on_frame=on_frame if args.save_every else None,
-        checkpoint_dir=args.checkpoint_dir, checkpoint_every=args.checkpoint_every, on_plan=on_plan,
-    )
-    bar.close()
-
-    # ---- write (each process only the pairs it owns)
-    written = []
-    for pair, result in zip(pairs, results, strict=True):
-        if result is None:
-            continue
-        target = out_file or out_dir / f"{pair.name}.png"
-        written.append(save_image(target, result))
-        if not args.no_sheet:
-            sheet = make_grid([pair.content, pair.style, result], height=min(cfg.size, 512),
-                              labels=["content", "style", "result"])
-            save_image(target.with_name(f"{target.stem}_sheet.png"), sheet)
-    elapsed = time.perf_counter() - t0
-    for path in written:
-        print(f"wrote {path}")
-    print(f"{len(written)} image(s) in {elapsed:.1f} s ({bar.total / elapsed:.2f} steps/s over {len(pairs)} pair(s))")
-    return 0
-
-
-def _load_inputs(args: argparse.Namespace):
-    from jaxstyle.io import expand_image_paths, load_image
-
-    content_paths = expand_image_paths(args.content)
-    style_paths = expand_image_paths(args.style)
-    return (
-        [load_image(p) for p in content_paths],
-        [load_image(p) for p in style_paths],
-        [_stem(p) for p in content_paths],
-        [_stem(p) for p in style_paths],
-    )
-
-
-def run_feedforward(args: argparse.Namespace) -> int:
-    """``--method adain``: one decoder pass per pair, batched over pairs of equal shapes."""
-    import numpy as np
-
-    from jaxstyle.io import load_image, make_grid, resize, resize_long_side, save_image
-    from jaxstyle.optimize import make_pairs
-
-    if not args.checkpoint:
-        raise InputError("--method adain needs --checkpoint (a training workdir or the official decoder.pth)")
-    if not 0.0 <= args.alpha <= 1.0:
-        raise InputError(f"--alpha must be in [0, 1], got {args.alpha}")
-    if args.size <= 0:
-        raise InputError(f"--size must be positive, got {args.size}")
-    contents, styles, cnames, snames = _load_inputs(args)
-    contents = [resize_long_side(c, args.size) for c in contents]
-    styles = [resize_long_side(s, args.size) for s in styles]
-    mix = args.style_weights is not None or args.mask is not None
-    weights = None
-    if args.style_weights is not None:
-        try:
-            weights = [float(w) for w in args.style_weights]
-        except ValueError:
-            raise InputError(f"--style-weights must be numbers, got {','.join(args.style_weights)}") from None
-        if len(weights) != len(styles) or min(weights) < 0 or sum(weights) <= 0:
-            raise InputError(f"--style-weights needs {len(styles)} non-negative weights with a positive sum")
-    masks = None
-    if args.mask is not None:
-        if len(args.mask) != len(styles):
-            raise InputError(f"--mask needs one mask per style: got {len(args.mask)} for {len(styles)} styles")
-        masks = [load_image(m).mean(-1) for m in args.mask]
-    n_outputs = len(contents) if mix else len(make_pairs(contents, styles, args.pairs))
-    out_dir, out_file = _output_plan(args.output, n_outputs)
-
-    from jaxstyle.methods.adain import load_stylizer
-
-    stylizer = load_stylizer(args.checkpoint)
-    preserve = args.preserve_color != "none"
-    jobs = []  # (name, content, style images shown in the sheet, result)
-    if mix:
-        tag = "mix" if masks is None else "masked"
-        for content, cname in zip(contents, cnames, strict=True):
-            m = None if masks is None else np.stack([resize(mk[..., None], content.shape[:2])[..., 0] for mk in masks])
-            out = stylizer.stylize(content[None], [s[None] for s in styles], alpha=args.alpha,
-                                   style_weights=weights, masks=m, preserve_color=preserve)
-            jobs.append((f"{cname}__{tag}", content, styles, np.asarray(out[0])))
+    options, controls = split_method_args(args)
+    contents, cnames = load_images(args.content)
+    styles, snames = load_images(args.style)
+    mixing = "style_weights" in controls or "masks" in controls
+    if "masks" in controls:
+        controls["masks"] = [m.mean(-1) for m in load_images(controls["masks"])[0]]
+    size = controls.setdefault("size", DEFAULT_SIZE)
+    if mixing:  # one output per content, every style mixed in
+        tag = "masked" if "masks" in controls else "mix"
+        names = [f"{c}__{tag}" for c in cnames]
+        inputs, style_entries, shown = contents, [tuple(styles)] * len(contents), [[c, *styles] for c in contents]
     else:
         pairs = make_pairs(contents, styles, args.pairs, cnames, snames)
-        buckets: dict[tuple, list[int]] = {}
-        for i, p in enumerate(pairs):
-            buckets.setdefault((p.content.shape, p.style.shape), []).append(i)
-        results: dict[int, np.ndarray] = {}
-        for members in buckets.values():
-            c = np.stack([pairs[i].content for i in members])
-            s = np.stack([pairs[i].style for i in members])
-            out = np.asarray(stylizer.stylize(c, s, alpha=args.alpha, preserve_color=preserve))
-            results.update({i: out[k] for k, i in enumerate(members)})
-        jobs = [(p.name, p.content, [p.style], results[i]) for i, p in enumerate(pairs)]
-    for name, content, shown_styles, result in jobs:
-        target = out_file or out_dir / f"{name}.png"
-        save_image(target, result)
-        if not args.no_sheet:
-            sheet = make_grid([content, *shown_styles, result], height=min(args.size, 512))
-            save_image(target.with_name(f"{target.stem}_sheet.png"), sheet)
-        print(f"wrote {target}")
+        names = [p.name for p in pairs]
+        inputs, style_entries, shown = [p.content for p in pairs], [p.style for p in pairs], [[p.content, p.style] for p in pairs]
+    out_dir, out_file = output_plan(args.output, len(names))
+    if args.coordinator:  # before anything touches a JAX backend
+        import jax
+
+        jax.distributed.initialize(args.coordinator, args.num_processes, args.process_id)
+    stylizer = load_stylizer(args.method, **options)
+    refuse_unused(args.method, controls, stylizer.controls + stylizer.hooks)
+    stylizer.check_controls(controls, len(styles) if mixing else 1)
+
+    # ---- run
+    bar, hooks = _progress(args.method, stylizer.hooks, len(names))
+    if "save_every" in controls:
+        from jaxstyle.io import save_image
+
+        def on_frame(step, indices, images):
+            for i, img in zip(indices, images, strict=True):
+                save_image(out_dir / "frames" / f"{names[i]}_{step:05d}.png", img)
+
+        hooks["on_frame"] = on_frame
+    t0 = time.perf_counter()
+    try:
+        results = stylizer.stylize(inputs, style_entries, **controls, **hooks)
+    finally:
+        bar.close()
+    written = write_results(zip(names, shown, results, strict=True), out_dir, out_file,
+                            None if args.no_sheet else min(size, 512))
+    for path in written:
+        print(f"wrote {path}")
+    elapsed = time.perf_counter() - t0
+    print(f"{len(written)} image(s) in {elapsed:.1f} s ({len(names)} output(s) in all)")
     return 0
+
+
+def _progress(method: str, hooks: tuple[str, ...], n_outputs: int):
+    """A tqdm bar (process 0 only) and the progress hooks the stylizer takes."""
+    import jax
+    from tqdm import tqdm
+
+    bar = tqdm(total=n_outputs, desc=f"{method} x{n_outputs}", unit="pair", dynamic_ncols=True,
+               disable=jax.process_index() != 0)
+    t0 = time.perf_counter()
+    out = {}
+    if "on_plan" in hooks:  # optimization: the bar counts optimizer steps across programs
+
+        def on_plan(total_steps: int) -> None:
+            bar.unit, bar.total = "step", total_steps
+            bar.refresh()
+
+        out["on_plan"] = on_plan
+    if "progress" in hooks:
+
+        def progress(done: int, losses: dict[str, float]) -> None:
+            bar.update(done - bar.n)
+            rate = done / max(time.perf_counter() - t0, 1e-9)
+            bar.set_postfix({k: f"{v:.3g}" for k, v in losses.items()} | {f"{bar.unit}s/s": f"{rate:.2f}"})
+
+        out["progress"] = progress
+    return bar, out

@@ -1,136 +1,89 @@
-"""Trainable methods: what a method gives the one trainer (:mod:`jaxstyle.train`).
+"""The method registry: one line per method, everything a method provides behind its name.
 
-A method is a class built from the run config, ``method = METHOD(cfg)``, registered here by
-name (``cfg.method``). The trainer owns everything generic (mesh, input, sharding, jit,
-checkpoints, metrics, the loop); the method owns its networks, its losses and its update.
+Each entry names the module that implements the method and says in one line what it is
+(``jaxstyle stylize --help`` lists these). The module provides
 
-The interface (AdaIN is the first user; RAST, with a generator and two discriminators
-updated in one jitted LSGAN step, is the reason for parameter *groups*)::
+- ``load_stylizer(source=None, **options) -> Stylizer``: a model to run, from a training
+  workdir / checkpoint / imported files (``source``), or built from options for
+  optimization methods (:mod:`jaxstyle.methods.stylizer` defines the one stylizer call);
+- ``TRAINER`` (trainable methods only): the training plug-in of :mod:`jaxstyle.train`
+  (interface in :mod:`jaxstyle.methods.trainer`).
 
-    class Method(Protocol):
-        def load_encoder(self) -> Encoder | None
-            # The frozen feature extractor. The trainer passes it INTO the jitted step as an
-            # argument (never closed over: ~60 MB of constants). None if the method has none.
-
-        def init(self, rng, batch, encoder) -> dict[str, Params]
-            # Parameter groups, e.g. {"decoder": ...} or {"generator": ..., "disc_a": ...,
-            # "disc_b": ...}. ``batch`` is a host batch {"content", "style"} for shapes.
-
-        def optimizers(self) -> dict[str, optax.GradientTransformation]
-            # One optax transform per group (same keys as ``init``); a group without an
-            # entry is frozen.
-
-        def train_step(self, params, opt_states, batch, encoder, rng, step)
-            -> (params, opt_states, metrics)
-            # Pure and jit-able: the trainer jits it with params/opt_states donated, the batch
-            # sharded on 'data' and params replicated. ``rng`` is already fold_in(seed, step).
-            # ``metrics`` is a flat dict of scalars; it must hold "loss" (the NaN guard
-            # watches it) and may hold one entry per loss term ("loss/content", ...).
-
-        def sample(self, params, batch, encoder) -> jax.Array
-            # Stylized images (N, H, W, 3) in [0, 1] for the sample grids.
-
-Single-group methods write a loss function and get ``train_step`` from
-:func:`gradient_step`; multi-group methods (GANs) write ``train_step`` themselves, using
-:func:`apply_updates` for each group — all in one jitted function, so the discriminator and
-generator updates of one step are fused by XLA.
-
-Loss weights live in the config (``cfg.loss.<term>``); a term whose weight is 0 must not be
-computed at all (methods check ``weight != 0`` at trace time), so ablations cost nothing.
+Modules are imported on first use, so the registry costs nothing at start-up. Adding a
+method is a new module plus one line in :data:`METHODS` (README "Adding a method").
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
-from collections.abc import Callable, Mapping
-from typing import Any, Protocol
-
-import jax
-import optax
+import inspect
+from collections.abc import Mapping
+from types import ModuleType
+from typing import Any
 
 from jaxstyle.errors import InputError
 
-Params = Any  # a pytree of arrays
-Metrics = dict[str, jax.Array]
 
-# name -> "module:Class"; imported lazily so `jaxstyle --help` stays fast.
-METHODS: dict[str, str] = {
-    "adain": "jaxstyle.methods.adain:AdaIN",
-    "rast": "jaxstyle.methods.rast:RAST",
+@dataclasses.dataclass(frozen=True)
+class MethodEntry:
+    """Where a method lives: its module, a one-line summary, fixed options for its loader."""
+
+    module: str
+    summary: str
+    options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+
+METHODS: dict[str, MethodEntry] = {
+    "gatys": MethodEntry("jaxstyle.methods.gatys", "optimization: content + Gram style losses (Gatys et al. 2016)", {"objective": "gatys"}),
+    "lapstyle": MethodEntry("jaxstyle.methods.gatys", "optimization: Gatys + Laplacian loss (Li et al. 2017)", {"objective": "lapstyle"}),
+    "adain": MethodEntry("jaxstyle.methods.adain", "feed-forward: AdaIN decoder (Huang & Belongie 2017), + Laplacian/depth variants"),
+    "rast": MethodEntry("jaxstyle.methods.rast", "feed-forward: restorable arbitrary style transfer (Ma et al. 2023)"),
+    "meanstd": MethodEntry("jaxstyle.methods.meanstd", "feed-forward: 1x1-conv colour transfer on mean/std (the template method)"),
 }
 
 
-class Method(Protocol):
-    """See the module docstring."""
-
-    cfg: Any
-
-    def load_encoder(self) -> Any: ...
-
-    def init(self, rng: jax.Array, batch: Mapping[str, Any], encoder: Any) -> dict[str, Params]: ...
-
-    def optimizers(self) -> dict[str, optax.GradientTransformation]: ...
-
-    def train_step(
-        self,
-        params: dict[str, Params],
-        opt_states: dict[str, Any],
-        batch: Mapping[str, jax.Array],
-        encoder: Any,
-        rng: jax.Array,
-        step: jax.Array,
-    ) -> tuple[dict[str, Params], dict[str, Any], Metrics]: ...
-
-    def sample(self, params: dict[str, Params], batch: Mapping[str, jax.Array], encoder: Any) -> jax.Array: ...
-
-
-def get_method(name: str) -> type:
-    """The method class registered as ``name``."""
+def method_module(name: str) -> ModuleType:
+    """The module implementing method ``name``."""
     if name not in METHODS:
-        raise InputError(f"unknown method {name!r}; expected one of {', '.join(sorted(METHODS))}")
-    module, cls = METHODS[name].split(":")
-    try:
-        return getattr(importlib.import_module(module), cls)
-    except ModuleNotFoundError as e:
-        if e.name == module:
-            raise InputError(f"method {name!r} is not part of this build") from None
-        raise
+        raise InputError(f"unknown method {name!r}; expected one of {', '.join(METHODS)}")
+    return importlib.import_module(METHODS[name].module)
 
 
-def apply_updates(
-    tx: optax.GradientTransformation, grads: Params, opt_state: Any, params: Params
-) -> tuple[Params, Any]:
-    """One optax update of one parameter group: ``(new_params, new_opt_state)``."""
-    updates, opt_state = tx.update(grads, opt_state, params)
-    return optax.apply_updates(params, updates), opt_state
+def get_trainer(name: str) -> type:
+    """The training plug-in class of method ``name`` (``TRAINER`` of its module)."""
+    trainer = getattr(method_module(name), "TRAINER", None)
+    if trainer is None:
+        trainable = ", ".join(n for n in METHODS if hasattr(method_module(n), "TRAINER"))
+        raise InputError(f"method {name!r} is not trained (trainable methods: {trainable})")
+    return trainer
 
 
-def gradient_step(
-    loss_fn: Callable[..., tuple[jax.Array, Metrics]],
-    optimizers: Mapping[str, optax.GradientTransformation],
-) -> Callable[..., tuple[dict[str, Params], dict[str, Any], Metrics]]:
-    """A ``train_step`` for methods whose groups all minimise one loss.
+def load_options(name: str) -> tuple[str, ...]:
+    """The options ``load_stylizer`` of method ``name`` accepts (besides ``source``).
 
-    Args:
-      loss_fn: ``loss_fn(params, batch, encoder, rng) -> (loss, metrics)`` where ``params`` is
-        the dict of trainable groups.
-      optimizers: one optax transform per trainable group.
+    Its keyword parameters, or the module's ``OPTIONS`` where it takes ``**options``.
     """
+    module = method_module(name)
+    params = getattr(module, "OPTIONS", None) or inspect.signature(module.load_stylizer).parameters
+    fixed = METHODS[name].options
+    return tuple(p for p in params if p != "source" and p not in fixed)
 
-    def train_step(params, opt_states, batch, encoder, rng, step):
-        del step  # the schedule lives in the optimizer state
-        trainable = {k: v for k, v in params.items() if k in optimizers}
-        frozen = {k: v for k, v in params.items() if k not in optimizers}
 
-        def total(p):
-            return loss_fn({**frozen, **p}, batch, encoder, rng)
+def load_stylizer(name: str, source: Any = None, **options: Any):
+    """A :class:`~jaxstyle.methods.stylizer.Stylizer` for method ``name``.
 
-        (loss, metrics), grads = jax.value_and_grad(total, has_aux=True)(trainable)
-        new_params, new_states = dict(params), dict(opt_states)
-        for name, tx in optimizers.items():
-            new_params[name], new_states[name] = apply_updates(
-                tx, grads[name], opt_states[name], params[name]
-            )
-        return new_params, new_states, {"loss": loss, **metrics}
-
-    return train_step
+    ``options`` the method does not take are refused in one line (never ignored);
+    ``None`` values mean the method's default.
+    """
+    options = {k: v for k, v in options.items() if v is not None}
+    accepted = load_options(name)
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise InputError(
+            f"method {name!r} does not take {', '.join(unknown)}"
+            + (f" (it takes: {', '.join(accepted)})" if accepted else "")
+        )
+    stylizer = method_module(name).load_stylizer(source, **METHODS[name].options, **options)
+    stylizer.method = name
+    return stylizer

@@ -9,11 +9,12 @@ Test time::
 
     stylizer = load_stylizer("runs/adain")            # workdir, checkpoint step dir, or
     stylizer = load_stylizer("decoder.pth")           # official pytorch-AdaIN files
-    out = stylizer.stylize(content, style, alpha=0.8, preserve_color=True)
+    outs = stylizer.stylize(contents, styles, alpha=0.8, preserve_color="histogram")
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,8 +25,9 @@ import optax
 
 from jaxstyle import losses
 from jaxstyle.errors import InputError
-from jaxstyle.methods import gradient_step
-from jaxstyle.models.adain import adain, coral, resize_masks
+from jaxstyle.methods.stylizer import GENERIC_CONTROLS, FeedForwardStylizer, check_weights
+from jaxstyle.methods.trainer import gradient_step
+from jaxstyle.models.adain import adain, resize_masks
 from jaxstyle.models.decoder import Decoder
 from jaxstyle.models.encoder import Encoder, load_encoder
 
@@ -52,7 +54,7 @@ class AdaIN:
         self.weights = {k: float(cfg.loss[k]) for k in ("content", "style", "laplacian", "depth")}
 
     # -- frozen networks ------------------------------------------------------------------
-    def load_encoder(self) -> dict[str, Any]:
+    def load_frozen(self) -> dict[str, Any]:
         m = self.cfg.model
         name = resolve_encoder_name(m.encoder)
         with self.cfg.unlocked():
@@ -120,97 +122,57 @@ class AdaIN:
 # ------------------------------------------------------------------------------------------
 # Test time.
 # ------------------------------------------------------------------------------------------
-def _stylize_fn(decoder: Decoder, preserve_color: bool):
-    def fn(params, vgg, content, styles, weights, masks, alpha):
-        # styles: tuple of K arrays (N, h_k, w_k, 3); weights (K,); masks (K, N, H, W) or None.
-        if preserve_color:
-            styles = tuple(coral(s, content) for s in styles)
-        fc = vgg(content, (CONTENT_LAYER,))[CONTENT_LAYER]
-        targets = jnp.stack([adain(fc, vgg(s, (CONTENT_LAYER,))[CONTENT_LAYER]) for s in styles])
-        if masks is not None:
-            m = resize_masks(masks, fc.shape[1], fc.shape[2])
-            t = (m * targets).sum(0)
-        else:
-            t = jnp.tensordot(weights, targets, axes=1)
-        t = alpha * t + (1.0 - alpha) * fc
-        out = decoder.apply({"params": params}, t)
-        if out.shape[1:3] != content.shape[1:3]:  # sizes not multiples of 8
-            out = jax.image.resize(out, content.shape[:3] + (3,), "bilinear")
-        return jnp.clip(out, 0.0, 1.0)
-
-    return jax.jit(fn)
+@functools.partial(jax.jit, static_argnames=("decoder",))
+def _stylize_batch(params, vgg, content, styles, weights, masks, alpha, *, decoder: Decoder):
+    """Contents (P,H,W,3), K styles (P,h,w,3), weights (K,), masks (P,K,H,W) or None -> (P,H,W,3)."""
+    fc = vgg(content, (CONTENT_LAYER,))[CONTENT_LAYER]
+    targets = jnp.stack([adain(fc, vgg(s, (CONTENT_LAYER,))[CONTENT_LAYER]) for s in styles])
+    if masks is not None:
+        m = resize_masks(jnp.swapaxes(masks, 0, 1), fc.shape[1], fc.shape[2])
+        t = (m * targets).sum(0)
+    else:
+        t = jnp.tensordot(weights, targets, axes=1)
+    t = alpha * t + (1.0 - alpha) * fc
+    out = decoder.apply({"params": params}, t)
+    if out.shape[1:3] != content.shape[1:3]:  # sizes not multiples of 8
+        out = jax.image.resize(out, content.shape[:3] + (3,), "bilinear")
+    return jnp.clip(out, 0.0, 1.0)
 
 
-class Stylizer:
-    """A trained AdaIN decoder + its encoder, for stylizing batches of images."""
+class Stylizer(FeedForwardStylizer):
+    """A trained AdaIN decoder + its encoder.
+
+    Controls: ``alpha`` (content-style trade-off in feature space: 0 gives the decoder's
+    reconstruction of the content, 1 the full stylization), ``style_weights`` (K weights
+    interpolating K styles' AdaIN targets, normalised to sum 1; default equal), ``masks``
+    (K masks in [0, 1]: style k applies where mask k is 1; style_weights are then unused),
+    plus the generic ``size`` and ``preserve_color``.
+    """
+
+    controls = (*GENERIC_CONTROLS, "alpha", "style_weights", "masks")
+    mixing_controls = ("style_weights", "masks")
 
     def __init__(self, decoder_params: Any, encoder: Encoder, decoder_width: float = 1.0):
         self.params = jax.tree.map(jnp.asarray, decoder_params)
         self.encoder = encoder
         self.decoder = Decoder(width=decoder_width)
-        self._fns: dict[bool, Any] = {}
 
-    def stylize(
-        self,
-        content: Any,
-        styles: Any,
-        *,
-        alpha: float = 1.0,
-        style_weights: Sequence[float] | None = None,
-        masks: Any = None,
-        preserve_color: bool = False,
-    ) -> jax.Array:
-        """Stylize ``content`` (N, H, W, 3) in [0, 1]; returns (N, H, W, 3) in [0, 1].
+    def validate(self, controls: dict[str, Any], n_styles: int) -> None:
+        if not 0.0 <= controls.get("alpha", 1.0) <= 1.0:
+            raise InputError(f"--alpha must be in [0, 1], got {controls['alpha']}")
+        if "masks" in controls and "style_weights" in controls:
+            raise InputError("give --style-weights or --mask, not both")
+        check_weights(controls.get("style_weights"), n_styles, "--style-weights")
 
-        Args:
-          styles: one style array (N or 1, h, w, 3) — pair i uses style i (or the one style) —
-            or a list of K such arrays to mix.
-          alpha: content-style trade-off in feature space: 0 gives the decoder's
-            reconstruction of the content, 1 the full stylization.
-          style_weights: K weights to interpolate the K styles' AdaIN targets (normalised to
-            sum to 1; default equal).
-          masks: spatial control, K masks (K, N or 1, H, W) or (K, H, W) in [0, 1]: style k
-            applies where mask k is 1 (style_weights are then ignored).
-          preserve_color: recolour each style with the content's colour statistics first
-            (the paper's colour preservation), so outputs keep the content's colours.
-        """
-        content = jnp.asarray(content, jnp.float32)
-        if content.ndim != 4 or content.shape[-1] != 3:
-            raise InputError(f"content must be (N, H, W, 3), got shape {content.shape}")
-        n = content.shape[0]
-        style_list = list(styles) if isinstance(styles, (list, tuple)) else [styles]
-        batched = []
-        for k, s in enumerate(style_list):
-            s = jnp.asarray(s, jnp.float32)
-            if s.ndim == 3:
-                s = s[None]
-            if s.ndim != 4 or s.shape[-1] != 3 or s.shape[0] not in (1, n):
-                raise InputError(f"style {k} must be (1 or {n}, h, w, 3), got shape {s.shape}")
-            batched.append(jnp.broadcast_to(s, (n,) + s.shape[1:]))
-        k = len(batched)
-        if style_weights is None:
-            weights = jnp.full((k,), 1.0 / k)
-        else:
-            weights = jnp.asarray(style_weights, jnp.float32)
-            if weights.shape != (k,) or float(weights.sum()) <= 0:
-                raise InputError(f"style_weights must be {k} non-negative numbers with a positive sum")
-            weights = weights / weights.sum()
-        if masks is not None:
-            masks = jnp.asarray(masks, jnp.float32)
-            if masks.ndim == 3:
-                masks = masks[:, None]
-            if masks.ndim != 4 or masks.shape[0] != k or masks.shape[2:] != content.shape[1:3]:
-                raise InputError(
-                    f"masks must be ({k}, N or 1, {content.shape[1]}, {content.shape[2]}), got {masks.shape}"
-                )
-            masks = jnp.broadcast_to(masks, (k, n) + masks.shape[2:])
-        if preserve_color not in self._fns:
-            self._fns[preserve_color] = _stylize_fn(self.decoder, bool(preserve_color))
-        fn = self._fns[preserve_color]
-        return fn(self.params, self.encoder, content, tuple(batched), weights, masks, jnp.float32(alpha))
+    def apply(self, contents, styles, masks, *, alpha: float = 1.0,
+              style_weights: Sequence[float] | None = None) -> jax.Array:
+        k = len(styles)
+        weights = jnp.asarray(style_weights if style_weights is not None else [1.0] * k, jnp.float32)
+        return _stylize_batch(self.params, self.encoder, contents, styles, weights / weights.sum(),
+                              masks, jnp.float32(alpha), decoder=self.decoder)
 
 
-def load_stylizer(source: str | Path | Sequence[str | Path], *, vgg: str | Path | None = None) -> Stylizer:
+def load_stylizer(source: str | Path | Sequence[str | Path] | None, *, vgg: str | Path | None = None) -> Stylizer:
     """A :class:`Stylizer` from a training run or from official pytorch-AdaIN weights.
 
     Args:
@@ -222,6 +184,8 @@ def load_stylizer(source: str | Path | Sequence[str | Path], *, vgg: str | Path 
     """
     from jaxstyle.weights import adain_import
 
+    if source is None:
+        raise InputError("adain needs a trained model: a training workdir or the official decoder.pth (--checkpoint)")
     if isinstance(source, (list, tuple)):
         if len(source) != 2:
             raise InputError("official AdaIN weights: give (decoder.pth, vgg_normalised.pth)")
@@ -244,3 +208,6 @@ def load_stylizer(source: str | Path | Sequence[str | Path], *, vgg: str | Path 
     encoder = load_encoder(name, model.get("encoder_weights") or None)
     return Stylizer(params["decoder"], encoder, float(model.get("decoder_width", 1.0)))
 
+
+
+TRAINER = AdaIN

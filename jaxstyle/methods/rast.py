@@ -10,7 +10,8 @@ Test time::
 
     stylizer = load_stylizer("runs/rast")                           # workdir or step dir
     stylizer = load_stylizer(("transformer_iter_160000.pth", "decoder_iter_160000.pth"))
-    out = stylizer.stylize(content, style)                          # T(c, s) in [0, 1]
+    outs = stylizer.stylize(contents, styles)                       # T(c, s) in [0, 1]
+    restored = stylizer.restore(outs, contents)                     # T(T(c, s), c)
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ import optax
 
 from jaxstyle.errors import InputError
 from jaxstyle.losses.rast import RASTLossWeights, discriminator_losses, rast_losses
-from jaxstyle.methods import apply_updates
+from jaxstyle.methods.stylizer import FeedForwardStylizer
+from jaxstyle.methods.trainer import apply_updates
 from jaxstyle.models.rast import RASTModel, feature_channels, random_vgg_encoder
 
 GENERATOR = "generator"
@@ -84,7 +86,7 @@ class RAST:
         self.model: RASTModel | None = None
 
     # -- frozen networks ------------------------------------------------------------------
-    def load_encoder(self) -> dict[str, Any]:
+    def load_frozen(self) -> dict[str, Any]:
         encoder = build_encoder(self.cfg.model)
         self.model = build_model(self.cfg.model, encoder)
         return {"encoder": encoder}
@@ -162,8 +164,15 @@ class RAST:
 # ------------------------------------------------------------------------------------------
 # Test time.
 # ------------------------------------------------------------------------------------------
-class Stylizer:
-    """A trained (or imported) RAST generator + encoder: ``T(c, s)`` on batches of pairs."""
+class Stylizer(FeedForwardStylizer):
+    """A trained (or imported) RAST generator + encoder: ``T(c, s)`` on batches of pairs.
+
+    RAST is restorable: :meth:`restore` runs ``T(stylized, reference)``; with the original
+    content as the reference that is the paper's restoration ``T(T(c, s), c)``. Image sides
+    are rounded to multiples of 16 (relu5_1 is 1/16) and the result resized back.
+    """
+
+    restorable = True
 
     def __init__(self, model: RASTModel, generator: Any, encoder: Any):
         self.model = model
@@ -185,13 +194,27 @@ class Stylizer:
             style = jnp.broadcast_to(style, (content.shape[0],) + style.shape[1:])
         return self._fn(self.generator, self.encoder, content, style)
 
-    def stylize(self, content: Any, style: Any) -> jax.Array:
-        """``T(c, s)`` clipped to [0, 1]; pair i uses style i (or the one style)."""
-        return jnp.clip(self.transfer(content, style), 0.0, 1.0)
+    def apply(self, contents, styles, masks) -> jax.Array:
+        del masks  # RAST declares no mask control
+        (style,) = styles
+        shape = contents.shape[1:3]
+        content = _to_multiple_of_16(contents)
+        out = self.transfer(content, _to_multiple_of_16(style))
+        if out.shape[1:3] != shape:
+            out = jax.image.resize(out, (out.shape[0], *shape, 3), "bilinear")
+        return jnp.clip(out, 0.0, 1.0)
+
+
+def _to_multiple_of_16(x: jax.Array) -> jax.Array:
+    """Resize (bilinear) so both sides are multiples of 16 (at least 16)."""
+    h, w = (max(16, round(n / 16) * 16) for n in x.shape[1:3])
+    if (h, w) == x.shape[1:3]:
+        return x
+    return jax.image.resize(x, (x.shape[0], h, w, 3), "bilinear")
 
 
 def load_stylizer(
-    source: str | Path | Sequence[str | Path], *, vgg: str | Path | None = None
+    source: str | Path | Sequence[str | Path] | None, *, vgg: str | Path | None = None
 ) -> Stylizer:
     """A :class:`Stylizer` from a training workdir / checkpoint, or the official RAST files.
 
@@ -201,6 +224,8 @@ def load_stylizer(
       vgg: for the official files, ``vgg_normalised.pth`` (default: the imported
         ``vgg19_normalised`` weights).
     """
+    if source is None:
+        raise InputError("rast needs a trained model: a training workdir or the official files (--checkpoint)")
     if isinstance(source, list | tuple):
         if len(source) != 2:
             raise InputError(
@@ -220,3 +245,6 @@ def load_stylizer(
     cfg = ml_collections.ConfigDict(config)
     encoder = build_encoder(cfg.model)
     return Stylizer(build_model(cfg.model, encoder), params[GENERATOR], encoder)
+
+
+TRAINER = RAST

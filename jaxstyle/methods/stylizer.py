@@ -1,0 +1,198 @@
+"""The one stylizer call every method provides: ``stylize(contents, styles, **controls)``.
+
+A *stylizer* is what :func:`jaxstyle.methods.load_stylizer` returns for any method,
+optimization-based or feed-forward::
+
+    stylizer = load_stylizer("adain", "runs/adain")
+    outs = stylizer.stylize(contents, styles, alpha=0.8, size=512, preserve_color="histogram")
+
+- ``contents``: N images ``(H_i, W_i, 3)`` float32 in [0, 1] (a list, or one ``(N, H, W, 3)``
+  array); ``styles``: one entry per content (or one entry for all), each an image
+  ``(h, w, 3)`` — or, for methods that mix styles (``style_weights``/``masks``), a sequence of
+  K images. A 4-D ``(N or 1, h, w, 3)`` array is N entries.
+- Returns the N results ``(H_i, W_i, 3)`` in [0, 1] in pair order: a list (``None`` for pairs
+  owned by other processes of a multi-host run), or one array when ``contents`` was an array.
+
+Pairs whose inputs have equal shapes run as one batch with the pair axis sharded over every
+device (:mod:`jaxstyle.pairs`). Each stylizer declares the ``controls`` it honours; anything
+else is refused with a one-line :class:`~jaxstyle.errors.InputError`, never ignored. Two
+controls every method gets from this base: ``size`` (resize so the long side is ``size``;
+styles too) and ``preserve_color`` (:mod:`jaxstyle.color` modes, done around the method).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+import numpy as np
+
+from jaxstyle import color
+from jaxstyle.errors import InputError
+from jaxstyle.io import resize, resize_long_side
+from jaxstyle.pairs import PairAxis, buckets
+
+GENERIC_CONTROLS = ("size", "preserve_color")
+
+ProgressFn = Callable[[int, dict[str, float]], None]
+
+
+def as_images(x: Any, what: str) -> list[np.ndarray]:
+    """An ``(N, H, W, 3)`` array or a sequence of ``(H, W, 3)`` images -> list of float32 images."""
+    if isinstance(x, np.ndarray | jax.Array) and np.ndim(x) == 4:
+        x = list(np.asarray(x))
+    images = [np.asarray(img, np.float32) for img in (x if isinstance(x, list | tuple) else [x])]
+    for i, img in enumerate(images):
+        if img.ndim != 3 or img.shape[-1] != 3:
+            raise InputError(f"{what} {i} must be (H, W, 3), got shape {img.shape}")
+    return images
+
+
+def style_sets(styles: Any, n: int, mixing: bool) -> list[tuple[np.ndarray, ...]]:
+    """One tuple of style images per pair (length 1 unless ``mixing``)."""
+    if isinstance(styles, np.ndarray | jax.Array) and np.ndim(styles) == 4:
+        styles = list(np.asarray(styles))
+    entries = list(styles) if isinstance(styles, list | tuple) else [styles]
+    if mixing:
+        sets = [tuple(as_images(e, "style")) for e in entries]
+    else:
+        sets = [(img,) for img in as_images(entries, "style")]
+    if len(sets) == 1:
+        sets = sets * n
+    if len(sets) != n:
+        raise InputError(f"need one style entry per content (or one for all): got {len(sets)} for {n}")
+    if len({len(s) for s in sets}) != 1:
+        raise InputError("every pair must mix the same number of styles")
+    return sets
+
+
+class Stylizer:
+    """Base class. Subclasses set ``method`` and ``controls`` and implement :meth:`_run`."""
+
+    method: str = ""
+    controls: tuple[str, ...] = GENERIC_CONTROLS
+    hooks: tuple[str, ...] = ()  # callbacks it calls (progress, frames...): no effect on results
+    mixing_controls: tuple[str, ...] = ()  # controls under which a style entry is K images
+    restorable: bool = False
+
+    def check_controls(self, controls: dict[str, Any], n_styles: int = 1) -> None:
+        """Refuse, in one line, a control this method does not honour or a bad value.
+
+        Run before any work (the CLI calls it before writing anything); ``n_styles`` is K
+        when styles are mixed.
+        """
+        accepted = self.controls + self.hooks
+        unknown = sorted(set(controls) - set(accepted))
+        if unknown:
+            raise InputError(
+                f"method {self.method!r} does not support {', '.join(unknown)} "
+                f"(it supports: {', '.join(accepted)})"
+            )
+        size = controls.get("size")
+        if size is not None and size <= 0:
+            raise InputError(f"--size must be positive, got {size}")
+        mode = controls.get("preserve_color", "none")
+        if mode not in color.MODES:
+            raise InputError(f"unknown preserve-color mode {mode!r}; expected one of {', '.join(color.MODES)}")
+        if "masks" in controls and len(controls["masks"]) != n_styles:
+            raise InputError(f"--mask needs one mask per style: got {len(controls['masks'])} for {n_styles} styles")
+        self.validate(controls, n_styles)
+
+    def validate(self, controls: dict[str, Any], n_styles: int) -> None:
+        """Method-specific value checks of ``controls`` (one-line InputErrors)."""
+
+    def stylize(self, contents: Any, styles: Any, **controls: Any) -> Any:
+        """See the module docstring. Controls left at ``None`` mean the method's default."""
+        controls = {k: v for k, v in controls.items() if v is not None}
+        as_array = isinstance(contents, np.ndarray | jax.Array) and np.ndim(contents) == 4
+        images = as_images(contents, "content")
+        mixing = any(k in controls for k in self.mixing_controls)
+        sets = style_sets(styles, len(images), mixing)
+        self.check_controls(controls, len(sets[0]))
+        size = controls.pop("size", None)
+        mode = controls.pop("preserve_color", "none")
+        if size is not None:
+            images = [resize_long_side(c, size) for c in images]
+            sets = [tuple(resize_long_side(s, size) for s in ss) for ss in sets]
+        seen, shown = images, sets
+        if mode != "none":
+            prepared = [[color.prepare_pair(c, s, mode) for s in ss] for c, ss in zip(images, sets, strict=True)]
+            seen = [p[0][0] for p in prepared]
+            shown = [tuple(s for _, s in p) for p in prepared]
+        results = self._run(seen, shown, **controls)
+        results = [None if r is None else color.finish(r, c, mode) for r, c in zip(results, images, strict=True)]
+        return np.stack(results) if as_array and all(r is not None for r in results) else results
+
+    def _run(self, contents: list[np.ndarray], styles: list[tuple[np.ndarray, ...]], **controls: Any) -> list:
+        """Results for prepared pairs (``styles[i]`` a tuple of K images); None where not owned."""
+        raise NotImplementedError
+
+    def transfer(self, contents: Any, styles: Any) -> np.ndarray:
+        """``T(c, s)`` on equal-shape batches ``(N, H, W, 3)`` with default controls (evaluation)."""
+        return np.stack(self.stylize(as_images(contents, "content"), styles))
+
+    def restore(self, stylized: Any, references: Any, **controls: Any) -> Any:
+        """The content of ``stylized`` restored towards ``references`` (restorable methods only)."""
+        if not self.restorable:
+            raise InputError(f"method {self.method!r} cannot restore content from a stylized image")
+        return self.stylize(stylized, references, **controls)
+
+
+class FeedForwardStylizer(Stylizer):
+    """A network run once per batch. Subclasses implement :meth:`apply` (jitted inside).
+
+    ``batch_size`` caps the pairs per device per call (memory); buckets larger than
+    ``batch_size x devices`` run in several calls.
+    """
+
+    batch_size: int = 8
+    hooks = ("progress",)
+
+    def apply(self, contents: jax.Array, styles: tuple[jax.Array, ...], masks: jax.Array | None,
+              **controls: Any) -> jax.Array:
+        """``(P, H, W, 3)`` contents, K ``(P, h, w, 3)`` styles, masks ``(P, K, H, W)`` -> ``(P, H, W, 3)``."""
+        raise NotImplementedError
+
+    def _run(self, contents, styles, *, masks: Any = None, progress: ProgressFn | None = None,
+             **controls: Any) -> list:
+        per_pair_masks = None
+        if masks is not None:
+            per_pair_masks = _masks_per_pair(masks, contents)
+        keys = [(c.shape, tuple(s.shape for s in ss)) for c, ss in zip(contents, styles, strict=True)]
+        results: list[np.ndarray | None] = [None] * len(contents)
+        per_call = self.batch_size * jax.device_count()
+        done = 0
+        for members in buckets(keys):
+            for start in range(0, len(members), per_call):
+                chunk = members[start : start + per_call]
+                axis = PairAxis(len(chunk))
+                c = axis.stack([contents[i] for i in chunk])
+                s = tuple(axis.stack([styles[i][k] for i in chunk]) for k in range(len(styles[0])))
+                m = None if per_pair_masks is None else axis.stack([per_pair_masks[i] for i in chunk])
+                out = self.apply(c, s, m, **controls)
+                for k, img in enumerate(axis.owned(out)):
+                    results[chunk[k]] = img
+                done += len(chunk)
+                if progress is not None:
+                    progress(done, {})
+        return results
+
+
+def _masks_per_pair(masks: Any, contents: list[np.ndarray]) -> list[np.ndarray]:
+    """K masks (any size, 2-D or 3-channel) -> per pair a ``(K, H, W)`` stack at its content's size."""
+    masks = [np.asarray(m, np.float32) for m in masks]
+    masks = [m.mean(-1) if m.ndim == 3 else m for m in masks]
+    if any(m.ndim != 2 for m in masks):
+        raise InputError("masks must be 2-D (H, W) images")
+    return [
+        np.stack([resize(m[..., None], c.shape[:2])[..., 0] for m in masks]) for c in contents
+    ]
+
+
+def check_weights(values: Sequence[float] | None, k: int, what: str) -> None:
+    """``values`` is None or K non-negative numbers with a positive sum (e.g. style weights)."""
+    if values is None:
+        return
+    if len(values) != k or min(values) < 0 or sum(values) <= 0:
+        raise InputError(f"{what} needs {k} non-negative weights with a positive sum, got {list(values)}")
