@@ -14,7 +14,7 @@ import sys
 from jaxstyle.errors import JaxstyleError
 
 # Subcommand modules, in the order `jaxstyle --help` lists them.
-SUBCOMMANDS = ("stylize", "weights", "data", "train", "eval", "ablate")
+SUBCOMMANDS = ("stylize", "restore", "weights", "data", "train", "eval", "ablate")
 
 
 class _Parser(argparse.ArgumentParser):

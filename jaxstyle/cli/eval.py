@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from jaxstyle.methods import METHODS
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -18,7 +20,8 @@ def register(subparsers) -> None:
             "and prints the table."
         ),
     )
-    p.add_argument("--method", choices=("rast", "adain"), default="rast")
+    p.add_argument("--method", choices=list(METHODS), default="rast",
+                   help="any registered method with a trained model (rast, adain, ...)")
     p.add_argument(
         "--checkpoint", required=True, nargs="+", metavar="PATH",
         help="a training workdir or checkpoint step dir; for official RAST weights, the two files "
@@ -45,27 +48,12 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def load_transfer(method: str, checkpoint: list[str], vgg: str | None = None):
-    """``T(c, s)`` (raw, unclipped where the method allows) for a method's checkpoint."""
-    from jaxstyle.errors import InputError
-
-    if method == "rast":
-        from jaxstyle.methods.rast import load_stylizer
-
-        stylizer = load_stylizer(checkpoint[0] if len(checkpoint) == 1 else checkpoint, vgg=vgg)
-        return stylizer.transfer
-    if len(checkpoint) != 1:
-        raise InputError(f"--method {method} takes one --checkpoint path")
-    from jaxstyle.methods.adain import load_stylizer as load_adain
-
-    stylizer = load_adain(checkpoint[0])
-    return lambda c, s: stylizer.stylize(c, s)
-
-
 def run(args: argparse.Namespace) -> int:
     from jaxstyle.evaluate import evaluate_dirs, metrics_table, write_report
+    from jaxstyle.methods import load_stylizer
 
-    transfer = load_transfer(args.method, args.checkpoint, args.vgg)
+    source = args.checkpoint[0] if len(args.checkpoint) == 1 else args.checkpoint
+    transfer = load_stylizer(args.method, source, vgg=args.vgg).transfer
     first = Path(args.checkpoint[0])
     out = Path(args.out) if args.out else (first / "eval" if first.is_dir() else Path("eval"))
     result = evaluate_dirs(

@@ -23,8 +23,12 @@ S = argparse.SUPPRESS  # method flags: present in args only when given, so unuse
 DEFAULT_SIZE = 256
 CLI_DEFAULTS = {"steps": 150}  # method options, applied where the method takes them
 
+# Flags that are stylizer controls or hooks (checked against the loaded stylizer's declaration).
+CONTROL_FLAGS = {"size", "preserve_color", "alpha", "style_weights", "masks",
+                 "save_every", "checkpoint_dir", "checkpoint_every"}
+
 # Flags that are not method options or controls (inputs, outputs, multi-host).
-_COMMON = {"content", "style", "output", "pairs", "no_sheet", "method", "func", "command",
+_COMMON = {"content", "style", "stylized", "output", "pairs", "no_sheet", "method", "func", "command",
            "coordinator", "num_processes", "process_id"}
 
 
@@ -137,10 +141,13 @@ def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def split_method_args(args: argparse.Namespace, controls: tuple[str, ...] = ()) -> tuple[dict, dict]:
-    """Given method flags -> (load options, controls); flags the method does not use are refused.
+def split_method_args(args: argparse.Namespace) -> tuple[dict, dict]:
+    """Given method flags -> (load options, controls).
 
-    CLI defaults (:data:`CLI_DEFAULTS`) fill in what the method takes and the user left out.
+    A flag that is neither an option of the method's loader nor a stylizer control is refused
+    here, before anything loads; controls are checked against the loaded stylizer
+    (:func:`refuse_unused`). CLI defaults (:data:`CLI_DEFAULTS`) fill in options the method
+    takes and the user left out.
     """
     from jaxstyle.methods import load_options
 
@@ -151,6 +158,7 @@ def split_method_args(args: argparse.Namespace, controls: tuple[str, ...] = ()) 
     options_taken = (*load_options(args.method), "source")
     options = {k: v for k, v in given.items() if k in options_taken}
     rest = {k: v for k, v in given.items() if k not in options_taken}
+    refuse_unused(args.method, {k: v for k, v in rest.items() if k not in CONTROL_FLAGS}, ())
     for key, value in CLI_DEFAULTS.items():
         if key in options_taken and key not in options:
             options[key] = value
