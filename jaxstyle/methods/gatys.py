@@ -31,6 +31,10 @@ class OptimizationStylizer(Stylizer):
         self.cfg = cfg
         self.encoder = encoder
 
+    def validate(self, controls: dict[str, Any], n_styles: int) -> None:
+        if controls.get("save_every", 0) < 0 or controls.get("checkpoint_every", 1) <= 0:
+            raise InputError("--save-every must be >= 0 and --checkpoint-every positive")
+
     def stylize(self, contents: Any, styles: Any, **controls: Any) -> list:
         controls = {k: v for k, v in controls.items() if v is not None}
         self.check_controls(controls)
