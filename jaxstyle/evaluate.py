@@ -19,8 +19,6 @@ an image grid (content | style | T(c,s) | T(T(c,s),c) | T(T(c,s),s) per pair).
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,6 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxstyle.errors import InputError
+from jaxstyle.files import write_text_atomic
 
 Transfer = Callable[[jax.Array, jax.Array], jax.Array]  # (content, style) NHWC -> NHWC
 
@@ -168,18 +167,6 @@ def metrics_table(
     return "\n".join(lines) + "\n"
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_report(
     result: Mapping[str, Any],
     *,
@@ -193,11 +180,11 @@ def write_report(
     from jaxstyle.io import make_grid_rows, save_image
 
     record = {k: v for k, v in result.items() if k != "grid_images"} | dict(extra or {})
-    write_text_atomic(Path(json_path), json.dumps(record, indent=2) + "\n")
+    write_text_atomic(json_path, json.dumps(record, indent=2) + "\n")
     if table_path is not None:
         table = metrics_table({name: record})
         per_pair = metrics_table({f"{p['content']} x {p['style']}": p for p in record["pairs"]})
-        write_text_atomic(Path(table_path), f"## {name}\n\n{table}\n### per pair\n\n{per_pair}")
+        write_text_atomic(table_path, f"## {name}\n\n{table}\n### per pair\n\n{per_pair}")
     if grid_path is not None and result.get("grid_images"):
         labels = [["content", "style", "T(c,s)", "T(T(c,s),c)", "T(T(c,s),s)"]]
         labels += [None] * (len(result["grid_images"]) - 1)

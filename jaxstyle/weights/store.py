@@ -16,13 +16,13 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
 from jaxstyle.errors import WeightsError
+from jaxstyle.files import write_bytes_atomic
 from jaxstyle.models.vgg import ARCHS, conv_names, param_shapes
 from jaxstyle.weights.safe_pickle import load_numpy_pickle
 
@@ -46,25 +46,6 @@ def cache_dir() -> Path:
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "jaxstyle"
     )
     return Path(root) / "weights"
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temporary file in the same directory, then rename over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        # mkstemp creates 0600; give the file the permissions a plain open() would.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(fd, 0o666 & ~umask)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def check_shapes(arch: str, params: Mapping[str, Mapping[str, np.ndarray]], source: str) -> None:
@@ -98,7 +79,7 @@ def save_vgg_weights(path: str | Path, weights: VGGWeights) -> Path:
         "source": weights.source,
     }
     path = Path(path)
-    atomic_write_bytes(path, save(tensors, metadata=meta))
+    write_bytes_atomic(path, save(tensors, metadata=meta))
     return path
 
 
@@ -192,7 +173,7 @@ def ensure_embedded() -> tuple[Path, Path]:
     for i in range(len(LPIPS_TAPS)):
         kernel = np.asarray(tree[f"NetLinLayer_{i}"]["Conv_0"]["kernel"], np.float32)
         lin[f"lin{i}"] = np.ascontiguousarray(kernel.reshape(-1))
-    atomic_write_bytes(lin_path, save(lin, metadata={"format": "jaxstyle-lpips", "net": "vgg16"}))
+    write_bytes_atomic(lin_path, save(lin, metadata={"format": "jaxstyle-lpips", "net": "vgg16"}))
     return vgg_path, lin_path
 
 
