@@ -106,7 +106,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from jaxstyle.weights.importers import verify_embedded, verify_file
+    from jaxstyle.weights.verify import verify_embedded, verify_file
 
     print(verify_file(args.file) if args.file else verify_embedded())
     return 0

