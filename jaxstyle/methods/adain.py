@@ -61,7 +61,7 @@ class AdaIN:
             "vgg": load_encoder(name, m.encoder_weights or None, remat=m.remat)
         }
         if self.weights["depth"]:
-            from jaxstyle.losses.depth import load_depth_network
+            from jaxstyle.weights.depth import load_depth_network
 
             frozen["depth"] = load_depth_network(self.cfg.depth.network, self.cfg.depth.weights)
         return frozen
