@@ -126,8 +126,8 @@ def run(args: argparse.Namespace) -> int:
 
     from jaxstyle import optimize as opt
     from jaxstyle.io import make_grid, save_image
-    from jaxstyle.models.encoder import load_encoder
     from jaxstyle.models.vgg import check_layers
+    from jaxstyle.weights.encoders import load_encoder
 
     if args.method == "adain":
         return run_feedforward(args)

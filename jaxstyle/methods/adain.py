@@ -27,7 +27,8 @@ from jaxstyle.errors import InputError
 from jaxstyle.methods import gradient_step
 from jaxstyle.models.adain import adain, coral, resize_masks
 from jaxstyle.models.decoder import Decoder
-from jaxstyle.models.encoder import Encoder, load_encoder
+from jaxstyle.models.encoder import Encoder
+from jaxstyle.weights.encoders import load_encoder
 
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
 CONTENT_LAYER = "relu4_1"

@@ -13,7 +13,6 @@ first use with a restricted unpickler into ``$JAXSTYLE_CACHE`` (default
 
 from __future__ import annotations
 
-import dataclasses
 import importlib.util
 import os
 from collections.abc import Mapping
@@ -25,21 +24,10 @@ from safetensors.numpy import load_file, save
 
 from jaxstyle.errors import WeightsError
 from jaxstyle.files import write_bytes_atomic
-from jaxstyle.models.vgg import ARCHS, conv_names, param_shapes
+from jaxstyle.models.vgg import ARCHS, VGGWeights, conv_names, param_shapes
 from jaxstyle.weights.safe_pickle import load_numpy_pickle
 
 LPIPS_TAPS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3", "relu5_3")
-
-
-@dataclasses.dataclass
-class VGGWeights:
-    """Encoder parameters plus the conventions they were trained with."""
-
-    arch: str
-    params: dict[str, dict[str, np.ndarray]]
-    normalization: str = "torch"  # torch | caffe | none
-    padding: str = "zero"  # zero | reflect
-    source: str = ""
 
 
 def cache_dir() -> Path:
