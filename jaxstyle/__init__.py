@@ -1,7 +1,8 @@
 """jaxstyle: neural style transfer at accelerator scale in JAX/Flax."""
 
 from jaxstyle.errors import InputError, JaxstyleError, WeightsError
-from jaxstyle.models.encoder import Encoder, load_encoder
+from jaxstyle.models.encoder import Encoder
+from jaxstyle.weights.encoders import load_encoder
 
 __version__ = "0.1.0"
 

@@ -2,6 +2,8 @@
 
 The CLI turns every :class:`JaxstyleError` into ``error: <message>`` on stderr and exit
 code 2, with no traceback. Library users catch them like any other exception.
+:func:`one_line` and :func:`first_line` turn a third-party exception into text for such a
+message. This module sits below everything else in jaxstyle and imports nothing from it.
 """
 
 
@@ -15,3 +17,24 @@ class InputError(JaxstyleError, ValueError):
 
 class WeightsError(JaxstyleError, ValueError):
     """A weights file is missing, corrupt, unsafe, or does not match the model."""
+
+
+def one_line(err: BaseException) -> str:
+    """``err``'s message with its whitespace, line breaks included, squeezed to single spaces.
+
+    For the middle of a one-line message (Pillow's messages sometimes span several lines);
+    the exception's type name when the message is empty.
+    """
+    return " ".join(str(err).split()) or type(err).__name__
+
+
+def first_line(err: BaseException) -> str:
+    """The first non-empty line of ``err``'s message, stripped; else the type name.
+
+    For libraries whose messages run to paragraphs after a first line that says what is wrong
+    (safetensors, h5py, torch, JAX's shape errors).
+    """
+    for line in str(err).splitlines():
+        if line.strip():
+            return line.strip()
+    return type(err).__name__

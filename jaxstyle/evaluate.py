@@ -19,8 +19,6 @@ an image grid (content | style | T(c,s) | T(T(c,s),c) | T(T(c,s),s) per pair).
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -29,7 +27,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxstyle import metrics
 from jaxstyle.errors import InputError
+from jaxstyle.files import write_text_atomic
+from jaxstyle.io import expand_image_paths, load_image, make_grid_rows, resize, save_image
+from jaxstyle.weights.encoders import load_encoder
 
 Transfer = Callable[[jax.Array, jax.Array], jax.Array]  # (content, style) NHWC -> NHWC
 
@@ -50,8 +52,6 @@ HIGHER_IS_BETTER = {"restoration_psnr", "restoration_ssim"}
 
 def load_square_images(paths: Sequence[str | Path], size: int) -> np.ndarray:
     """Images resized to ``size x size`` (as the official RAST eval does): (N, size, size, 3)."""
-    from jaxstyle.io import load_image, resize
-
     if size % 16:
         raise InputError(f"evaluation size must be a multiple of 16, got {size}")
     return np.stack([resize(load_image(p), (size, size)) for p in paths]).astype(np.float32)
@@ -59,8 +59,6 @@ def load_square_images(paths: Sequence[str | Path], size: int) -> np.ndarray:
 
 @jax.jit
 def _image_metrics(lp, vgg, c, s, o, rc, idem):
-    from jaxstyle import metrics
-
     fo = vgg(o, STYLE_LAYERS)
     fs = vgg(s, STYLE_LAYERS)
     gram = sum(metrics.gram_distance(fo[k], fs[k]) for k in STYLE_LAYERS) / len(STYLE_LAYERS)
@@ -100,14 +98,11 @@ def evaluate_pairs(
       ``{"num_pairs", "image_size", <metric>: mean, ..., "pairs": [per-pair dicts],
       "grid_images": [[c, s, o, rc, idem], ...]}`` (drop ``grid_images`` before JSON).
     """
-    from jaxstyle.metrics import default_lpips
-    from jaxstyle.models.encoder import load_encoder
-
     if contents.ndim != 4 or styles.ndim != 4 or contents.shape[1:] != styles.shape[1:]:
         raise InputError(
             f"content {contents.shape} and style {styles.shape} batches must be (N, H, W, 3) of one size"
         )
-    lp, vgg = default_lpips(), load_encoder("vgg16")
+    lp, vgg = metrics.default_lpips(), load_encoder("vgg16")
     content_names = list(content_names or [f"content_{i}" for i in range(len(contents))])
     style_names = list(style_names or [f"style_{j}" for j in range(len(styles))])
     pairs = [(i, j) for i in range(len(contents)) for j in range(len(styles))]
@@ -143,8 +138,6 @@ def evaluate_dirs(
     transfer: Transfer, content: str | Path, style: str | Path, *, size: int = 256, **kw
 ):
     """:func:`evaluate_pairs` on every image in two folders (or glob/file specs)."""
-    from jaxstyle.io import expand_image_paths
-
     cpaths, spaths = expand_image_paths([content]), expand_image_paths([style])
     return evaluate_pairs(
         transfer,
@@ -168,18 +161,6 @@ def metrics_table(
     return "\n".join(lines) + "\n"
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_report(
     result: Mapping[str, Any],
     *,
@@ -190,14 +171,12 @@ def write_report(
     extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Write the JSON (atomically), the markdown table and the image grid; returns the JSON dict."""
-    from jaxstyle.io import make_grid_rows, save_image
-
     record = {k: v for k, v in result.items() if k != "grid_images"} | dict(extra or {})
-    write_text_atomic(Path(json_path), json.dumps(record, indent=2) + "\n")
+    write_text_atomic(json_path, json.dumps(record, indent=2) + "\n")
     if table_path is not None:
         table = metrics_table({name: record})
         per_pair = metrics_table({f"{p['content']} x {p['style']}": p for p in record["pairs"]})
-        write_text_atomic(Path(table_path), f"## {name}\n\n{table}\n### per pair\n\n{per_pair}")
+        write_text_atomic(table_path, f"## {name}\n\n{table}\n### per pair\n\n{per_pair}")
     if grid_path is not None and result.get("grid_images"):
         labels = [["content", "style", "T(c,s)", "T(T(c,s),c)", "T(T(c,s),s)"]]
         labels += [None] * (len(result["grid_images"]) - 1)

@@ -27,8 +27,9 @@ from typing import Any, BinaryIO
 import numpy as np
 from PIL import ExifTags, Image, ImageDraw, ImageFile, ImageFont, ImageOps
 
-from jaxstyle.errors import InputError
-from jaxstyle.weights.store import atomic_write_bytes
+from jaxstyle.errors import InputError, one_line
+from jaxstyle.files import write_bytes_atomic
+from jaxstyle.samples import SAMPLE_PREFIX, sample_path
 
 # Files a folder or glob spec expands to (lower-case; matched case-insensitively).
 IMAGE_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp")
@@ -56,12 +57,6 @@ _SWAP_16 = {";16B": ";16L", ";16L": ";16B", ";16N": _NATIVE_SWAP}
 
 
 # --------------------------------------------------------------------------- errors
-
-
-def _one_line(err: BaseException) -> str:
-    """Exception text squeezed onto one line (Pillow messages sometimes span several)."""
-    text = " ".join(str(err).split())
-    return text or type(err).__name__
 
 
 def _pixels(n: int) -> str:
@@ -159,7 +154,7 @@ def _exif_transpose(im: Image.Image, name: str) -> None:
         ImageOps.exif_transpose(im, in_place=True)
     except Exception as e:  # malformed EXIF: the pixels are still good, keep them as stored
         if name:
-            warnings.warn(f"{name}: EXIF orientation ignored ({_one_line(e)})", stacklevel=5)
+            warnings.warn(f"{name}: EXIF orientation ignored ({one_line(e)})", stacklevel=5)
 
 
 def _tiff_16bit_colour(im: Image.Image) -> bool:
@@ -274,7 +269,7 @@ def _decode_pillow(
             low = _decode_low_bytes(open_fp, tiles)
         except Exception as e:  # a layout this trick does not cover: keep 8 bits
             warnings.warn(
-                f"{name}: 16-bit colour read at 8-bit precision ({_one_line(e)})", stacklevel=4
+                f"{name}: 16-bit colour read at 8-bit precision ({one_line(e)})", stacklevel=4
             )
     return _to_array(im, low)
 
@@ -312,14 +307,12 @@ def _decode(open_fp: Callable[[], Path | BinaryIO], name: str, max_pixels: int) 
     except MemoryError:
         raise InputError(f"{name}: image too large to decode in memory") from None
     except Exception as e:  # Pillow signals corrupt data with many exception types
-        raise InputError(f"{name}: truncated or corrupt image ({_one_line(e)})") from None
+        raise InputError(f"{name}: truncated or corrupt image ({one_line(e)})") from None
 
 
 def resolve_image_path(path: str | Path) -> Path:
     """``path`` as a Path, with ``sample:NAME`` resolved to the bundled sample file."""
     text = str(path)
-    from jaxstyle.samples import SAMPLE_PREFIX, sample_path
-
     if text.startswith(SAMPLE_PREFIX) and not Path(text).exists():
         return sample_path(text[len(SAMPLE_PREFIX) :])
     return Path(path).expanduser()
@@ -488,11 +481,11 @@ def save_image(path: str | Path, img: np.ndarray, *, quality: int = 95) -> Path:
         # Encode fully in memory first, so an encoder error never touches the target.
         pil.save(buffer, format=fmt, **options)
     except (OSError, ValueError) as e:
-        raise InputError(f"{path}: cannot encode as {fmt} ({_one_line(e)})") from None
+        raise InputError(f"{path}: cannot encode as {fmt} ({one_line(e)})") from None
     try:
-        atomic_write_bytes(path, buffer.getvalue())
+        write_bytes_atomic(path, buffer.getvalue())
     except OSError as e:
-        raise InputError(f"{path}: cannot write file ({_one_line(e)})") from None
+        raise InputError(f"{path}: cannot write file ({one_line(e)})") from None
     return path
 
 
@@ -645,8 +638,6 @@ def expand_image_paths(specs: Sequence[str | Path]) -> list[Path]:
     Raises:
         InputError: a spec that matches nothing, or an unknown sample name.
     """
-    from jaxstyle.samples import SAMPLE_PREFIX, sample_path
-
     if isinstance(specs, (str, Path)):  # a lone spec is a common slip; treat it as one
         specs = [specs]
     out: list[Path] = []

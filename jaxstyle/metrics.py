@@ -16,7 +16,9 @@ import numpy as np
 from flax import struct
 
 from jaxstyle.losses.core import gram_matrix, mean_std
-from jaxstyle.models.encoder import Encoder, load_encoder
+from jaxstyle.models.encoder import Encoder
+from jaxstyle.weights.encoders import load_encoder
+from jaxstyle.weights.store import load_lpips_linear
 
 # LPIPS's ScalingLayer: inputs in [-1, 1] are shifted/scaled to ImageNet statistics.
 _LPIPS_SHIFT = np.array([-0.030, -0.088, -0.188], np.float32)
@@ -38,8 +40,6 @@ class LPIPS:
 
     @classmethod
     def load(cls) -> LPIPS:
-        from jaxstyle.weights.store import load_lpips_linear
-
         encoder = load_encoder("vgg16", normalization="none", padding="zero", pooling="max")
         return cls(encoder=encoder, linear=tuple(jnp.asarray(w) for w in load_lpips_linear()))
 

@@ -41,7 +41,8 @@ from jaxstyle.losses import (
     laplacian_loss,
     total_variation,
 )
-from jaxstyle.models.encoder import Encoder, load_encoder
+from jaxstyle.models.encoder import Encoder
+from jaxstyle.weights.encoders import load_encoder
 
 METHODS = ("gatys", "lapstyle")
 OPTIMIZERS = ("lbfgs", "adam", "sgd")

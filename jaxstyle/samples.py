@@ -4,7 +4,8 @@ scikit-image (a pinned dependency) ships a few image files in its wheel under
 ``skimage/data/``. jaxstyle uses only those bundled files, located on disk: nothing is
 downloaded (``skimage.data.<fn>()`` would fetch some images with pooch) and nothing here
 depends on files outside the installed packages. Anywhere an image path is accepted,
-``sample:NAME`` names one of them (e.g. ``sample:chelsea``).
+``sample:NAME`` names one of them (e.g. ``sample:chelsea``): :func:`jaxstyle.io.load_image`
+resolves it with :func:`sample_path`, so this module maps names to files and reads none.
 """
 
 from __future__ import annotations
@@ -12,10 +13,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-import numpy as np
-
 from jaxstyle.errors import InputError
-from jaxstyle.io import load_image  # io imports this module lazily, so no cycle
 
 SAMPLE_PREFIX = "sample:"
 
@@ -64,8 +62,3 @@ def sample_path(name: str) -> Path:
             f"{SAMPLE_PREFIX}{name}: {path} is missing from the scikit-image installation"
         )
     return path
-
-
-def load_sample(name: str) -> np.ndarray:
-    """The sample image ``name`` as float32 ``HxWx3`` RGB in [0, 1]."""
-    return load_image(sample_path(name))

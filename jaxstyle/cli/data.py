@@ -1,7 +1,9 @@
 """``jaxstyle data``: prepare datasets (WikiArt -> TFDS ArrayRecord) and inspect sources.
 
 A thin layer over :mod:`jaxstyle.data.wikiart` and :mod:`jaxstyle.data.catalog`; failures
-are :class:`~jaxstyle.errors.InputError` s that the top-level CLI prints as one line.
+are :class:`~jaxstyle.errors.InputError` s that the top-level CLI prints as one line. Both are
+imported inside the commands (see :mod:`jaxstyle.cli`): ``jaxstyle.data`` loads grain (~0.45 s
+on top of jax) and the WikiArt builder TensorFlow Datasets (~0.15 s more).
 """
 
 from __future__ import annotations

@@ -26,6 +26,7 @@ from jaxstyle.data.images import (
 )
 from jaxstyle.data.sources import ImageFolderSource, TfdsImageSource, tfds_builder_dir
 from jaxstyle.errors import InputError
+from jaxstyle.io import make_grid_rows, save_image
 
 
 def _check_file(path: str) -> str:
@@ -126,8 +127,6 @@ def write_sample_grid(
     Returns:
       (path written, images in the grid). Unreadable records are left out.
     """
-    from jaxstyle.io import make_grid_rows, save_image
-
     if Path(source).expanduser().is_dir():
         src: Any = ImageFolderSource(Path(source).expanduser())
     else:

@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 from PIL import Image, ImageOps
 
-from jaxstyle.errors import InputError
+from jaxstyle.errors import InputError, one_line
 from jaxstyle.io import IMAGE_EXTENSIONS, decode_image
 
 __all__ = [
@@ -35,7 +35,7 @@ class SmallImageError(ValueError):
 
 def short_reason(exc: BaseException, name: str = "") -> str:
     """One line saying why ``name`` could not be read (without repeating the name)."""
-    text = " ".join(str(exc).split()) or type(exc).__name__
+    text = one_line(exc)
     if name and text.startswith(f"{name}: "):
         text = text[len(name) + 2 :]
     return text if len(text) <= 160 else text[:157] + "..."

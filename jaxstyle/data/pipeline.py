@@ -33,8 +33,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import grain
+import jax
 import ml_collections
 import numpy as np
+from absl import flags
+from grain import checkpoint as grain_checkpoint
 
 from jaxstyle.data.images import (
     SmallImageError,
@@ -150,15 +153,11 @@ def ensure_absl_flags_parsed() -> None:
     Programs that use ``absl.app.run`` already parse them; plain scripts, the jaxstyle CLI
     and notebooks do not, so the pipeline calls this for them.
     """
-    from absl import flags
-
     if not flags.FLAGS.is_parsed():
         flags.FLAGS.mark_as_parsed()
 
 
 def _process_index_and_count() -> tuple[int, int]:
-    import jax
-
     return jax.process_index(), jax.process_count()
 
 
@@ -407,8 +406,6 @@ def to_global_batch(batch: Any, sharding: Any) -> Any:
       batch: pytree of this process's arrays, leading axis = local batch.
       sharding: e.g. ``NamedSharding(mesh, P("data"))`` over all processes' devices.
     """
-    import jax
-
     return jax.tree.map(lambda x: jax.make_array_from_process_local_data(sharding, x), batch)
 
 
@@ -420,7 +417,5 @@ def iterator_checkpoint_args(it: grain.DatasetIterator, *, restore: bool = False
     and ``mngr.restore(step, args=ocp.args.Composite(..., data=iterator_checkpoint_args(it,
     restore=True)))``. Each process writes its own ``process_<i>-of-<n>.json``.
     """
-    from grain import checkpoint as grain_checkpoint
-
     cls = grain_checkpoint.CheckpointRestore if restore else grain_checkpoint.CheckpointSave
     return cls(it)

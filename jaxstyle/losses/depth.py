@@ -4,10 +4,10 @@
 to images in [0, 1]. The seed document uses monodepth2, which ships as ``"monodepth2"``
 (:mod:`jaxstyle.models.monodepth`, every ResNet depth of the release). Its weights are the
 user's: ``--config.depth.weights`` names a release model folder (``mono_640x192/`` with
-``encoder.pth`` and ``depth.pth``, or ``.safetensors`` copies); nothing is downloaded. Any
-other network mapping NHWC RGB in [0, 1] to NHWC depth (or disparity) plugs in the same way::
-
-    register_depth_network("mynet", loader)   # loader(weights) -> DepthNetwork
+``encoder.pth`` and ``depth.pth``, or ``.safetensors`` copies); nothing is downloaded.
+Networks are loaded by name in the weights layer (:mod:`jaxstyle.weights.depth`), where any
+other network mapping NHWC RGB in [0, 1] to NHWC depth (or disparity) plugs in the same way;
+this module only defines the frozen network's type and the loss.
 """
 
 from __future__ import annotations
@@ -18,8 +18,6 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 from flax import struct
-
-from jaxstyle.errors import WeightsError
 
 
 @struct.dataclass
@@ -42,33 +40,3 @@ def depth_loss(net: DepthNetwork, output: jax.Array, content: jax.Array) -> jax.
     target = jax.lax.stop_gradient(net(content))
     return jnp.mean((net(output) - target) ** 2)
 
-
-_LOADERS: dict[str, Callable[[str], DepthNetwork]] = {}
-
-
-def register_depth_network(name: str, loader: Callable[[str], DepthNetwork]) -> None:
-    """Make ``name`` usable as ``cfg.depth.network``; ``loader(weights) -> DepthNetwork``."""
-    _LOADERS[name] = loader
-
-
-def load_depth_network(name: str, weights: str = "") -> DepthNetwork:
-    """The depth network registered as ``name`` with the user's ``weights``."""
-    if name not in _LOADERS:
-        known = ", ".join(sorted(_LOADERS)) or "none"
-        raise WeightsError(
-            f"depth network {name!r} is not available (registered: {known}); register a loader "
-            "with jaxstyle.losses.depth.register_depth_network and import its weights"
-        )
-    return _LOADERS[name](weights)
-
-
-def _monodepth2(weights: str) -> DepthNetwork:
-    """monodepth2's full-resolution sigmoid disparity; ``weights`` is a release model folder."""
-    from jaxstyle.models.monodepth import disparity
-    from jaxstyle.weights.monodepth_import import load_monodepth2
-
-    params = jax.tree.map(jnp.asarray, load_monodepth2(weights))
-    return DepthNetwork(params=params, apply_fn=disparity)
-
-
-register_depth_network("monodepth2", _monodepth2)

@@ -29,7 +29,8 @@ from jaxstyle.methods.stylizer import GENERIC_CONTROLS, FeedForwardStylizer, che
 from jaxstyle.methods.trainer import gradient_step
 from jaxstyle.models.adain import adain, resize_masks
 from jaxstyle.models.decoder import Decoder
-from jaxstyle.models.encoder import Encoder, load_encoder
+from jaxstyle.models.encoder import Encoder
+from jaxstyle.weights.encoders import load_encoder
 
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
 CONTENT_LAYER = "relu4_1"
@@ -63,7 +64,7 @@ class AdaIN:
             "vgg": load_encoder(name, m.encoder_weights or None, remat=m.remat)
         }
         if self.weights["depth"]:
-            from jaxstyle.losses.depth import load_depth_network
+            from jaxstyle.weights.depth import load_depth_network
 
             frozen["depth"] = load_depth_network(self.cfg.depth.network, self.cfg.depth.weights)
         return frozen

@@ -14,9 +14,10 @@ from typing import Any
 
 from jaxstyle import optimize
 from jaxstyle.errors import InputError
-from jaxstyle.methods.stylizer import GENERIC_CONTROLS, Stylizer, style_sets, as_images
-from jaxstyle.models.encoder import Encoder, load_encoder
+from jaxstyle.methods.stylizer import GENERIC_CONTROLS, Stylizer, as_images, style_sets
+from jaxstyle.models.encoder import Encoder
 from jaxstyle.pairs import Pair
+from jaxstyle.weights.encoders import load_encoder
 
 _ENGINE_CONTROLS = ("size", "preserve_color")  # StylizeConfig fields set per call, not at load
 

@@ -31,7 +31,8 @@ from jaxstyle.checkpoint import load_checkpoint_params
 from jaxstyle.errors import InputError
 from jaxstyle.methods.stylizer import GENERIC_CONTROLS, FeedForwardStylizer
 from jaxstyle.methods.trainer import gradient_step
-from jaxstyle.models.encoder import Encoder, load_encoder
+from jaxstyle.models.encoder import Encoder
+from jaxstyle.weights.encoders import load_encoder
 
 STYLE_LAYERS = ("relu1_1", "relu2_1")
 CONTENT_LAYER = "relu2_1"

@@ -36,7 +36,7 @@ DISCRIMINATORS = ("disc_style", "disc_content")
 
 def _vgg(name: str) -> Callable[[Any], Any]:
     def load(m):
-        from jaxstyle.models.encoder import load_encoder
+        from jaxstyle.weights.encoders import load_encoder
 
         return load_encoder(name, m.encoder_weights or None)
 

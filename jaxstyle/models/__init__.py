@@ -1,6 +1,10 @@
-"""Networks: frozen encoders (VGG), and the trainable parts of feed-forward methods."""
+"""Networks: frozen encoders (VGG), and the trainable parts of feed-forward methods.
 
-from jaxstyle.models.encoder import Encoder, load_encoder
-from jaxstyle.models.vgg import VGGConfig, layer_names
+Models never read files: :mod:`jaxstyle.weights` loads weights and builds encoders from them
+(``jaxstyle.load_encoder``).
+"""
 
-__all__ = ["Encoder", "VGGConfig", "layer_names", "load_encoder"]
+from jaxstyle.models.encoder import Encoder
+from jaxstyle.models.vgg import VGGConfig, VGGWeights, layer_names
+
+__all__ = ["Encoder", "VGGConfig", "VGGWeights", "layer_names"]

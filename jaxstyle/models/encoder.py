@@ -1,17 +1,20 @@
-"""The public encoder object: frozen VGG parameters + config, a pytree with a pure apply."""
+"""The public encoder object: frozen VGG parameters + config, a pytree with a pure apply.
+
+Built from weights already in memory (:meth:`Encoder.from_weights`); finding weights by name
+or file is the weights layer's job (:func:`jaxstyle.load_encoder`, in
+:mod:`jaxstyle.weights.encoders`).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 from flax import struct
 
-from jaxstyle.errors import WeightsError
-from jaxstyle.models.vgg import ARCHS, VGGConfig, check_layers, vgg_features
+from jaxstyle.models.vgg import VGGConfig, VGGWeights, check_layers, vgg_features
 
 
 @struct.dataclass
@@ -41,41 +44,32 @@ class Encoder:
         """Same weights, other options (``pooling``, ``padding``, ``remat``...)."""
         return self.replace(config=self.config.__class__(**{**self.config.__dict__, **changes}))
 
+    @classmethod
+    def from_weights(
+        cls,
+        weights: VGGWeights,
+        *,
+        pooling: str = "max",
+        padding: str | None = None,
+        normalization: str | None = None,
+        remat: bool = False,
+        dtype: Any = jnp.float32,
+    ) -> Encoder:
+        """An encoder of ``weights`` (numpy or JAX arrays), its parameters cast to ``dtype``.
 
-def load_encoder(
-    name: str = "vgg16",
-    weights: str | Path | None = None,
-    *,
-    pooling: str = "max",
-    padding: str | None = None,
-    normalization: str | None = None,
-    remat: bool = False,
-    dtype: Any = jnp.float32,
-) -> Encoder:
-    """Load a VGG encoder.
-
-    Args:
-      name: ``vgg16`` or ``vgg19``.
-      weights: a jaxstyle weights file (or any importable format, converted on the fly);
-        ``None`` picks the embedded VGG16 for ``vgg16`` and the imported VGG19 for ``vgg19``.
-      pooling: ``max`` or ``avg`` (Gatys et al. prefer ``avg`` for image synthesis).
-      padding, normalization: override what the weights file records
-        (``zero``/``reflect``; ``torch``/``caffe``/``none``).
-      remat: wrap each block in ``jax.checkpoint`` to save activation memory.
-    """
-    from jaxstyle.weights.registry import resolve_weights
-
-    if name not in ARCHS:
-        raise WeightsError(f"unknown encoder {name!r}; expected one of {', '.join(ARCHS)}")
-    w = resolve_weights(name, weights)
-    if w.arch != name:
-        raise WeightsError(f"{w.source}: holds {w.arch} weights, but encoder {name!r} was asked for")
-    config = VGGConfig(
-        arch=w.arch,
-        pooling=pooling,
-        padding=padding or w.padding,
-        normalization=normalization or w.normalization,
-        remat=remat,
-    )
-    params = jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype), w.params)
-    return Encoder(params=params, config=config)
+        Args:
+          weights: parameters plus the padding and normalization they were trained with.
+          pooling: ``max`` or ``avg`` (Gatys et al. prefer ``avg`` for image synthesis).
+          padding, normalization: override what ``weights`` records
+            (``zero``/``reflect``; ``torch``/``caffe``/``none``).
+          remat: wrap each block in ``jax.checkpoint`` to save activation memory.
+        """
+        config = VGGConfig(
+            arch=weights.arch,
+            pooling=pooling,
+            padding=padding or weights.padding,
+            normalization=normalization or weights.normalization,
+            remat=remat,
+        )
+        params = jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype), weights.params)
+        return cls(params=params, config=config)

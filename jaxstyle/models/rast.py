@@ -42,6 +42,8 @@ import numpy as np
 
 from jaxstyle.errors import InputError
 from jaxstyle.models.decoder import Decoder, reflect_pad1
+from jaxstyle.models.encoder import Encoder
+from jaxstyle.models.vgg import VGGConfig, param_shapes
 
 RAST_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
@@ -376,9 +378,6 @@ def random_vgg_encoder(
     For tests and benchmarks only (no pretrained weights are needed offline): the features are
     meaningless for style, but every shape and code path is the real one.
     """
-    from jaxstyle.models.encoder import Encoder
-    from jaxstyle.models.vgg import VGGConfig, param_shapes
-
     shapes, cin = {}, 3
     for name, shape in param_shapes(arch).items():
         cout = max(1, int(round(shape["kernel"][-1] * width)))

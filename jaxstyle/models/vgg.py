@@ -132,6 +132,20 @@ class VGGConfig:
                 raise InputError(f"unknown {what} {value!r}; expected one of {', '.join(allowed)}")
 
 
+@dataclasses.dataclass
+class VGGWeights:
+    """Encoder parameters plus the conventions they were trained with.
+
+    What :mod:`jaxstyle.weights` reads from files and :meth:`Encoder.from_weights` builds on.
+    """
+
+    arch: str
+    params: dict[str, dict[str, np.ndarray]]
+    normalization: str = "torch"  # torch | caffe | none
+    padding: str = "zero"  # zero | reflect
+    source: str = ""
+
+
 def check_layers(arch: str, layers: Sequence[str]) -> None:
     valid = layer_names(arch)
     for name in layers:

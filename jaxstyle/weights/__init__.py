@@ -1,5 +1,6 @@
 """Pretrained weights: safe loading, the embedded default, importers for user files."""
 
+from jaxstyle.weights.encoders import load_encoder
 from jaxstyle.weights.registry import imported_path, resolve_weights
 from jaxstyle.weights.store import (
     VGGWeights,
@@ -15,6 +16,7 @@ __all__ = [
     "cache_dir",
     "ensure_embedded",
     "imported_path",
+    "load_encoder",
     "load_lpips_linear",
     "load_vgg_weights",
     "resolve_weights",

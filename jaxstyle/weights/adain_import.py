@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from jaxstyle.models.decoder import DECODER_LAYOUT
-from jaxstyle.weights.importers import conv_from_state_dict
+from jaxstyle.models.encoder import Encoder
+from jaxstyle.weights.importers import conv_from_state_dict, import_weights, read_state_dict
 
 
 def decoder_from_state_dict(state: dict[str, np.ndarray], source: str) -> dict[str, dict[str, np.ndarray]]:
@@ -30,21 +31,10 @@ def decoder_from_state_dict(state: dict[str, np.ndarray], source: str) -> dict[s
 
 def load_official_decoder(path: str | Path) -> dict[str, dict[str, np.ndarray]]:
     """Read pytorch-AdaIN's ``decoder.pth`` (or a safetensors copy) into Decoder params."""
-    from jaxstyle.weights.importers import read_state_dict
-
     state = read_state_dict(path, "AdaIN decoder")
     return decoder_from_state_dict(state, str(path))
 
 
-def load_official_encoder(path: str | Path):
+def load_official_encoder(path: str | Path) -> Encoder:
     """pytorch-AdaIN's ``vgg_normalised.pth`` as a VGG19 :class:`Encoder` ([0, 1] inputs)."""
-    import jax.numpy as jnp
-
-    from jaxstyle.models.encoder import Encoder
-    from jaxstyle.models.vgg import VGGConfig
-    from jaxstyle.weights.importers import import_weights
-
-    w = import_weights(path, arch="vgg19")
-    config = VGGConfig(arch="vgg19", padding=w.padding, normalization=w.normalization)
-    params = {k: {n: jnp.asarray(a, jnp.float32) for n, a in v.items()} for k, v in w.params.items()}
-    return Encoder(params=params, config=config)
+    return Encoder.from_weights(import_weights(path, arch="vgg19"))

@@ -28,6 +28,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from jaxstyle.errors import WeightsError
+from jaxstyle.weights.importers import default_name, import_weights
+from jaxstyle.weights.registry import imported_path
+from jaxstyle.weights.store import cache_dir, save_vgg_weights
 
 DEFAULT_BASE = "https://download.pytorch.org/models"
 FILES = {"vgg16": "vgg16-397923af.pth", "vgg19": "vgg19-dcbb9e9d.pth"}
@@ -155,10 +158,6 @@ def download(
       timeout: seconds allowed for resolving, connecting and each read.
       progress: called with (bytes so far, total or None) after each chunk.
     """
-    from jaxstyle.weights.importers import default_name, import_weights
-    from jaxstyle.weights.registry import imported_path
-    from jaxstyle.weights.store import cache_dir, save_vgg_weights
-
     url = url or url_for(name)
     tmp = fetch(url, cache_dir(), timeout=timeout, progress=progress)
     try:

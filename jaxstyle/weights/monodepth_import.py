@@ -23,10 +23,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import jax
 import numpy as np
 
-from jaxstyle.errors import WeightsError
-from jaxstyle.models.monodepth import DECODER_CHANNELS
+from jaxstyle.errors import WeightsError, first_line
+from jaxstyle.models.monodepth import DECODER_CHANNELS, STRIDE, disparity
 from jaxstyle.weights.importers import conv_from_state_dict, read_state_dict
 
 BN_EPS = 1e-5  # torchvision's BatchNorm2d default
@@ -144,14 +145,9 @@ def load_monodepth2(folder: str | Path) -> dict[str, dict[str, dict[str, np.ndar
 
 def _check_fits(params: Mapping[str, Any], source: str) -> None:
     """Trace the network once on shapes only: layers that do not chain fail here, in one line."""
-    import jax
-
-    from jaxstyle.models.monodepth import STRIDE, disparity
-
     try:
         jax.eval_shape(disparity, params, jax.ShapeDtypeStruct((1, STRIDE, STRIDE, 3), np.float32))
     except (TypeError, ValueError) as e:
-        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise WeightsError(
-            f"{source}: the encoder's layer shapes do not chain ({reason})"
+            f"{source}: the encoder's layer shapes do not chain ({first_line(e)})"
         ) from None

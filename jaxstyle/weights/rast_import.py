@@ -24,9 +24,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 from jaxstyle.errors import WeightsError
+from jaxstyle.models.encoder import Encoder
+from jaxstyle.models.rast import RASTModel, feature_channels
+from jaxstyle.weights.adain_import import decoder_from_state_dict as adain_decoder
+from jaxstyle.weights.adain_import import load_official_encoder
+from jaxstyle.weights.encoders import load_encoder
 from jaxstyle.weights.importers import conv_from_state_dict, read_state_dict
 
 SANET_CONVS = ("f", "g", "h", "out_conv")
@@ -60,8 +67,6 @@ def transform_from_state_dict(state: Mapping[str, np.ndarray], source: str) -> d
 
 def decoder_from_state_dict(state: Mapping[str, np.ndarray], source: str) -> dict[str, Any]:
     """Official RAST decoder (the pytorch-AdaIN layout) -> :class:`Decoder` params."""
-    from jaxstyle.weights.adain_import import decoder_from_state_dict as adain_decoder
-
     return adain_decoder(dict(state), source)
 
 
@@ -91,7 +96,7 @@ def load_official_rast(
     vgg: str | Path | None = None,
     *,
     seed: int = 0,
-):
+) -> tuple[RASTModel, dict[str, Any], Encoder]:
     """Load the released RAST files.
 
     Args:
@@ -106,11 +111,6 @@ def load_official_rast(
       parameter dict (``params["generator"]`` holds the imported transform and decoder), and
       the frozen VGG19 encoder.
     """
-    import jax
-    import jax.numpy as jnp
-
-    from jaxstyle.models.rast import RASTModel, feature_channels
-
     t = transform_from_state_dict(
         read_state_dict(transformer, "RAST transformer"), str(transformer)
     )
@@ -130,12 +130,8 @@ def load_official_rast(
     return model, params, encoder
 
 
-def _load_encoder(vgg: str | Path | None):
+def _load_encoder(vgg: str | Path | None) -> Encoder:
     if vgg is not None:
-        from jaxstyle.weights.adain_import import load_official_encoder
-
         return load_official_encoder(vgg)
-    from jaxstyle.models.encoder import load_encoder
-
     # The registry name of an imported vgg_normalised.pth (never torchvision's VGG19).
     return load_encoder("vgg19", weights="vgg19_normalised")

