@@ -5,7 +5,8 @@ Usage::
   jaxstyle train --config configs/adain.py:tiny --workdir runs/x \
       --config.data.content_dir=DIR --config.data.style_dir=DIR --config.train.steps=100
 
-or from Python: ``train(load_config("configs/adain.py:tiny", ["--config.train.steps=5"]), "runs/x")``.
+or from Python: ``train(load_config("configs/adain.py:tiny", ["--config.train.steps=5"]), "runs/x")``
+with :func:`jaxstyle.config.load_config`.
 
 A method (see :mod:`jaxstyle.methods`) provides its networks, parameter groups, optimizers
 and a pure ``train_step``; this file provides everything else. Resume order: the latest
@@ -16,12 +17,10 @@ uninterrupted one exactly (the input iterator state is checkpointed too).
 
 from __future__ import annotations
 
-import ast
-import importlib.util
 import json
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,73 +39,6 @@ from jaxstyle.methods import get_method
 
 class TrainingDiverged(JaxstyleError):
     """A loss became NaN/Inf; the last good checkpoint is kept."""
-
-
-# ------------------------------------------------------------------------------------------
-# Config loading: "path/to/config.py:variant" + "--config.a.b=value" overrides.
-# ------------------------------------------------------------------------------------------
-def load_config(spec: str, overrides: Sequence[str] = ()) -> ml_collections.ConfigDict:
-    """Load ``get_config(variant)`` from a config file and apply ``--config.x.y=v`` overrides.
-
-    Values are coerced to the type of the existing field (bool accepts true/false/1/0; ints,
-    floats and strings as usual; tuples/lists as Python literals). Unknown keys are errors.
-    """
-    path, _, arg = spec.partition(":")
-    if not Path(path).is_file():
-        raise InputError(f"{path}: config file not found")
-    module_spec = importlib.util.spec_from_file_location(f"_jaxstyle_config_{Path(path).stem}", path)
-    module = importlib.util.module_from_spec(module_spec)
-    try:
-        module_spec.loader.exec_module(module)
-        cfg = module.get_config(arg or None)
-    except ValueError as e:
-        raise InputError(f"{path}: {e}") from None
-    for item in overrides:
-        apply_override(cfg, item)
-    return cfg
-
-
-def apply_override(cfg: ml_collections.ConfigDict, item: str) -> None:
-    """Apply one ``--config.a.b=value`` (or ``a.b=value``) to ``cfg`` in place."""
-    key, sep, raw = item.removeprefix("--").removeprefix("config.").partition("=")
-    if not sep:
-        raise InputError(f"config override {item!r} needs the form --config.KEY=VALUE")
-    *parents, leaf = key.split(".")
-    node = cfg
-    for p in parents:
-        if p not in node or not isinstance(node[p], ml_collections.ConfigDict):
-            raise InputError(f"config override {item!r}: no config section {p!r}")
-        node = node[p]
-    if leaf not in node:
-        raise InputError(f"config override {item!r}: unknown key {key!r}")
-    old = node[leaf]
-    try:
-        if isinstance(old, bool):
-            if raw.lower() not in ("true", "false", "1", "0"):
-                raise ValueError(raw)
-            value: Any = raw.lower() in ("true", "1")
-        elif isinstance(old, int):
-            value = int(raw)
-        elif isinstance(old, float):
-            value = float(raw)
-        elif isinstance(old, str) or old is None:
-            value = raw
-        else:
-            value = type(old)(ast.literal_eval(raw))
-    except (ValueError, SyntaxError):
-        raise InputError(
-            f"config override {item!r}: {raw!r} is not a valid {type(old).__name__}"
-        ) from None
-    with cfg.unlocked() if hasattr(cfg, "unlocked") else _nullcontext():
-        node[leaf] = value
-
-
-class _nullcontext:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        return False
 
 
 # ------------------------------------------------------------------------------------------

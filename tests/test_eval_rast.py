@@ -53,8 +53,8 @@ def rast_checkpoint(tmp_path_factory):
     import jax.numpy as jnp
 
     from jaxstyle.checkpoint import Checkpointer
+    from jaxstyle.config import load_config
     from jaxstyle.methods.rast import RAST
-    from jaxstyle.train import load_config
 
     overrides = ["--config.model.encoder=random_vgg16", "--config.model.encoder_width=0.0625"]
     cfg = load_config(str(REPO / "configs/rast.py:tiny"), overrides)

@@ -72,8 +72,8 @@ def test_ablate_trains_idempotency_variant_and_writes_table(images_dir, tmp_path
 
 
 def test_config_variants():
+    from jaxstyle.config import load_config
     from jaxstyle.losses.rast import ABLATIONS, RASTLossWeights
-    from jaxstyle.train import load_config
 
     spec = str(REPO / "configs/rast.py")
     paper = RASTLossWeights.from_config(load_config(f"{spec}:paper").loss)
@@ -102,7 +102,8 @@ VARIANTS = ["tiny", *(f"tiny_no_{g}" for g in (
 @pytest.mark.slow
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_every_variant_trains_with_finite_losses(variant, images_dir, tmp_path):
-    from jaxstyle.train import load_config, train
+    from jaxstyle.config import load_config
+    from jaxstyle.train import train
 
     cfg = load_config(
         str(REPO / f"configs/rast.py:{variant}"),
@@ -124,8 +125,8 @@ def test_paper_config_step_has_official_shapes():
     import jax
     import numpy as np
 
+    from jaxstyle.config import load_config
     from jaxstyle.methods.rast import RAST
-    from jaxstyle.train import load_config
 
     cfg = load_config(str(REPO / "configs/rast.py:paper"), ["--config.model.encoder=random_vgg19"])
     method = RAST(cfg)
@@ -156,8 +157,8 @@ def test_another_backbone_plugs_in_through_the_encoder_registry(monkeypatch):
     import numpy as np
     from flax import struct
 
+    from jaxstyle.config import load_config
     from jaxstyle.methods import rast as rast_method
-    from jaxstyle.train import load_config
 
     @struct.dataclass
     class Pyramid:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from jaxstyle.cli._config_args import accept_config_overrides
+
 # Columns of the ablation table (eval metrics + the last training loss).
 TABLE_KEYS = (
     "restoration_psnr",
@@ -22,8 +24,6 @@ TABLE_KEYS = (
 
 
 def register(subparsers) -> None:
-    from jaxstyle.cli.train import _accept_config_overrides
-
     p = subparsers.add_parser(
         "ablate",
         help="train config variants (e.g. RAST loss ablations) for N steps each and tabulate them",
@@ -56,8 +56,8 @@ def register(subparsers) -> None:
         default=4,
         help="evaluate on at most this many content and style images",
     )
-    p.set_defaults(func=run, config_overrides=[])
-    _accept_config_overrides(p)
+    p.set_defaults(func=run)
+    accept_config_overrides(p)
 
 
 def ablate(
@@ -76,6 +76,7 @@ def ablate(
     """Train + evaluate each variant; returns ``{variant: metrics}`` and writes the table."""
     import json
 
+    from jaxstyle.config import load_config
     from jaxstyle.errors import InputError
     from jaxstyle.evaluate import (
         evaluate_pairs,
@@ -85,7 +86,7 @@ def ablate(
     )
     from jaxstyle.io import expand_image_paths
     from jaxstyle.methods.rast import load_stylizer
-    from jaxstyle.train import load_config, train
+    from jaxstyle.train import train
 
     workdir = Path(workdir)
     if not variants:
