@@ -130,7 +130,7 @@ def test_paper_config_step_has_official_shapes():
 
     cfg = load_config(str(REPO / "configs/rast.py:paper"), ["--config.model.encoder=random_vgg19"])
     method = RAST(cfg)
-    frozen = method.load_encoder()
+    frozen = method.load_frozen()
     batch = {k: jax.ShapeDtypeStruct((2, 256, 256, 3), np.float32) for k in ("content", "style")}
     params = jax.eval_shape(lambda k: method.init(k, batch, frozen), jax.random.key(0))
     txs = method.optimizers()
@@ -191,7 +191,7 @@ def test_another_backbone_plugs_in_through_the_encoder_registry(monkeypatch):
         ],
     )
     method = rast_method.RAST(cfg)
-    frozen = method.load_encoder()
+    frozen = method.load_frozen()
     assert method.model.channels == (12, 16)
     batch = {k: jax.ShapeDtypeStruct((2, 64, 64, 3), np.float32) for k in ("content", "style")}
     params = jax.eval_shape(lambda k: method.init(k, batch, frozen), jax.random.key(0))
