@@ -90,3 +90,21 @@ def _coerce(raw: str, old: Any) -> Any:
         return raw
     return type(old)(ast.literal_eval(raw))
 
+
+def make_tiny(cfg: ml_collections.ConfigDict, *, crop_size: int) -> ml_collections.ConfigDict:
+    """Shrink ``cfg`` in place to a seconds-long smoke run (the ``tiny`` config variants).
+
+    A decoder 1/16 as wide, ``crop_size`` crops of images resized to ``crop_size + 8`` (a
+    margin so random crops still vary), batch 2, 20 steps, every step logged, checkpoints
+    and sample grids every 10 steps, and lr 1e-3 (a tiny decoder needs a bigger step to move
+    in 20 steps). Method-specific shrinking (discriminators, heads) stays in the config file.
+    Returns ``cfg``.
+    """
+    cfg.model.decoder_width = 1 / 16
+    cfg.data.load_size = crop_size + 8
+    cfg.data.crop_size = crop_size
+    cfg.train.update(
+        steps=20, batch_size=2, log_every=1, checkpoint_every=10, sample_every=10, num_samples=2
+    )
+    cfg.optim.lr = 1e-3
+    return cfg
