@@ -39,7 +39,9 @@ def load_config(spec: str, overrides: Sequence[str] = ()) -> ml_collections.Conf
     path, _, arg = spec.partition(":")
     if not Path(path).is_file():
         raise InputError(f"{path}: config file not found")
-    module_spec = importlib.util.spec_from_file_location(f"_jaxstyle_config_{Path(path).stem}", path)
+    module_spec = importlib.util.spec_from_file_location(
+        f"_jaxstyle_config_{Path(path).stem}", path
+    )
     module = importlib.util.module_from_spec(module_spec)
     try:
         module_spec.loader.exec_module(module)

@@ -114,10 +114,12 @@ def restore_or_init(
     if start is not None:
         repl = shd.replicated(mesh)
         abstract = jax.tree.map(
-            lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=repl), jax.eval_shape(init_fn, rng)
+            lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=repl),
+            jax.eval_shape(init_fn, rng),
         )
         state, data_state = ckpt.restore(
-            start, {"params": abstract[0], "opt_states": abstract[1], "step": jnp.int32(0), "rng": rng}
+            start,
+            {"params": abstract[0], "opt_states": abstract[1], "step": jnp.int32(0), "rng": rng},
         )
         data_iter.set_state(data_state)
         info(f"resumed from {ckpt.directory / str(start)} (step {start})")
@@ -166,7 +168,11 @@ def check_finite(step: int, metrics: dict[str, jax.Array], ckpt: Checkpointer) -
     bad = {k: v for k, v in values.items() if not np.isfinite(v)}
     if bad:
         last = ckpt.latest_step()
-        kept = f"last good checkpoint: step {last}" if last is not None else "no checkpoint was written"
+        kept = (
+            f"last good checkpoint: step {last}"
+            if last is not None
+            else "no checkpoint was written"
+        )
         terms = ", ".join(f"{k}={v}" for k, v in bad.items())
         raise TrainingDiverged(f"non-finite loss at step {step} ({terms}); stopped, {kept}")
     return values
@@ -246,7 +252,9 @@ def train(
 
     # ---------------------------------------------------------------------- step
     def step_fn(params, opt_states, batch, frozen, rng, step):
-        return method.train_step(params, opt_states, batch, frozen, jax.random.fold_in(rng, step), step)
+        return method.train_step(
+            params, opt_states, batch, frozen, jax.random.fold_in(rng, step), step
+        )
 
     # Donate the state: XLA updates it in place (one copy of params + Adam moments in memory).
     p_step = jax.jit(step_fn, donate_argnums=(0, 1), out_shardings=(repl, repl, repl))
@@ -282,7 +290,9 @@ def train(
         for i in range(start, total):
             local = first if i == start else next(data_iter)
             batch = shd.global_batch(local, mesh)
-            params, opt_states, metrics = p_step(params, opt_states, batch, frozen, base_rng, jnp.int32(i))
+            params, opt_states, metrics = p_step(
+                params, opt_states, batch, frozen, base_rng, jnp.int32(i)
+            )
             done = i + 1
             # Checking the previous step's loss keeps the device busy with this one meanwhile.
             if pending is not None:
@@ -297,7 +307,10 @@ def train(
                 if log_now:
                     dt = time.perf_counter() - t0
                     steps_per_s = (done - t_step) / dt if dt > 0 else float("nan")
-                    values |= {"steps_per_s": steps_per_s, "images_per_s": steps_per_s * tcfg.batch_size}
+                    values |= {
+                        "steps_per_s": steps_per_s,
+                        "images_per_s": steps_per_s * tcfg.batch_size,
+                    }
                     logger.scalars(done, values)
                     info(progress_line(done, total, values))
                     last_values = values

@@ -69,5 +69,7 @@ def sample_grid(content: np.ndarray, style: np.ndarray, output: np.ndarray) -> n
     h, w = content.shape[1:3]
     style = np.asarray(jax.image.resize(style, (style.shape[0], h, w, 3), "bilinear"))
     output = np.asarray(jax.image.resize(output, (output.shape[0], h, w, 3), "bilinear"))
-    rows = [np.concatenate([c, s, o], axis=1) for c, s, o in zip(content, style, output, strict=True)]
+    rows = [
+        np.concatenate([c, s, o], axis=1) for c, s, o in zip(content, style, output, strict=True)
+    ]
     return np.concatenate(rows, axis=0)
