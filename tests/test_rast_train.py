@@ -1,8 +1,9 @@
 """RAST in the shared trainer: variants train on the shared images with finite losses.
 
-The default run trains ``tiny_idemp`` (every paper term plus idempotency, both discriminators)
-through ``jaxstyle ablate``; the sweep over every variant is slow-marked (one XLA compile of
-the whole RAST step per variant, ~20-40 s each on 2 CPU cores). Tests swap the embedded VGG16
+``tiny_idemp`` (every paper term plus idempotency, both discriminators) trained through
+``jaxstyle ablate`` and the sweep over every variant are slow-marked (one XLA compile of the
+whole RAST step per variant, ~20-40 s each on 2 CPU cores); the default suite traces the full
+RAST step here and runs the ablate path on AdaIN (test_ablate.py). Tests swap the embedded VGG16
 for a random 1/16-width VGG16 so the step compiles and runs in seconds.
 """
 
@@ -35,6 +36,7 @@ def _metrics(workdir: Path) -> list[dict]:
     return [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
 
 
+@pytest.mark.slow
 def test_ablate_trains_idempotency_variant_and_writes_table(images_dir, tmp_path):
     # A subprocess, so XLA_FLAGS apply: cheaper LLVM passes cut the compile time by a third
     # (the step is tiny; compiling it is what costs).
