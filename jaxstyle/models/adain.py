@@ -8,26 +8,17 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-# pytorch-AdaIN's calc_mean_std: eps added to the (unbiased) variance.
-ADAIN_EPS = 1e-5
+from jaxstyle.stats import EPS, mean_std
 
 
-def mean_std(feats: jax.Array, eps: float = ADAIN_EPS) -> tuple[jax.Array, jax.Array]:
-    """Per-image, per-channel mean and std over H, W: ``(N,H,W,C) -> 2 x (N,1,1,C)``.
+def adain(content: jax.Array, style: jax.Array, eps: float = EPS) -> jax.Array:
+    """AdaIN(x, y) = sigma(y) (x - mu(x)) / sigma(x) + mu(y); shapes ``(N,H,W,C)``, ``(N,h,w,C)``.
 
-    The variance is the unbiased one plus ``eps``, as in the official code, so imported
-    pytorch-AdaIN decoders see the statistics they were trained with.
+    The statistics use the unbiased variance plus ``eps``, as pytorch-AdaIN's ``calc_mean_std``,
+    so imported decoders see the statistics they were trained with.
     """
-    n = feats.shape[1] * feats.shape[2]
-    mean = feats.mean(axis=(1, 2), keepdims=True)
-    var = ((feats - mean) ** 2).sum(axis=(1, 2), keepdims=True) / max(n - 1, 1)
-    return mean, jnp.sqrt(var + eps)
-
-
-def adain(content: jax.Array, style: jax.Array, eps: float = ADAIN_EPS) -> jax.Array:
-    """AdaIN(x, y) = sigma(y) (x - mu(x)) / sigma(x) + mu(y); shapes ``(N,H,W,C)``, ``(N,h,w,C)``."""
-    c_mean, c_std = mean_std(content, eps)
-    s_mean, s_std = mean_std(style, eps)
+    c_mean, c_std = mean_std(content, unbiased=True, eps=eps, keepdims=True)
+    s_mean, s_std = mean_std(style, unbiased=True, eps=eps, keepdims=True)
     return (content - c_mean) / c_std * s_std + s_mean
 
 
