@@ -37,7 +37,7 @@ from jaxstyle.errors import InputError, JaxstyleError
 from jaxstyle.methods import get_method
 from jaxstyle.train_log import MetricsLogger, sample_grid
 
-Params = dict[str, Any]  # parameter groups, e.g. {"decoder": pytree}
+ParamGroups = dict[str, Any]  # e.g. {"decoder": pytree} (see jaxstyle.methods)
 OptStates = dict[str, Any]  # one optax state per trainable group
 
 
@@ -93,7 +93,7 @@ def build_input(cfg: ml_collections.ConfigDict) -> Iterator:
 # ------------------------------------------------------------------------------------------
 def restore_or_init(
     ckpt: Checkpointer,
-    init_fn: Callable[[jax.Array], tuple[Params, OptStates]],
+    init_fn: Callable[[jax.Array], tuple[ParamGroups, OptStates]],
     rng: jax.Array,
     data_iter: Iterator,
     first: dict[str, np.ndarray],
@@ -101,7 +101,7 @@ def restore_or_init(
     *,
     init_from: str | Path | None,
     info: Callable[[str], None],
-) -> tuple[Params, OptStates, int, dict[str, np.ndarray]]:
+) -> tuple[ParamGroups, OptStates, int, dict[str, np.ndarray]]:
     """The state to start from: the latest checkpoint in the workdir > ``init_from`` > scratch.
 
     A resumed run also restores the input iterator's position, so its first batch is the one
@@ -131,7 +131,7 @@ def restore_or_init(
     return params, opt_states, 0, first
 
 
-def load_init_params(init_from: str | Path, params: Params, mesh: Mesh) -> Params:
+def load_init_params(init_from: str | Path, params: ParamGroups, mesh: Mesh) -> ParamGroups:
     """``params`` with every group replaced by ``init_from``'s (same shapes), replicated on ``mesh``."""
     loaded, _ = load_checkpoint_params(init_from)
     missing = set(params) - set(loaded)
@@ -150,7 +150,7 @@ def load_init_params(init_from: str | Path, params: Params, mesh: Mesh) -> Param
 def save_checkpoint(
     ckpt: Checkpointer,
     step: int,
-    params: Params,
+    params: ParamGroups,
     opt_states: OptStates,
     *,
     rng: jax.Array,
@@ -180,7 +180,7 @@ def check_finite(step: int, metrics: dict[str, jax.Array], ckpt: Checkpointer) -
 
 def write_samples(
     step: int,
-    params: Params,
+    params: ParamGroups,
     *,
     sample_fn: Callable[..., jax.Array],
     batch: dict[str, jax.Array],
