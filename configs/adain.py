@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import ml_collections
 
+from jaxstyle.config import make_tiny
+
 
 def _data_config() -> ml_collections.ConfigDict:
     from jaxstyle.data import default_data_config
@@ -79,16 +81,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     cfg.train.num_samples = 4
 
     if "tiny" in variants:
-        cfg.model.decoder_width = 1 / 16
-        cfg.data.load_size = 40
-        cfg.data.crop_size = 32
-        cfg.train.steps = 20
-        cfg.train.batch_size = 2
-        cfg.train.log_every = 1
-        cfg.train.checkpoint_every = 10
-        cfg.train.sample_every = 10
-        cfg.train.num_samples = 2
-        cfg.optim.lr = 1e-3  # a tiny decoder needs a bigger step to move in 20 steps
+        make_tiny(cfg, crop_size=32)
     if "lap" in variants:
         cfg.loss.laplacian = 1.0
     if "depth" in variants:

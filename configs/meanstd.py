@@ -20,6 +20,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     variant = arg or "default"
     if variant not in ("default", "tiny"):
         raise ValueError(f"unknown meanstd config variant {variant!r}; use default or tiny")
+    from jaxstyle.config import make_tiny
     from jaxstyle.data import default_data_config
 
     cfg = ml_collections.ConfigDict()
@@ -36,7 +37,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
         "keep_checkpoints": 2, "sample_every": 500, "num_samples": 4,
     })
     if variant == "tiny":
-        cfg.data.load_size, cfg.data.crop_size = 40, 32
-        cfg.train.update(steps=10, batch_size=2, log_every=1, checkpoint_every=5, sample_every=5, num_samples=2)
+        make_tiny(cfg, crop_size=32)
+        cfg.train.update(steps=10, checkpoint_every=5, sample_every=5)
         cfg.optim.lr = 1e-2  # moves visibly in 10 steps
     return cfg

@@ -35,6 +35,8 @@ from __future__ import annotations
 
 import ml_collections
 
+from jaxstyle.config import make_tiny
+
 # Ablation name -> the loss terms it zeroes (one definition, shared with the losses).
 from jaxstyle.losses.rast import ABLATIONS
 
@@ -116,18 +118,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
         cfg.loss.lowres_restoration = 1.0
 
     if tiny:
+        make_tiny(cfg, crop_size=64)
         cfg.model.encoder = "vgg16"  # embedded: works offline
         cfg.model.encoder_weights = ""
-        cfg.model.decoder_width = 1 / 16
         cfg.model.disc_width = 1 / 16
         cfg.model.proj_dim = 32
-        cfg.data.load_size = 72
-        cfg.data.crop_size = 64
-        cfg.train.steps = 20
-        cfg.train.batch_size = 2
-        cfg.train.log_every = 1
-        cfg.train.checkpoint_every = 10
-        cfg.train.sample_every = 10
-        cfg.train.num_samples = 2
-        cfg.optim.lr = 1e-3
     return cfg

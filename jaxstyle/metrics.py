@@ -15,8 +15,9 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from jaxstyle.losses.core import gram_matrix, mean_std
+from jaxstyle.losses.core import gram_matrix
 from jaxstyle.models.encoder import Encoder
+from jaxstyle.stats import mean_std
 from jaxstyle.weights.encoders import load_encoder
 from jaxstyle.weights.store import load_lpips_linear
 
@@ -131,7 +132,7 @@ def gram_distance(fx: jax.Array, fy: jax.Array) -> jax.Array:
 
 def mean_std_distance(fx: jax.Array, fy: jax.Array) -> jax.Array:
     """Scale-free distance of channel statistics: ``(||dmu|| + ||dsigma||) / (||mu_y|| + ||sigma_y||)``."""
-    mx, sx = mean_std(fx)
-    my, sy = mean_std(fy)
+    mx, sx = mean_std(fx, unbiased=False)
+    my, sy = mean_std(fy, unbiased=False)
     num = jnp.linalg.norm(mx - my, axis=-1) + jnp.linalg.norm(sx - sy, axis=-1)
     return num / (jnp.linalg.norm(my, axis=-1) + jnp.linalg.norm(sy, axis=-1) + 1e-12)

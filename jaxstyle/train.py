@@ -5,23 +5,22 @@ Usage::
   jaxstyle train --config configs/adain.py:tiny --workdir runs/x \
       --config.data.content_dir=DIR --config.data.style_dir=DIR --config.train.steps=100
 
-or from Python: ``train(load_config("configs/adain.py:tiny", ["--config.train.steps=5"]), "runs/x")``.
+or from Python: ``train(load_config("configs/adain.py:tiny", ["--config.train.steps=5"]), "runs/x")``
+with :func:`jaxstyle.config.load_config`.
 
-A method (see :mod:`jaxstyle.methods`) provides its networks, parameter groups, optimizers
-and a pure ``train_step``; this file provides everything else. Resume order: the latest
-checkpoint in ``workdir`` > ``init_from`` (parameters only, fresh optimizer) > scratch.
+A method (see :mod:`jaxstyle.methods`) provides its frozen networks, parameter groups,
+optimizers and a pure ``train_step``; this file provides everything else. Resume order: the
+latest checkpoint in ``workdir`` > ``init_from`` (parameters only, fresh optimizer) > scratch.
 Randomness: one seed; step ``i`` uses ``fold_in(key(seed), i)``, so a resumed run repeats the
 uninterrupted one exactly (the input iterator state is checkpointed too).
 """
 
 from __future__ import annotations
 
-import ast
-import importlib.util
+import functools
 import json
-import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,12 +29,16 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from jax.experimental import multihost_utils
+from jax.sharding import Mesh
 
 from jaxstyle import sharding as shd
 from jaxstyle.checkpoint import Checkpointer, load_checkpoint_params
 from jaxstyle.errors import InputError, JaxstyleError
-from jaxstyle.io import save_image
 from jaxstyle.methods import get_trainer
+from jaxstyle.train_log import MetricsLogger, sample_grid
+
+ParamGroups = dict[str, Any]  # e.g. {"decoder": pytree} (see jaxstyle.methods)
+OptStates = dict[str, Any]  # one optax state per trainable group
 
 
 class TrainingDiverged(JaxstyleError):
@@ -43,134 +46,158 @@ class TrainingDiverged(JaxstyleError):
 
 
 # ------------------------------------------------------------------------------------------
-# Config loading: "path/to/config.py:variant" + "--config.a.b=value" overrides.
+# Logging (files: jaxstyle.train_log).
 # ------------------------------------------------------------------------------------------
-def load_config(spec: str, overrides: Sequence[str] = ()) -> ml_collections.ConfigDict:
-    """Load ``get_config(variant)`` from a config file and apply ``--config.x.y=v`` overrides.
+def console(enabled: bool) -> Callable[[str], None]:
+    """``print`` (flushed) on the main process, a no-op elsewhere."""
+    return functools.partial(print, flush=True) if enabled else lambda msg: None
 
-    Values are coerced to the type of the existing field (bool accepts true/false/1/0; ints,
-    floats and strings as usual; tuples/lists as Python literals). Unknown keys are errors.
+
+def progress_line(step: int, total: int, values: dict[str, float]) -> str:
+    """``step 10/20 loss=1.2 content=0.3 style=0.9 | 3.1 steps/s 6.2 img/s``."""
+    terms = " ".join(
+        f"{k.removeprefix('loss/')}={v:.4g}" for k, v in values.items() if k.startswith("loss/")
+    )
+    return (
+        f"step {step}/{total} loss={values['loss']:.4g} {terms} | "
+        f"{values['steps_per_s']:.2f} steps/s {values['images_per_s']:.1f} img/s"
+    )
+
+
+# ------------------------------------------------------------------------------------------
+# Mesh and input.
+# ------------------------------------------------------------------------------------------
+def setup_mesh(batch_size: int, num_devices: int | None, info: Callable[[str], None]) -> Mesh:
+    """The 1-D ``data`` mesh over ``num_devices`` (default: all); the global batch must split evenly."""
+    mesh = shd.make_mesh(num_devices)
+    shd.check_batch_size(batch_size, mesh)
+    info(
+        f"mesh: {mesh.devices.size} device(s) ({jax.devices()[0].platform}), "
+        f"{jax.process_count()} process(es), global batch {batch_size}"
+    )
+    return mesh
+
+
+def build_input(cfg: ml_collections.ConfigDict) -> Iterator:
+    """This process's iterator of ``{"content", "style"}`` (batch/processes, crop, crop, 3) batches.
+
+    The pipeline splits the global batch over processes itself; its state is checkpointed.
     """
-    path, _, arg = spec.partition(":")
-    if not Path(path).is_file():
-        raise InputError(f"{path}: config file not found")
-    module_spec = importlib.util.spec_from_file_location(f"_jaxstyle_config_{Path(path).stem}", path)
-    module = importlib.util.module_from_spec(module_spec)
-    try:
-        module_spec.loader.exec_module(module)
-        cfg = module.get_config(arg or None)
-    except ValueError as e:
-        raise InputError(f"{path}: {e}") from None
-    for item in overrides:
-        apply_override(cfg, item)
-    return cfg
-
-
-def apply_override(cfg: ml_collections.ConfigDict, item: str) -> None:
-    """Apply one ``--config.a.b=value`` (or ``a.b=value``) to ``cfg`` in place."""
-    key, sep, raw = item.removeprefix("--").removeprefix("config.").partition("=")
-    if not sep:
-        raise InputError(f"config override {item!r} needs the form --config.KEY=VALUE")
-    *parents, leaf = key.split(".")
-    node = cfg
-    for p in parents:
-        if p not in node or not isinstance(node[p], ml_collections.ConfigDict):
-            raise InputError(f"config override {item!r}: no config section {p!r}")
-        node = node[p]
-    if leaf not in node:
-        raise InputError(f"config override {item!r}: unknown key {key!r}")
-    old = node[leaf]
-    try:
-        if isinstance(old, bool):
-            if raw.lower() not in ("true", "false", "1", "0"):
-                raise ValueError(raw)
-            value: Any = raw.lower() in ("true", "1")
-        elif isinstance(old, int):
-            value = int(raw)
-        elif isinstance(old, float):
-            value = float(raw)
-        elif isinstance(old, str) or old is None:
-            value = raw
-        else:
-            value = type(old)(ast.literal_eval(raw))
-    except (ValueError, SyntaxError):
-        raise InputError(
-            f"config override {item!r}: {raw!r} is not a valid {type(old).__name__}"
-        ) from None
-    with cfg.unlocked() if hasattr(cfg, "unlocked") else _nullcontext():
-        node[leaf] = value
-
-
-class _nullcontext:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        return False
-
-
-# ------------------------------------------------------------------------------------------
-# Logging: console, metrics.jsonl, TensorBoard (tensorboardX: no TensorFlow), sample grids.
-# ------------------------------------------------------------------------------------------
-class MetricsLogger:
-    """Writes scalars/images on process 0 only; other processes get no-ops."""
-
-    def __init__(self, workdir: Path, enabled: bool):
-        self.enabled = enabled
-        self.workdir = workdir
-        self._tb = None
-        if enabled:
-            try:
-                from tensorboardX import SummaryWriter
-
-                self._tb = SummaryWriter(str(workdir / "tb"))
-            except ImportError:  # optional at run time: console + jsonl still work
-                print("tensorboardX not installed: no TensorBoard events", file=sys.stderr)
-            self._jsonl = open(workdir / "metrics.jsonl", "a")  # noqa: SIM115
-
-    def scalars(self, step: int, values: dict[str, float]) -> None:
-        if not self.enabled:
-            return
-        self._jsonl.write(json.dumps({"step": step, **values}) + "\n")
-        self._jsonl.flush()
-        if self._tb is not None:
-            for k, v in values.items():
-                self._tb.add_scalar(k, v, step)
-
-    def image(self, step: int, name: str, grid: np.ndarray) -> None:
-        if not self.enabled:
-            return
-        path = self.workdir / "samples" / f"{name}_{step:08d}.png"
-        path.parent.mkdir(exist_ok=True)
-        save_image(path, grid)
-        if self._tb is not None:
-            self._tb.add_image(name, grid, step, dataformats="HWC")
-
-    def close(self) -> None:
-        if self.enabled:
-            self._jsonl.close()
-            if self._tb is not None:
-                self._tb.close()
-
-
-def sample_grid(content: np.ndarray, style: np.ndarray, output: np.ndarray) -> np.ndarray:
-    """One row per example: content | style | output, each resized to the content's size."""
-    h, w = content.shape[1:3]
-    style = np.asarray(jax.image.resize(style, (style.shape[0], h, w, 3), "bilinear"))
-    output = np.asarray(jax.image.resize(output, (output.shape[0], h, w, 3), "bilinear"))
-    rows = [np.concatenate([c, s, o], axis=1) for c, s, o in zip(content, style, output, strict=True)]
-    return np.concatenate(rows, axis=0)
-
-
-# ------------------------------------------------------------------------------------------
-# Input.
-# ------------------------------------------------------------------------------------------
-def build_input(cfg: ml_collections.ConfigDict, local_batch: int) -> Iterator:
-    """This process's iterator of ``{"content", "style"}`` (local_batch, crop, crop, 3) batches."""
     from jaxstyle.data import build_paired_iterator
 
-    del local_batch  # the pipeline splits the global batch over processes itself
     return build_paired_iterator(cfg.data, global_batch=cfg.train.batch_size, seed=cfg.seed)
+
+
+# ------------------------------------------------------------------------------------------
+# Training state: restore or init.
+# ------------------------------------------------------------------------------------------
+def restore_or_init(
+    ckpt: Checkpointer,
+    init_fn: Callable[[jax.Array], tuple[ParamGroups, OptStates]],
+    rng: jax.Array,
+    data_iter: Iterator,
+    first: dict[str, np.ndarray],
+    mesh: Mesh,
+    *,
+    init_from: str | Path | None,
+    info: Callable[[str], None],
+) -> tuple[ParamGroups, OptStates, int, dict[str, np.ndarray]]:
+    """The state to start from: the latest checkpoint in the workdir > ``init_from`` > scratch.
+
+    A resumed run also restores the input iterator's position, so its first batch is the one
+    after the checkpoint; otherwise it is ``first`` (already drawn for shapes: no batch skipped).
+
+    Returns:
+      ``(params, opt_states, start_step, first_local_batch)``, replicated over ``mesh``.
+    """
+    start = ckpt.latest_step()
+    if start is not None:
+        repl = shd.replicated(mesh)
+        abstract = jax.tree.map(
+            lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=repl),
+            jax.eval_shape(init_fn, rng),
+        )
+        state, data_state = ckpt.restore(
+            start,
+            {"params": abstract[0], "opt_states": abstract[1], "step": jnp.int32(0), "rng": rng},
+        )
+        data_iter.set_state(data_state)
+        info(f"resumed from {ckpt.directory / str(start)} (step {start})")
+        return state["params"], state["opt_states"], start, next(data_iter)
+    params, opt_states = init_fn(rng)
+    if init_from:
+        params = load_init_params(init_from, params, mesh)
+        info(f"initialized parameters from {init_from}")
+    return params, opt_states, 0, first
+
+
+def load_init_params(init_from: str | Path, params: ParamGroups, mesh: Mesh) -> ParamGroups:
+    """``params`` with every group replaced by ``init_from``'s (same shapes), replicated on ``mesh``."""
+    loaded, _ = load_checkpoint_params(init_from)
+    missing = set(params) - set(loaded)
+    if missing:
+        raise InputError(f"{init_from}: checkpoint has no parameter group(s) {sorted(missing)}")
+    want = jax.tree.map(lambda a: tuple(a.shape), params)
+    got = jax.tree.map(lambda a: tuple(np.shape(a)), {k: loaded[k] for k in params})
+    if want != got:
+        raise InputError(f"{init_from}: parameter shapes differ from this config's model")
+    return {k: shd.replicate(loaded[k], mesh) for k in params}
+
+
+# ------------------------------------------------------------------------------------------
+# Checkpoint, NaN guard and samples: each takes the training state as arguments.
+# ------------------------------------------------------------------------------------------
+def save_checkpoint(
+    ckpt: Checkpointer,
+    step: int,
+    params: ParamGroups,
+    opt_states: OptStates,
+    *,
+    rng: jax.Array,
+    data_iter: Iterator,
+    config: dict,
+) -> None:
+    """Save (asynchronously) the state after ``step`` steps, the input position and the config."""
+    state = {"params": params, "opt_states": opt_states, "step": jnp.int32(step), "rng": rng}
+    ckpt.save(step, state, data_iter.get_state(), config)
+
+
+def check_finite(step: int, metrics: dict[str, jax.Array], ckpt: Checkpointer) -> dict[str, float]:
+    """``metrics`` as floats (this waits for the step); raises :class:`TrainingDiverged` on NaN/Inf."""
+    values = {k: float(v) for k, v in jax.device_get(metrics).items()}
+    bad = {k: v for k, v in values.items() if not np.isfinite(v)}
+    if bad:
+        last = ckpt.latest_step()
+        kept = (
+            f"last good checkpoint: step {last}"
+            if last is not None
+            else "no checkpoint was written"
+        )
+        terms = ", ".join(f"{k}={v}" for k, v in bad.items())
+        raise TrainingDiverged(f"non-finite loss at step {step} ({terms}); stopped, {kept}")
+    return values
+
+
+def write_samples(
+    step: int,
+    params: ParamGroups,
+    *,
+    sample_fn: Callable[..., jax.Array],
+    batch: dict[str, jax.Array],
+    frozen: Any,
+    logger: MetricsLogger,
+    num: int,
+) -> None:
+    """Stylize the fixed sample ``batch`` with ``params``; log a grid of its first ``num`` rows.
+
+    Every process takes part (the gather is a collective); process 0 writes.
+    """
+    out = sample_fn(params, batch, frozen)
+    gathered = multihost_utils.process_allgather(
+        {"content": batch["content"], "style": batch["style"], "out": out}, tiled=True
+    )
+    grid = sample_grid(*(np.asarray(gathered[n][:num]) for n in ("content", "style", "out")))
+    logger.image(step, "samples", grid)
 
 
 # ------------------------------------------------------------------------------------------
@@ -192,26 +219,18 @@ def train(
     workdir = Path(workdir)
     is_main = jax.process_index() == 0
     tcfg = cfg.train
-
-    # ---------------------------------------------------------------------- logging
-    def info(msg: str) -> None:
-        if is_main:
-            print(msg, flush=True)
+    info = console(is_main)
 
     # ---------------------------------------------------------------------- mesh
-    mesh = shd.make_mesh(num_devices)
-    local_batch = shd.check_batch_size(tcfg.batch_size, mesh)
-    info(
-        f"mesh: {mesh.devices.size} device(s) ({jax.devices()[0].platform}), "
-        f"{jax.process_count()} process(es), global batch {tcfg.batch_size}"
-    )
+    mesh = setup_mesh(tcfg.batch_size, num_devices, info)
+    repl = shd.replicated(mesh)
 
     # ---------------------------------------------------------------------- input
-    data_iter = build_input(cfg, local_batch)
+    data_iter = build_input(cfg)
 
     # ---------------------------------------------------------------------- model
     method = get_trainer(cfg.method)(cfg)
-    frozen = method.load_frozen()  # resolves e.g. encoder "auto" into cfg
+    frozen = method.load_frozen()  # all frozen networks; resolves e.g. encoder "auto" into cfg
     optimizers = method.optimizers()
     first = next(data_iter)  # shapes for init; fed to the first step too (no batch skipped)
     base_rng = jax.random.key(cfg.seed)
@@ -223,83 +242,43 @@ def train(
         (workdir / "config.json").write_text(cfg.to_json(indent=2))
 
     # ---------------------------------------------------------------------- sharding
-    repl = shd.replicated(mesh)
     frozen = jax.device_put(frozen, repl)
 
     def init_state(rng):
         params = method.init(rng, first, frozen)
-        opt_states = {k: tx.init(params[k]) for k, tx in optimizers.items()}
-        return params, opt_states
+        return params, {k: tx.init(params[k]) for k, tx in optimizers.items()}
 
     init_fn = jax.jit(init_state, out_shardings=repl)
 
     # ---------------------------------------------------------------------- step
     def step_fn(params, opt_states, batch, frozen, rng, step):
-        return method.train_step(params, opt_states, batch, frozen, jax.random.fold_in(rng, step), step)
+        return method.train_step(
+            params, opt_states, batch, frozen, jax.random.fold_in(rng, step), step
+        )
 
     # Donate the state: XLA updates it in place (one copy of params + Adam moments in memory).
     p_step = jax.jit(step_fn, donate_argnums=(0, 1), out_shardings=(repl, repl, repl))
-    p_sample = jax.jit(method.sample)
 
     # ---------------------------------------------------------------------- checkpoint
     ckpt = Checkpointer(workdir, keep=tcfg.keep_checkpoints)
-    start = ckpt.latest_step()
-    if start is not None:
-        abstract = jax.eval_shape(init_fn, base_rng)
-        abstract = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=repl), abstract)
-        state, data_state = ckpt.restore(
-            start,
-            {"params": abstract[0], "opt_states": abstract[1], "step": jnp.int32(0), "rng": base_rng},
-        )
-        params, opt_states = state["params"], state["opt_states"]
-        data_iter.set_state(data_state)
-        first = next(data_iter)
-        info(f"resumed from {ckpt.directory / str(start)} (step {start})")
-    else:
-        params, opt_states = init_fn(base_rng)
-        start = 0
-        if init_from:
-            loaded, _ = load_checkpoint_params(init_from)
-            missing = set(params) - set(loaded)
-            if missing:
-                raise InputError(f"{init_from}: checkpoint has no parameter group(s) {sorted(missing)}")
-            want = jax.tree.map(lambda a: tuple(a.shape), params)
-            got = jax.tree.map(lambda a: tuple(np.shape(a)), {k: loaded[k] for k in params})
-            if want != got:
-                raise InputError(f"{init_from}: parameter shapes differ from this config's model")
-            params = {
-                k: shd.replicate(loaded[k], mesh) if k in loaded else v for k, v in params.items()
-            }
-            info(f"initialized parameters from {init_from}")
+    params, opt_states, start, first = restore_or_init(
+        ckpt, init_fn, base_rng, data_iter, first, mesh, init_from=init_from, info=info
+    )
     n_params = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(params))
     info(f"{cfg.method}: {n_params / 1e6:.2f}M trainable parameters in groups {sorted(params)}")
-
-    def check_finite(step: int, metrics: dict[str, Any]) -> dict[str, float]:
-        values = {k: float(v) for k, v in jax.device_get(metrics).items()}
-        bad = {k: v for k, v in values.items() if not np.isfinite(v)}
-        if bad:
-            last = ckpt.latest_step()
-            kept = f"last good checkpoint: step {last}" if last is not None else "no checkpoint was written"
-            terms = ", ".join(f"{k}={v}" for k, v in bad.items())
-            raise TrainingDiverged(f"non-finite loss at step {step} ({terms}); stopped, {kept}")
-        return values
-
-    def save(step: int) -> None:
-        state = {"params": params, "opt_states": opt_states, "step": jnp.int32(step), "rng": base_rng}
-        ckpt.save(step, state, data_iter.get_state(), json.loads(cfg.to_json()))
+    save = functools.partial(
+        save_checkpoint, ckpt, rng=base_rng, data_iter=data_iter, config=json.loads(cfg.to_json())
+    )
 
     # ---------------------------------------------------------------------- eval (samples)
-    sample_batch = shd.global_batch(first, mesh)  # this run's first batch, on every process
-
-    def write_samples(step: int) -> None:
-        out = p_sample(params, sample_batch, frozen)
-        # Every process takes part (collectives); process 0 writes.
-        gathered = multihost_utils.process_allgather(
-            {"content": sample_batch["content"], "style": sample_batch["style"], "out": out}, tiled=True
-        )
-        k = tcfg.num_samples
-        grid = sample_grid(*(np.asarray(gathered[n][:k]) for n in ("content", "style", "out")))
-        logger.image(step, "samples", grid)
+    samples = functools.partial(
+        write_samples,
+        sample_fn=jax.jit(method.sample),
+        batch=shd.global_batch(first, mesh),  # this run's first batch, on every process
+        frozen=frozen,
+        logger=logger,
+        num=tcfg.num_samples,
+    )
 
     # ---------------------------------------------------------------------- loop
     total = int(tcfg.steps)
@@ -311,34 +290,35 @@ def train(
         for i in range(start, total):
             local = first if i == start else next(data_iter)
             batch = shd.global_batch(local, mesh)
-            params, opt_states, metrics = p_step(params, opt_states, batch, frozen, base_rng, jnp.int32(i))
+            params, opt_states, metrics = p_step(
+                params, opt_states, batch, frozen, base_rng, jnp.int32(i)
+            )
             done = i + 1
             # Checking the previous step's loss keeps the device busy with this one meanwhile.
             if pending is not None:
-                check_finite(*pending)
+                check_finite(*pending, ckpt)
             pending = (done, metrics)
             is_last = done == total
-            if done % tcfg.log_every == 0 or is_last or done % tcfg.checkpoint_every == 0:
-                values = check_finite(*pending)
+            log_now = done % tcfg.log_every == 0 or is_last
+            save_now = done % tcfg.checkpoint_every == 0 or is_last
+            if log_now or save_now:  # never checkpoint past an unchecked loss
+                values = check_finite(*pending, ckpt)
                 pending = None
-                if done % tcfg.log_every == 0 or is_last:
+                if log_now:
                     dt = time.perf_counter() - t0
                     steps_per_s = (done - t_step) / dt if dt > 0 else float("nan")
-                    values |= {"steps_per_s": steps_per_s, "images_per_s": steps_per_s * tcfg.batch_size}
+                    values |= {
+                        "steps_per_s": steps_per_s,
+                        "images_per_s": steps_per_s * tcfg.batch_size,
+                    }
                     logger.scalars(done, values)
-                    terms = " ".join(f"{k.removeprefix('loss/')}={v:.4g}" for k, v in values.items() if k.startswith("loss/"))
-                    info(
-                        f"step {done}/{total} loss={values['loss']:.4g} {terms} | "
-                        f"{steps_per_s:.2f} steps/s {values['images_per_s']:.1f} img/s"
-                    )
+                    info(progress_line(done, total, values))
                     last_values = values
                     t0, t_step = time.perf_counter(), done
-            if done % tcfg.checkpoint_every == 0 or is_last:
-                save(done)
+            if save_now:
+                save(done, params, opt_states)
             if tcfg.sample_every and (done % tcfg.sample_every == 0 or is_last):
-                write_samples(done)
-        if pending is not None:
-            check_finite(*pending)
+                samples(done, params)
     finally:
         ckpt.close()  # waits for the async save in flight: never leave it half-written
         logger.close()

@@ -53,13 +53,13 @@ def rast_checkpoint(tmp_path_factory):
     import jax.numpy as jnp
 
     from jaxstyle.checkpoint import Checkpointer
+    from jaxstyle.config import load_config
     from jaxstyle.methods.rast import RAST
-    from jaxstyle.train import load_config
 
     overrides = ["--config.model.encoder=random_vgg16", "--config.model.encoder_width=0.0625"]
     cfg = load_config(str(REPO / "configs/rast.py:tiny"), overrides)
     method = RAST(cfg)
-    frozen = method.load_encoder()
+    frozen = method.load_frozen()
     params = method.init(0, {"content": np.zeros((1, SIZE, SIZE, 3))}, frozen)
     workdir = tmp_path_factory.mktemp("rast_ckpt")
     ckpt = Checkpointer(workdir, keep=1, async_save=False)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from jaxstyle.cli import main
-from jaxstyle.train import load_config  # TEMP until merge
+from jaxstyle.config import load_config
 from jaxstyle.io import load_image, resize_long_side
 from jaxstyle.methods import METHODS, load_stylizer
 from jaxstyle.train import train

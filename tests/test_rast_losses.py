@@ -14,8 +14,8 @@ from jaxstyle.losses.rast import (
     ABLATIONS,
     RASTLossWeights,
     contrastive_masks,
+    contrastive_pairs,
     idempotency_loss,
-    make_pairs,
     pair_ids,
     rast_losses,
 )
@@ -127,7 +127,7 @@ def dataclasses_replace(w, **kw):
 def test_idempotency_gradient_flows_through_both_passes(tiny):
     """d/dθ ||T_θ(T_θ(c,s),s) - T_θ(c,s)||² = outer-pass part + inner-pass part, both non-zero."""
     enc, model, params, c, s = tiny
-    cp, sp = make_pairs(c, s)
+    cp, sp = contrastive_pairs(c, s)
     gen = params["generator"]
 
     def split(g_outer, g_inner):

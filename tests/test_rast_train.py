@@ -1,8 +1,9 @@
 """RAST in the shared trainer: variants train on the shared images with finite losses.
 
-The default run trains ``tiny_idemp`` (every paper term plus idempotency, both discriminators)
-through ``jaxstyle ablate``; the sweep over every variant is slow-marked (one XLA compile of
-the whole RAST step per variant, ~20-40 s each on 2 CPU cores). Tests swap the embedded VGG16
+``tiny_idemp`` (every paper term plus idempotency, both discriminators) trained through
+``jaxstyle ablate`` and the sweep over every variant are slow-marked (one XLA compile of the
+whole RAST step per variant, ~20-40 s each on 2 CPU cores); the default suite traces the full
+RAST step here and runs the ablate path on AdaIN (test_ablate.py). Tests swap the embedded VGG16
 for a random 1/16-width VGG16 so the step compiles and runs in seconds.
 """
 
@@ -35,6 +36,7 @@ def _metrics(workdir: Path) -> list[dict]:
     return [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
 
 
+@pytest.mark.slow
 def test_ablate_trains_idempotency_variant_and_writes_table(images_dir, tmp_path):
     # A subprocess, so XLA_FLAGS apply: cheaper LLVM passes cut the compile time by a third
     # (the step is tiny; compiling it is what costs).
@@ -72,8 +74,8 @@ def test_ablate_trains_idempotency_variant_and_writes_table(images_dir, tmp_path
 
 
 def test_config_variants():
+    from jaxstyle.config import load_config
     from jaxstyle.losses.rast import ABLATIONS, RASTLossWeights
-    from jaxstyle.train import load_config
 
     spec = str(REPO / "configs/rast.py")
     paper = RASTLossWeights.from_config(load_config(f"{spec}:paper").loss)
@@ -102,7 +104,8 @@ VARIANTS = ["tiny", *(f"tiny_no_{g}" for g in (
 @pytest.mark.slow
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_every_variant_trains_with_finite_losses(variant, images_dir, tmp_path):
-    from jaxstyle.train import load_config, train
+    from jaxstyle.config import load_config
+    from jaxstyle.train import train
 
     cfg = load_config(
         str(REPO / f"configs/rast.py:{variant}"),
@@ -124,12 +127,12 @@ def test_paper_config_step_has_official_shapes():
     import jax
     import numpy as np
 
+    from jaxstyle.config import load_config
     from jaxstyle.methods.rast import RAST
-    from jaxstyle.train import load_config
 
     cfg = load_config(str(REPO / "configs/rast.py:paper"), ["--config.model.encoder=random_vgg19"])
     method = RAST(cfg)
-    frozen = method.load_encoder()
+    frozen = method.load_frozen()
     batch = {k: jax.ShapeDtypeStruct((2, 256, 256, 3), np.float32) for k in ("content", "style")}
     params = jax.eval_shape(lambda k: method.init(k, batch, frozen), jax.random.key(0))
     txs = method.optimizers()
@@ -156,8 +159,8 @@ def test_another_backbone_plugs_in_through_the_encoder_registry(monkeypatch):
     import numpy as np
     from flax import struct
 
+    from jaxstyle.config import load_config
     from jaxstyle.methods import rast as rast_method
-    from jaxstyle.train import load_config
 
     @struct.dataclass
     class Pyramid:
@@ -190,7 +193,7 @@ def test_another_backbone_plugs_in_through_the_encoder_registry(monkeypatch):
         ],
     )
     method = rast_method.RAST(cfg)
-    frozen = method.load_encoder()
+    frozen = method.load_frozen()
     assert method.model.channels == (12, 16)
     batch = {k: jax.ShapeDtypeStruct((2, 64, 64, 3), np.float32) for k in ("content", "style")}
     params = jax.eval_shape(lambda k: method.init(k, batch, frozen), jax.random.key(0))

@@ -103,7 +103,7 @@ def test_kill9_then_rerun_resumes_exactly(reference_run, tmp_path, images_dir, r
 
 
 def test_config_overrides_are_typed():
-    from jaxstyle.train import load_config
+    from jaxstyle.config import load_config
 
     cfg = load_config(
         str(REPO / "configs/adain.py:tiny,lap"),
@@ -137,7 +137,8 @@ def test_nan_loss_stops_with_one_line_and_keeps_last_good_checkpoint(
     tmp_path, images_dir, monodepth2_dir
 ):
     from jaxstyle.checkpoint import Checkpointer
-    from jaxstyle.train import TrainingDiverged, load_config, train
+    from jaxstyle.config import load_config
+    from jaxstyle.train import TrainingDiverged, train
 
     cfg = load_config(
         str(REPO / "configs/adain.py:tiny,depth"),
@@ -164,7 +165,8 @@ def test_init_from_starts_from_the_given_parameters(reference_run, tmp_path, ima
     import numpy as np
 
     from jaxstyle.checkpoint import load_checkpoint_params
-    from jaxstyle.train import load_config, train
+    from jaxstyle.config import load_config
+    from jaxstyle.train import train
 
     ref_workdir, _ = reference_run
     common = [
@@ -187,8 +189,9 @@ def test_init_from_starts_from_the_given_parameters(reference_run, tmp_path, ima
 
 
 def test_bad_depth_weights_fail_before_the_workdir_is_made(tmp_path, images_dir):
+    from jaxstyle.config import load_config
     from jaxstyle.errors import WeightsError
-    from jaxstyle.train import load_config, train
+    from jaxstyle.train import train
 
     cfg = load_config(
         str(REPO / "configs/adain.py:tiny,depth"),

@@ -15,7 +15,8 @@ REPO = Path(__file__).resolve().parents[1]
 _EIGHT_VS_ONE = r"""
 import json, sys
 import jax
-from jaxstyle.train import load_config, train
+from jaxstyle.config import load_config
+from jaxstyle.train import train
 assert jax.device_count() == 8, jax.devices()
 images, out = sys.argv[-2], sys.argv[-1]
 results = {}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from jaxstyle.cli._config_args import accept_config_overrides
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -22,36 +24,16 @@ def register(subparsers) -> None:
     p.add_argument("--coordinator", default=None, help="multi-process: coordinator HOST:PORT")
     p.add_argument("--num-processes", type=int, default=None)
     p.add_argument("--process-id", type=int, default=None)
-    p.set_defaults(func=run, config_overrides=[])
-    _accept_config_overrides(p)
-
-
-def _accept_config_overrides(parser: argparse.ArgumentParser) -> None:
-    """Let ``parser`` take any number of ``--config.KEY=VALUE`` options (ml_collections style).
-
-    argparse cannot declare options by prefix, so they are taken out of the argument list
-    before the normal parse and stored as ``args.config_overrides``.
-    """
-    parse = parser.parse_known_args
-
-    def parse_known_args(args=None, namespace=None):
-        args = list(args or [])
-        overrides = [a for a in args if a.startswith("--config.")]
-        for a in overrides:
-            if "=" not in a:
-                parser.error(f"{a}: write config overrides as --config.KEY=VALUE")
-        namespace, rest = parse([a for a in args if a not in overrides], namespace)
-        namespace.config_overrides = overrides
-        return namespace, rest
-
-    parser.parse_known_args = parse_known_args
+    p.set_defaults(func=run)
+    accept_config_overrides(p)
 
 
 def run(args: argparse.Namespace) -> int:
+    from jaxstyle.config import load_config
     from jaxstyle.sharding import initialize_distributed
-    from jaxstyle.train import load_config, train
+    from jaxstyle.train import train
 
-    cfg = load_config(args.config, getattr(args, "config_overrides", []))
+    cfg = load_config(args.config, args.config_overrides)
     if cfg.get("model", {}).get("remat"):  # before anything starts a JAX backend
         from jaxstyle.models.vgg import keep_remat_on_cpu
 

@@ -20,6 +20,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxstyle.stats import mean_std
+
 __all__ = [
     "content_loss",
     "gram_matrix",
@@ -27,7 +29,6 @@ __all__ = [
     "gram_style_loss_mean",
     "laplacian",
     "laplacian_loss",
-    "mean_std",
     "mean_std_style_loss",
     "total_variation",
 ]
@@ -76,20 +77,14 @@ def gram_style_loss_mean(f: jax.Array, target_gram: jax.Array) -> jax.Array:
     return jnp.mean(jnp.square(gram_matrix(f) - target_gram)) / c**2
 
 
-def mean_std(f: jax.Array, eps: float = 1e-5) -> tuple[jax.Array, jax.Array]:
-    """Per-channel spatial mean and std: (N,H,W,C) -> ((N,C), (N,C)); ``std = sqrt(var + eps)``."""
-    mean = jnp.mean(f, axis=(1, 2))
-    var = jnp.var(f, axis=(1, 2))
-    return mean, jnp.sqrt(var + eps)
-
-
 def mean_std_style_loss(x: jax.Array, y: jax.Array) -> jax.Array:
     """AdaIN style loss of one layer: ``MSE(mu(x), mu(y)) + MSE(sigma(x), sigma(y))`` (means over N, C).
 
     As in the reference PyTorch AdaIN (``nn.MSELoss`` on the statistics); the paper writes L2 norms.
+    The statistics use the biased variance plus 1e-5 (:func:`jaxstyle.stats.mean_std`).
     """
-    mx, sx = mean_std(x)
-    my, sy = mean_std(y)
+    mx, sx = mean_std(x, unbiased=False)
+    my, sy = mean_std(y, unbiased=False)
     return jnp.mean(jnp.square(mx - my)) + jnp.mean(jnp.square(sx - sy))
 
 

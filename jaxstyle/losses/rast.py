@@ -141,8 +141,13 @@ def pair_ids(m: int) -> tuple[jax.Array, jax.Array]:
     return jnp.concatenate([i, (i + 1) % m]), jnp.concatenate([i, i])
 
 
-def make_pairs(content: jax.Array, style: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """``m`` content + ``m`` style images (N,H,W,3) -> ``2m`` paired content and style images."""
+def contrastive_pairs(content: jax.Array, style: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """The ``2m`` (content, style) pairs of one step, laid out as :func:`pair_ids` says.
+
+    ``m`` content and ``m`` style images (m,H,W,3) -> two (2m,H,W,3) batches in which every
+    pair shares its style with one other pair and its content with another: the positives of
+    the contrastive terms (every other pair is a negative).
+    """
     return jnp.concatenate([content, jnp.roll(content, -1, axis=0)]), jnp.concatenate(
         [style, style]
     )
@@ -362,7 +367,7 @@ def rast_losses(
       ones are exactly ``0.0``); and the images the discriminators need
       (``o1 = T(c,s)``, ``o2 = T(s,c)``, and the real ``c``/``s`` pairs), plus ``rc1`` when built.
     """
-    c, s = make_pairs(content, style)
+    c, s = contrastive_pairs(content, style)
     w = weights
     enabled = [name for name, weight in w.terms().items() if weight != 0.0]
     p = Passes(model, gen, encoder, c, s, [TERM_NEEDS[t] for t in enabled])

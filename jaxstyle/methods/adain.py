@@ -30,6 +30,7 @@ from jaxstyle.methods.trainer import gradient_step
 from jaxstyle.models.adain import adain, resize_masks
 from jaxstyle.models.decoder import Decoder
 from jaxstyle.models.encoder import Encoder
+from jaxstyle.schedules import inverse_time_decay
 from jaxstyle.weights.encoders import load_encoder
 
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
@@ -78,9 +79,7 @@ class AdaIN:
     def optimizers(self) -> dict[str, optax.GradientTransformation]:
         o = self.cfg.optim
 
-        def schedule(step):  # pytorch-AdaIN's adjust_learning_rate
-            return o.lr / (1.0 + o.lr_decay * step)
-
+        schedule = inverse_time_decay(o.lr, o.lr_decay)
         return {"decoder": optax.adam(schedule, b1=o.b1, b2=o.b2)}
 
     # -- training -------------------------------------------------------------------------

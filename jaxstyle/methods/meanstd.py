@@ -32,6 +32,7 @@ from jaxstyle.errors import InputError
 from jaxstyle.methods.stylizer import GENERIC_CONTROLS, FeedForwardStylizer
 from jaxstyle.methods.trainer import gradient_step
 from jaxstyle.models.encoder import Encoder
+from jaxstyle.stats import mean_std
 from jaxstyle.weights.encoders import load_encoder
 
 STYLE_LAYERS = ("relu1_1", "relu2_1")
@@ -46,7 +47,7 @@ class ColourTransform(nn.Module):
     @nn.compact
     def __call__(self, content: jax.Array, style: jax.Array, alpha: float | jax.Array = 1.0) -> jax.Array:
         """content (N,H,W,3), style (N,h,w,3) -> (N,H,W,3); ``alpha`` blends towards the identity."""
-        stats = jnp.concatenate([*losses.mean_std(content), *losses.mean_std(style)], axis=-1)  # (N, 12)
+        stats = jnp.concatenate([*mean_std(content, unbiased=False), *mean_std(style, unbiased=False)], -1)  # (N, 12)
         h = nn.relu(nn.Dense(self.hidden)(stats))
         delta = nn.Dense(12, kernel_init=nn.initializers.zeros)(h)  # zero: starts as the identity
         matrix = jnp.eye(3) + alpha * delta[:, :9].reshape(-1, 3, 3)

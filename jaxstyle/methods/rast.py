@@ -29,6 +29,7 @@ from jaxstyle.losses.rast import RASTLossWeights, discriminator_losses, rast_los
 from jaxstyle.methods.stylizer import FeedForwardStylizer
 from jaxstyle.methods.trainer import apply_updates
 from jaxstyle.models.rast import RASTModel, feature_channels, random_vgg_encoder
+from jaxstyle.schedules import inverse_time_decay
 
 GENERATOR = "generator"
 DISCRIMINATORS = ("disc_style", "disc_content")
@@ -108,9 +109,7 @@ class RAST:
     def optimizers(self) -> dict[str, optax.GradientTransformation]:
         o = self.cfg.optim
 
-        def schedule(step):  # the official adjust_learning_rate
-            return o.lr / (1.0 + o.lr_decay * step)
-
+        schedule = inverse_time_decay(o.lr, o.lr_decay)
         txs = {GENERATOR: optax.adam(schedule, b1=o.b1, b2=o.b2)}
         if self.weights.adversarial != 0.0:  # otherwise the discriminators stay frozen
             txs |= {d: optax.adam(schedule, b1=o.disc_b1, b2=o.b2) for d in DISCRIMINATORS}

@@ -44,6 +44,7 @@ from jaxstyle.errors import InputError
 from jaxstyle.models.decoder import Decoder, reflect_pad1
 from jaxstyle.models.encoder import Encoder
 from jaxstyle.models.vgg import VGGConfig, param_shapes
+from jaxstyle.stats import standardize
 
 RAST_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
@@ -57,23 +58,13 @@ class FeatureEncoder(Protocol):
 # ----------------------------------------------------------------------------- helpers
 
 
-def calc_mean_std(feat: jax.Array, eps: float = 1e-5) -> tuple[jax.Array, jax.Array]:
-    """Per-channel mean and std as in SANet/RAST: (N,H,W,C) -> ((N,1,1,C), (N,1,1,C)).
-
-    The variance is the *unbiased* one (torch ``var``) plus ``eps``, like the official code, so
-    imported weights see exactly the statistics they were trained with.
-    """
-    n, h, w, c = feat.shape
-    flat = feat.reshape(n, h * w, c)
-    mean = flat.mean(axis=1)
-    var = flat.var(axis=1, ddof=1) + eps
-    return mean[:, None, None, :], jnp.sqrt(var)[:, None, None, :]
-
-
 def mean_variance_norm(feat: jax.Array) -> jax.Array:
-    """Normalise each channel to zero mean, unit std over H, W. (N,H,W,C) -> (N,H,W,C)."""
-    mean, std = calc_mean_std(feat)
-    return (feat - mean) / std
+    """SANet/RAST's ``mean_variance_norm``: (N,H,W,C) -> (N,H,W,C), zero mean and unit std per channel.
+
+    The std is the *unbiased* one (torch ``var``) plus eps, like the official code, so imported
+    weights see exactly the statistics they were trained with.
+    """
+    return standardize(feat, unbiased=True)
 
 
 def resize_nearest(x: jax.Array, height: int, width: int) -> jax.Array:
@@ -161,13 +152,6 @@ class ProjectionHead(nn.Module):
 # ----------------------------------------------------------------------------- discriminator
 
 
-def instance_norm(x: jax.Array, eps: float = 1e-5) -> jax.Array:
-    """``nn.InstanceNorm2d`` without affine parameters (biased variance), NHWC."""
-    mean = x.mean(axis=(1, 2), keepdims=True)
-    var = x.var(axis=(1, 2), keepdims=True)
-    return (x - mean) * jax.lax.rsqrt(var + eps)
-
-
 class PatchDiscriminator(nn.Module):
     """One LSGAN discriminator: four 4x4/stride-2 conv blocks then a 3x3 conv to one channel."""
 
@@ -179,7 +163,7 @@ class PatchDiscriminator(nn.Module):
             ch = max(1, int(round(ch * self.width)))
             x = nn.Conv(ch, (4, 4), strides=2, padding=((1, 1), (1, 1)), name=f"conv_{i}")(x)
             if i > 0:
-                x = instance_norm(x)
+                x = standardize(x, unbiased=False)  # InstanceNorm2d, no affine
             x = nn.leaky_relu(x, 0.2)
         return nn.Conv(1, (3, 3), padding=((1, 1), (1, 1)), name="out")(x)
 
