@@ -6,7 +6,6 @@ All functions are pure, NHWC and batched over the leading axis.
 from __future__ import annotations
 
 import jax
-import jax.numpy as jnp
 
 from jaxstyle.stats import EPS, mean_std
 
