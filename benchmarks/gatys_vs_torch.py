@@ -11,7 +11,7 @@ TV 1 (``jaxstyle stylize`` defaults); init = content; square ``size`` x ``size``
 cycled over the batch) at long side ``size``.
 
 * Per-iteration time: Adam (lr 0.02), one objective+gradient evaluation + update per
-  iteration in both frameworks. jaxstyle runs :func:`jaxstyle.optimize.run_chunk` (what
+  iteration in both frameworks. jaxstyle runs :func:`jaxstyle.optimize.engine.run_chunk` (what
   ``stylize`` runs: on-device ``fori_loop`` over ``--steps`` iterations, then a loss report,
   i.e. one extra forward per chunk, counted against jaxstyle); PyTorch runs its usual
   zero_grad/forward/backward/step loop. Reported: median over ``--repeats`` chunks of
@@ -109,7 +109,8 @@ def jax_worker(args) -> dict:
 
     from jaxstyle.models.encoder import Encoder
     from jaxstyle.models.vgg import VGGConfig
-    from jaxstyle.optimize import StylizeConfig, _features, _init_opt_state, _style_grams, run_chunk
+    from jaxstyle.optimize import StylizeConfig
+    from jaxstyle.optimize.engine import init_opt_state, prepare_targets, run_chunk
 
     t_start = time.perf_counter()
     contents, styles, params = _read_inputs(Path(args.inputs))
@@ -126,22 +127,23 @@ def jax_worker(args) -> dict:
         style_weight=WEIGHTS["style"],
         tv_weight=WEIGHTS["tv"],
         line_search=args.optimizer == "lbfgs" and args.lbfgs_line_search == "zoom",
-    ).program_key()
-    # Targets exactly as jaxstyle.optimize._optimize_bucket builds them (single process).
-    grams = [jax.device_get(_style_grams(encoder, jnp.asarray(s), STYLE_LAYERS)) for s in styles]
-    feats = jax.device_get(_features(encoder, jnp.asarray(contents), (CONTENT_LAYER,)))
-    targets = {
-        "content": jnp.asarray(contents),
-        "style_grams": {lay: jnp.asarray(np.stack([g[lay][0] for g in grams])[:, None]) for lay in STYLE_LAYERS},
-        "content_feats": {lay: jnp.asarray(f[:, None]) for lay, f in feats.items()},
-    }
+    )
+    objective, program = cfg.objective(encoder), cfg.program_key()
+    frozen = objective.frozen()
+    # Targets as the engine prepares them (single process), one pair at a time since the
+    # cycled styles differ in shape, then stacked on the pair axis.
+    per_pair = [
+        prepare_targets(frozen, {"content": jnp.asarray(c[None]), "style": jnp.asarray(s[None])}, objective=objective)
+        for c, s in zip(contents, styles, strict=True)
+    ]
+    targets = jax.tree.map(lambda *t: jnp.concatenate(t), *per_pair)
 
     def fresh():
-        x = jnp.asarray(contents.copy())
-        return x, _init_opt_state(x, cfg=cfg)
+        variables = {"image": jnp.asarray(contents.copy())}
+        return variables, init_opt_state(variables, settings=program)
 
     def chunk(x, state, n):
-        x, state, report = run_chunk(x, state, jnp.int32(n), targets, encoder, None, cfg=cfg)
+        x, state, report = run_chunk(x, state, jnp.int32(n), targets, frozen, objective=objective, settings=program)
         total = np.asarray(report["total"])  # host sync: the chunk is done
         return x, state, total
 
@@ -171,7 +173,7 @@ def jax_worker(args) -> dict:
         for _ in range(args.steps):
             x, state, total = chunk(x, state, 1)
             losses.append(float(total[0]))
-            if cfg.line_search:  # optax.lbfgs = chain(..., scale_by_zoom_linesearch)
+            if program.line_search:  # optax.lbfgs = chain(..., scale_by_zoom_linesearch)
                 evals.append(int(np.asarray(state[-1].info.num_linesearch_steps)[0]))
             else:
                 evals.append(1)

@@ -12,6 +12,9 @@ Orbax writes into a temporary directory and renames it when every item is comple
 killed run never leaves a half-written step that resume would pick (it cleans such debris up).
 Resume order (see :func:`jaxstyle.train.train`): latest checkpoint in the workdir >
 ``--init-from`` > scratch.
+
+:class:`PytreeCheckpointer` is the same machinery for state that is one plain pytree of arrays
+(the optimization engine's per-bucket variables and optimizer state).
 """
 
 from __future__ import annotations
@@ -74,16 +77,19 @@ class IteratorStateRestore(ocp.args.CheckpointArgs):
     pass
 
 
-def _manager(directory: Path, keep: int | None = None, async_save: bool = True) -> ocp.CheckpointManager:
-    options = ocp.CheckpointManagerOptions(
+def _options(keep: int | None, async_save: bool) -> ocp.CheckpointManagerOptions:
+    return ocp.CheckpointManagerOptions(
         max_to_keep=keep,
         enable_async_checkpointing=async_save,
         create=True,
         cleanup_tmp_directories=True,  # debris of a killed save is removed, never restored
     )
+
+
+def _manager(directory: Path, keep: int | None = None, async_save: bool = True) -> ocp.CheckpointManager:
     return ocp.CheckpointManager(
         directory.absolute(),
-        options=options,
+        options=_options(keep, async_save),
         item_handlers={
             "state": ocp.StandardCheckpointHandler(),
             "data": IteratorStateHandler(),
@@ -92,7 +98,24 @@ def _manager(directory: Path, keep: int | None = None, async_save: bool = True) 
     )
 
 
-class Checkpointer:
+class _Steps:
+    """What every checkpointer here shares: its orbax manager's latest step, waiting, closing."""
+
+    _mngr: ocp.CheckpointManager
+
+    def latest_step(self) -> int | None:
+        return self._mngr.latest_step()
+
+    def wait(self) -> None:
+        """Block until pending asynchronous saves are committed."""
+        self._mngr.wait_until_finished()
+
+    def close(self) -> None:
+        self._mngr.wait_until_finished()
+        self._mngr.close()
+
+
+class Checkpointer(_Steps):
     """The trainer's view of checkpoints in ``workdir/checkpoints``.
 
     Args:
@@ -104,9 +127,6 @@ class Checkpointer:
     def __init__(self, workdir: str | Path, keep: int | None = 3, async_save: bool = True):
         self.directory = Path(workdir) / CHECKPOINT_SUBDIR
         self._mngr = _manager(self.directory, keep, async_save)
-
-    def latest_step(self) -> int | None:
-        return self._mngr.latest_step()
 
     def save(self, step: int, state: dict[str, Any], data_state: Any, config: dict) -> None:
         """Start saving ``state`` at ``step``; returns once the arrays are safe to donate."""
@@ -145,13 +165,34 @@ class Checkpointer:
         state["rng"] = jax.random.wrap_key_data(np.asarray(state["rng"]))
         return state, out["data"]
 
-    def wait(self) -> None:
-        """Block until pending asynchronous saves are committed."""
-        self._mngr.wait_until_finished()
 
-    def close(self) -> None:
-        self._mngr.wait_until_finished()
-        self._mngr.close()
+class PytreeCheckpointer(_Steps):
+    """Checkpoints of one plain pytree of (global) jax arrays per step in ``directory``.
+
+    Saves are asynchronous: :meth:`save` returns once the arrays may be donated, :meth:`close`
+    waits for the writes. Every process calls every method (orbax coordinates the writes).
+
+    Args:
+      directory: where the step folders go (created).
+      keep: keep the last ``keep`` steps (None keeps all).
+    """
+
+    def __init__(self, directory: str | Path, keep: int | None = 2):
+        self._mngr = ocp.CheckpointManager(Path(directory).absolute(), options=_options(keep, async_save=True))
+
+    def save(self, step: int, tree: Any) -> None:
+        self._mngr.save(step, args=ocp.args.StandardSave(tree), force=True)
+
+    def restore_latest(self, like: Any) -> tuple[int, Any] | None:
+        """``(step, tree)`` of the latest step, laid out like ``like`` (shapes, dtypes, shardings).
+
+        None when there is no step yet.
+        """
+        step = self._mngr.latest_step()
+        if step is None:
+            return None
+        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
+        return step, self._mngr.restore(step, args=ocp.args.StandardRestore(abstract))
 
 
 def find_checkpoint(path: str | Path) -> Path:
