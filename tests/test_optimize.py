@@ -72,6 +72,20 @@ def test_bucketing_keeps_aspect_ratio(vgg16):
     assert planned == [4] and steps == [0, 2, 2, 4]
 
 
+def test_styles_of_other_shapes_share_one_program(vgg16):
+    """One content x two styles of different sizes: Gram targets agree in shape, so one program."""
+    rng = np.random.default_rng(3)
+    content = rng.random((40, 40, 3)).astype(np.float32)
+    styles = [rng.random((40, 60, 3)).astype(np.float32), rng.random((60, 30, 3)).astype(np.float32)]
+    cfg = StylizeConfig(size=32, steps=2, optimizer="adam")
+    planned = []
+    batched = stylize([content], styles, cfg, encoder=vgg16, on_plan=planned.append)
+    assert planned == [2]  # one bucket: 2 steps in all, not 2 x 2
+    for k, style in enumerate(styles):
+        (single,) = stylize([content], [style], cfg, encoder=vgg16)
+        np.testing.assert_allclose(batched[k], single, atol=1e-4)
+
+
 def test_resume_after_interruption_equals_uninterrupted(images, vgg16, tmp_path):
     contents, styles = images
     cfg = StylizeConfig(size=SIZE, steps=20, chunk=5)  # same program as the gatys test above

@@ -223,10 +223,30 @@ class _Scale:
     buckets: list[list[int]]
 
 
-def _scale(pairs: Sequence[Pair], extras: Mapping[str, list[np.ndarray]], size: int, mode: str) -> _Scale:
+def _shapes(tree: Any) -> tuple:
+    return tuple(np.shape(leaf) for leaf in jax.tree.leaves(tree))
+
+
+def _loop_key(objective: Objective, frozen: Frozen, inputs: dict[str, np.ndarray], cache: dict) -> tuple:
+    """What one pair's optimization loop looks like: its target shapes, content and extras shapes.
+
+    Pairs with equal keys share one program even when their *inputs* differ in shape (e.g.
+    style images of other sizes, whose Gram targets are the same size).
+    """
+    input_shapes = tuple((k, np.shape(v)) for k, v in sorted(inputs.items()))
+    if input_shapes not in cache:
+        one = {k: jax.ShapeDtypeStruct((1, *np.shape(v)), np.asarray(v).dtype) for k, v in inputs.items()}
+        targets = jax.eval_shape(lambda i: objective.prepare(frozen, i), one)
+        cache[input_shapes] = (_shapes(targets), tuple(s for k, s in input_shapes if k != "style"))
+    return cache[input_shapes]
+
+
+def _scale(objective: Objective, frozen: Frozen, pairs: Sequence[Pair], extras: Mapping[str, list[np.ndarray]],
+           size: int, mode: str) -> _Scale:
     """Each pair's inputs at long side ``size``: content and style colour-prepared, extras as given.
 
-    Every distinct image (by identity) is resized once, however many pairs share it.
+    Every distinct image (by identity) is resized once, however many pairs share it. Buckets
+    group pairs by :func:`_loop_key`.
     """
     resized: dict[int, np.ndarray] = {}
 
@@ -240,8 +260,8 @@ def _scale(pairs: Sequence[Pair], extras: Mapping[str, list[np.ndarray]], size: 
         content, style = color.prepare_pair(at_size(pair.content), at_size(pair.style), mode)
         inputs.append({"content": content, "style": style, **{k: v[i] for k, v in extras.items()}})
         contents.append(at_size(pair.content))
-    shapes = [tuple((k, np.shape(v)) for k, v in sorted(x.items())) for x in inputs]
-    return _Scale(inputs, contents, buckets(shapes))
+    cache: dict = {}
+    return _Scale(inputs, contents, buckets([_loop_key(objective, frozen, x, cache) for x in inputs]))
 
 
 def _extra_inputs(objective: Objective, given: Mapping[str, Sequence[Any]] | None, n_pairs: int) -> dict:
@@ -308,7 +328,7 @@ def optimize_pairs(
     frozen = objective.frozen()
     # One program per (scale, input shapes): plan them all first so progress can count steps.
     sizes = _scale_sizes(settings.size, settings.scales)
-    plan = [_scale(pairs, extras, size, settings.preserve_color) for size in sizes]
+    plan = [_scale(objective, frozen, pairs, extras, size, settings.preserve_color) for size in sizes]
     if on_plan is not None:
         on_plan(settings.steps * sum(len(scale.buckets) for scale in plan))
     images: dict[int, np.ndarray] = {}  # the latest result of each owned pair
@@ -401,7 +421,7 @@ def _optimize_bucket(
     Returns per pair ``(image, variables)`` on the host for the pairs this process owns.
     """
     axis = PairAxis(len(inputs))
-    targets = prepare_targets(frozen, axis.stack(inputs), objective=objective)
+    targets = _prepare(objective, frozen, inputs, axis)
     program = settings.program_key()
     state = {"variables": axis.stack(starts)}
     state["opt_state"] = init_opt_state(state["variables"], settings=program)
@@ -431,6 +451,25 @@ def _optimize_bucket(
         if ckpt is not None and (step % checkpoint_every == 0 or step == settings.steps):
             ckpt.save(step, state)
     return _owned(axis, objective, state["variables"])
+
+
+def _prepare(objective: Objective, frozen: Frozen, inputs: list[dict[str, np.ndarray]], axis: PairAxis) -> Any:
+    """The bucket's targets (P, ...), sharded like its pair axis.
+
+    Inputs of one shape: ``objective.prepare`` on the whole sharded batch. Inputs of several
+    shapes (e.g. styles of other sizes): each process prepares its own rows one input shape
+    at a time and the rows are put together on the host.
+    """
+    if len(buckets([_shapes(x) for x in inputs])) == 1:
+        return prepare_targets(frozen, axis.stack(inputs), objective=objective)
+    local = [inputs[i] for i in axis.local]
+    rows: list[Any] = [None] * len(local)
+    for group in buckets([_shapes(x) for x in local]):
+        batch = jax.tree.map(lambda *xs: np.stack(xs), *[local[k] for k in group])
+        prepared = jax.device_get(prepare_targets(frozen, batch, objective=objective))
+        for j, k in enumerate(group):
+            rows[k] = jax.tree.map(lambda a, j=j: a[j], prepared)
+    return axis.to_global(jax.tree.map(lambda *xs: np.stack(xs), *rows))
 
 
 def _chunk_length(step: int, settings: EngineConfig, *boundaries: int) -> int:
