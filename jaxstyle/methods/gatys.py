@@ -14,12 +14,15 @@ from typing import Any
 
 from jaxstyle import optimize
 from jaxstyle.errors import InputError
-from jaxstyle.methods.stylizer import GENERIC_CONTROLS, Stylizer, as_images, style_sets
+from jaxstyle.methods.stylizer import (
+    GENERIC_CONTROLS,
+    Stylizer,
+    as_images,
+    stack_if_array,
+    style_sets,
+)
 from jaxstyle.models.encoder import Encoder
-from jaxstyle.pairs import Pair
 from jaxstyle.weights.encoders import load_encoder
-
-_ENGINE_CONTROLS = ("size", "preserve_color")  # StylizeConfig fields set per call, not at load
 
 
 class OptimizationStylizer(Stylizer):
@@ -39,20 +42,15 @@ class OptimizationStylizer(Stylizer):
     def stylize(self, contents: Any, styles: Any, **controls: Any) -> list:
         controls = {k: v for k, v in controls.items() if v is not None}
         self.check_controls(controls)
-        engine = {k: controls.pop(k) for k in _ENGINE_CONTROLS if k in controls}
+        # size and preserve_color are StylizeConfig fields: the engine does them (scales count
+        # down from size; colour is prepared per scale).
+        engine = {k: controls.pop(k) for k in GENERIC_CONTROLS if k in controls}
         cfg = dataclasses.replace(self.cfg, **engine)
         images = as_images(contents, "content")
         style_images = [s for (s,) in style_sets(styles, len(images), mixing=False)]
-        # Each distinct image keeps its index, so the engine prepares it once.
-        pairs = [
-            Pair(c, s, f"pair{i}", _index(images, c), _index(style_images, s))
-            for i, (c, s) in enumerate(zip(images, style_images, strict=True))
-        ]
-        return optimize.stylize(images, style_images, cfg, encoder=self.encoder, pairs=pairs, **controls)
-
-
-def _index(images: list, image: Any) -> int:
-    return next(i for i, x in enumerate(images) if x is image)
+        # Pair i is (images[i], style_images[i]); the engine resizes each distinct image once.
+        results = optimize.stylize(images, style_images, cfg, encoder=self.encoder, pairs="zip", **controls)
+        return stack_if_array(contents, results)
 
 
 def _config_fields() -> tuple[str, ...]:
@@ -89,4 +87,4 @@ def load_stylizer(
 
 
 # ``load_stylizer`` takes **config: these are the options it accepts (for the registry/CLI).
-OPTIONS = ("encoder", "weights", "pool", *(f for f in _config_fields() if f not in _ENGINE_CONTROLS))
+OPTIONS = ("encoder", "weights", "pool", *(f for f in _config_fields() if f not in GENERIC_CONTROLS))

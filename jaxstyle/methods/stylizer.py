@@ -49,6 +49,12 @@ def as_images(x: Any, what: str) -> list[np.ndarray]:
     return images
 
 
+def stack_if_array(contents: Any, results: list) -> Any:
+    """Results as one ``(N, H, W, 3)`` array when the contents came as one (and all are here)."""
+    as_array = isinstance(contents, np.ndarray | jax.Array) and np.ndim(contents) == 4
+    return np.stack(results) if as_array and all(r is not None for r in results) else results
+
+
 def style_sets(styles: Any, n: int, mixing: bool) -> list[tuple[np.ndarray, ...]]:
     """One tuple of style images per pair (length 1 unless ``mixing``)."""
     if isinstance(styles, np.ndarray | jax.Array) and np.ndim(styles) == 4:
@@ -105,7 +111,6 @@ class Stylizer:
     def stylize(self, contents: Any, styles: Any, **controls: Any) -> Any:
         """See the module docstring. Controls left at ``None`` mean the method's default."""
         controls = {k: v for k, v in controls.items() if v is not None}
-        as_array = isinstance(contents, np.ndarray | jax.Array) and np.ndim(contents) == 4
         images = as_images(contents, "content")
         mixing = any(k in controls for k in self.mixing_controls)
         sets = style_sets(styles, len(images), mixing)
@@ -122,7 +127,7 @@ class Stylizer:
             shown = [tuple(s for _, s in p) for p in prepared]
         results = self._run(seen, shown, **controls)
         results = [None if r is None else color.finish(r, c, mode) for r, c in zip(results, images, strict=True)]
-        return np.stack(results) if as_array and all(r is not None for r in results) else results
+        return stack_if_array(contents, results)
 
     def _run(self, contents: list[np.ndarray], styles: list[tuple[np.ndarray, ...]], **controls: Any) -> list:
         """Results for prepared pairs (``styles[i]`` a tuple of K images); None where not owned."""
