@@ -5,6 +5,7 @@ import dataclasses
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import run_python
 
 from jaxstyle.errors import InputError
 from jaxstyle.optimize import EngineConfig, make_pairs, optimize_pairs
@@ -63,3 +64,39 @@ def test_missing_extra_input_is_an_input_error():
     pairs = make_pairs([np.zeros((32, 32, 3), np.float32)], [np.zeros((32, 32, 3), np.float32)])
     with pytest.raises(InputError, match="target_shift"):
         optimize_pairs(PullShift(), pairs, EngineConfig(size=32, steps=1), extra_inputs={})
+
+
+MIXED_STYLES = """
+import sys; sys.path.insert(0, "tests")
+import jax, numpy as np
+from test_engine import PullShift, TARGET_SHIFTS, mixed_style_pairs
+from jaxstyle.optimize import EngineConfig, optimize_pairs
+assert jax.device_count() == 4
+planned = []
+results = optimize_pairs(PullShift(), mixed_style_pairs(), EngineConfig(size=32, steps=5, init="noise"),
+                         extra_inputs={{"target_shift": TARGET_SHIFTS}}, on_plan=planned.append)
+assert planned == [5], planned  # styles of three shapes, one program
+np.savez({out!r}, *[r.image for r in results], *[r.variables["shift"] for r in results])
+"""
+
+
+def mixed_style_pairs():
+    """Three pairs, one content shape, three style shapes (Gram-like targets ignore the style)."""
+    rng = np.random.default_rng(1)
+    contents = [rng.random((32, 32, 3), np.float32) for _ in range(3)]
+    styles = [rng.random(shape, np.float32) for shape in ((16, 16, 3), (24, 16, 3), (16, 32, 3))]
+    return make_pairs(contents, styles, "zip")
+
+
+def test_mixed_style_shapes_share_a_program_sharded_as_on_one_device(tmp_path):
+    """Targets of mixed input shapes are prepared per process on its rows: 4 devices == 1."""
+    out = tmp_path / "four.npz"
+    proc = run_python(MIXED_STYLES.format(out=str(out)),
+                      env={"XLA_FLAGS": "--xla_force_host_platform_device_count=4"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    four = np.load(out)
+    one = optimize_pairs(PullShift(), mixed_style_pairs(), EngineConfig(size=32, steps=5, init="noise"),
+                         extra_inputs={"target_shift": TARGET_SHIFTS})
+    expected = [r.image for r in one] + [r.variables["shift"] for r in one]
+    for k, want in enumerate(expected):
+        np.testing.assert_allclose(four[f"arr_{k}"], want, atol=1e-6)

@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import run_python
+
 from jaxstyle.cli import main
 from jaxstyle.config import load_config
 from jaxstyle.io import load_image, resize_long_side
@@ -135,3 +137,35 @@ def test_controls_a_trained_method_lacks_are_refused(rast_run, tmp_path, capsys)
                          "sample:ihc", "--output", str(tmp_path / "o")], capsys)
     assert code == 2 and "cannot restore" in err, err
     assert not (tmp_path / "o").exists()
+
+
+SHARDED_FEEDFORWARD = """
+import jax, numpy as np
+from jaxstyle.methods.meanstd import ColourTransform, Stylizer
+assert jax.device_count() == {devices}, jax.devices()
+rng = np.random.default_rng(0)
+model = ColourTransform(hidden=8)
+c, s = np.zeros((1, 8, 8, 3), np.float32), np.zeros((1, 8, 8, 3), np.float32)
+params = model.init(jax.random.key(0), c, s)["params"]
+params = jax.tree.map(lambda a: a + 0.3 * rng.standard_normal(a.shape).astype(np.float32), params)
+stylizer = Stylizer(model, params)
+stylizer.batch_size = 1  # 5 pairs of one shape on 4 devices: two calls, the second padded
+contents = [rng.random((24, 32, 3), dtype=np.float32) for _ in range(5)] + [rng.random((32, 16, 3), dtype=np.float32)]
+styles = [rng.random((20, 20, 3), dtype=np.float32) for _ in range(6)]
+np.savez({out!r}, *stylizer.stylize(contents, styles, alpha=0.7))
+"""
+
+
+def test_feedforward_pairs_sharded_over_4_devices_equal_one_device(tmp_path):
+    outs = []
+    for devices in (4, 1):
+        out = tmp_path / f"d{devices}.npz"
+        proc = run_python(SHARDED_FEEDFORWARD.format(devices=devices, out=str(out)),
+                          env={"XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"})
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        data = np.load(out)
+        outs.append([data[f"arr_{i}"] for i in range(len(data.files))])
+    assert [o.shape for o in outs[0]] == [(24, 32, 3)] * 5 + [(32, 16, 3)]
+    for a, b in zip(*outs, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    assert max(np.abs(a - outs[0][0]).max() for a in outs[0][1:5]) > 0.01  # pairs differ: no row mix-up
