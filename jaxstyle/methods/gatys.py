@@ -1,10 +1,9 @@
-"""Gatys et al. (2016) and Lapstyle as registered methods: the optimization engine behind the stylizer call.
+"""Gatys et al. (2016) and Lapstyle as registered methods (the optimization-method example).
 
 There is no trained model: ``load_stylizer(objective="gatys", steps=..., ...)`` builds a
-:class:`~jaxstyle.optimize.StylizeConfig` (its fields are this loader's options) and an
-encoder, and ``stylize`` optimizes every pair in one sharded program per shape
-(:func:`jaxstyle.optimize.stylize`). ``size`` resizes to that long side (default 512 here;
-coarse-to-fine scales count down from it) and ``preserve_color`` runs inside the engine.
+:class:`~jaxstyle.optimize.StylizeConfig` (its fields are this loader's options), the
+objective with its encoder, and an :class:`~jaxstyle.methods.optimization.OptimizationStylizer`
+that optimizes every pair in one sharded program per shape. ``size`` defaults to 512 here.
 """
 
 from __future__ import annotations
@@ -14,43 +13,10 @@ from typing import Any
 
 from jaxstyle import optimize
 from jaxstyle.errors import InputError
-from jaxstyle.methods.stylizer import (
-    GENERIC_CONTROLS,
-    Stylizer,
-    as_images,
-    stack_if_array,
-    style_sets,
-)
-from jaxstyle.models.encoder import Encoder
+from jaxstyle.methods.optimization import OptimizationStylizer
+from jaxstyle.methods.stylizer import GENERIC_CONTROLS
+from jaxstyle.optimize.gatys import objective_with_networks
 from jaxstyle.weights.encoders import load_encoder
-
-
-class OptimizationStylizer(Stylizer):
-    """Optimizes each pair's image under a :class:`~jaxstyle.optimize.StylizeConfig`."""
-
-    controls = GENERIC_CONTROLS
-    hooks = ("progress", "on_plan", "on_frame", "save_every", "checkpoint_dir", "checkpoint_every")
-
-    def __init__(self, cfg: optimize.StylizeConfig, encoder: Encoder):
-        self.cfg = cfg
-        self.encoder = encoder
-
-    def validate(self, controls: dict[str, Any], n_styles: int) -> None:
-        if controls.get("save_every", 0) < 0 or controls.get("checkpoint_every", 1) <= 0:
-            raise InputError("--save-every must be >= 0 and --checkpoint-every positive")
-
-    def stylize(self, contents: Any, styles: Any, **controls: Any) -> list:
-        controls = {k: v for k, v in controls.items() if v is not None}
-        self.check_controls(controls)
-        # size and preserve_color are StylizeConfig fields: the engine does them (scales count
-        # down from size; colour is prepared per scale).
-        engine = {k: controls.pop(k) for k in GENERIC_CONTROLS if k in controls}
-        cfg = dataclasses.replace(self.cfg, **engine)
-        images = as_images(contents, "content")
-        style_images = [s for (s,) in style_sets(styles, len(images), mixing=False)]
-        # Pair i is (images[i], style_images[i]); the engine resizes each distinct image once.
-        results = optimize.stylize(images, style_images, cfg, encoder=self.encoder, pairs="zip", **controls)
-        return stack_if_array(contents, results)
 
 
 def _config_fields() -> tuple[str, ...]:
@@ -82,8 +48,7 @@ def load_stylizer(
         raise InputError(f"{objective} does not take {', '.join(unknown)}")
     cfg = optimize.StylizeConfig(method=objective, **config)
     enc = load_encoder(encoder, weights, pooling=pool, remat=cfg.remat)
-    enc.check_layers(cfg.content_layers + cfg.style_layers)
-    return OptimizationStylizer(cfg, enc)
+    return OptimizationStylizer(objective_with_networks(cfg, enc), cfg)
 
 
 # ``load_stylizer`` takes **config: these are the options it accepts (for the registry/CLI).

@@ -196,13 +196,13 @@ def stylize(
     cfg = cfg or StylizeConfig()
     pair_list = pairs if isinstance(pairs, list) else make_pairs(contents, styles, pairs)
     results = optimize_pairs(
-        _objective_with_networks(cfg, encoder), pair_list, cfg, progress=progress, save_every=save_every,
+        objective_with_networks(cfg, encoder), pair_list, cfg, progress=progress, save_every=save_every,
         on_frame=on_frame, checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every, on_plan=on_plan,
     )
     return [None if result is None else result.image for result in results]
 
 
-def _objective_with_networks(cfg: StylizeConfig, encoder: Encoder | None) -> Gatys:
+def objective_with_networks(cfg: StylizeConfig, encoder: Encoder | None) -> Gatys:
     """``cfg``'s objective with ``encoder`` (default VGG16; remat as ``cfg`` asks) and LPIPS if used."""
     encoder = encoder or load_encoder("vgg16", remat=cfg.remat)
     if cfg.remat and not encoder.config.remat:

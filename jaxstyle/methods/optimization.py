@@ -1,0 +1,49 @@
+"""Optimization methods behind the one stylizer call: any objective of the engine.
+
+:class:`OptimizationStylizer` runs an :class:`~jaxstyle.optimize.Objective` under an
+:class:`~jaxstyle.optimize.EngineConfig` with :func:`~jaxstyle.optimize.optimize_pairs`:
+every pair optimized in one sharded program per shape. An optimization method's module
+builds its objective and settings in ``load_stylizer`` and returns one of these (see
+:mod:`jaxstyle.methods.gatys`); ``size`` and ``preserve_color`` are engine settings here
+(coarse-to-fine scales count down from ``size``; colour is prepared at each scale).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from jaxstyle.errors import InputError
+from jaxstyle.methods.stylizer import (
+    GENERIC_CONTROLS,
+    Stylizer,
+    as_images,
+    stack_if_array,
+    style_sets,
+)
+from jaxstyle.optimize import EngineConfig, Objective, make_pairs, optimize_pairs
+
+
+class OptimizationStylizer(Stylizer):
+    """Optimizes each pair's variables under ``objective`` with the engine ``settings``."""
+
+    controls = GENERIC_CONTROLS
+    hooks = ("progress", "on_plan", "on_frame", "save_every", "checkpoint_dir", "checkpoint_every")
+
+    def __init__(self, objective: Objective, settings: EngineConfig):
+        self.objective = objective
+        self.settings = settings
+
+    def validate(self, controls: dict[str, Any], n_styles: int) -> None:
+        if controls.get("save_every", 0) < 0 or controls.get("checkpoint_every", 1) <= 0:
+            raise InputError("--save-every must be >= 0 and --checkpoint-every positive")
+
+    def stylize(self, contents: Any, styles: Any, **controls: Any) -> list:
+        controls = {k: v for k, v in controls.items() if v is not None}
+        self.check_controls(controls)
+        settings = dataclasses.replace(self.settings, **{k: controls.pop(k) for k in GENERIC_CONTROLS if k in controls})
+        images = as_images(contents, "content")
+        style_images = [s for (s,) in style_sets(styles, len(images), mixing=False)]
+        # Pair i is (images[i], style_images[i]); the engine resizes each distinct image once.
+        results = optimize_pairs(self.objective, make_pairs(images, style_images, "zip"), settings, **controls)
+        return stack_if_array(contents, [None if r is None else r.image for r in results])
