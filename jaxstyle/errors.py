@@ -3,7 +3,7 @@
 The CLI turns every :class:`JaxstyleError` into ``error: <message>`` on stderr and exit
 code 2, with no traceback. Library users catch them like any other exception.
 :func:`one_line` and :func:`first_line` turn a third-party exception into text for such a
-message. This module sits below everything else in jaxstyle and imports nothing from it.
+message; :func:`flag` names an option the way the CLI spells it. This module sits below everything else in jaxstyle and imports nothing from it.
 """
 
 
@@ -17,6 +17,14 @@ class InputError(JaxstyleError, ValueError):
 
 class WeightsError(JaxstyleError, ValueError):
     """A weights file is missing, corrupt, unsafe, or does not match the model."""
+
+
+def flag(name: str) -> str:
+    """The CLI flag of an option or control name: ``style_weights`` -> ``--style-weights``.
+
+    Messages name options by their flags, so the CLI can pass library errors on as they are.
+    """
+    return "--" + name.replace("_", "-")
 
 
 def one_line(err: BaseException) -> str:

@@ -16,7 +16,6 @@ from jaxstyle.cli.stylize import (
     load_images,
     method_list,
     output_plan,
-    refuse_unused,
     split_method_args,
     write_results,
 )
@@ -52,9 +51,6 @@ def run(args: argparse.Namespace) -> int:
     size = controls.setdefault("size", DEFAULT_SIZE)
     out_dir, out_file = output_plan(args.output, len(stylized))
     stylizer = load_stylizer(args.method, **options)
-    if not stylizer.restorable:
-        raise InputError(f"--method {args.method} cannot restore content (restorable: rast)")
-    refuse_unused(args.method, controls, stylizer.controls)
     stylizer.check_controls(controls)
     refs = references * len(stylized) if len(references) == 1 else references
     results = stylizer.restore(stylized, refs, **controls)

@@ -12,7 +12,7 @@ import argparse
 import time
 from pathlib import Path
 
-from jaxstyle.errors import InputError
+from jaxstyle.errors import InputError, flag
 from jaxstyle.methods import METHODS
 
 DEFAULT_OUTPUT = "outputs/"
@@ -137,16 +137,12 @@ def add_distributed_args(p: argparse.ArgumentParser) -> None:
     d.add_argument("--process-id", type=int, default=None)
 
 
-def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
-
-
 def split_method_args(args: argparse.Namespace) -> tuple[dict, dict]:
     """Given method flags -> (load options, controls).
 
     A flag that is neither an option of the method's loader nor a stylizer control is refused
     here, before anything loads; controls are checked against the loaded stylizer
-    (:func:`refuse_unused`). CLI defaults (:data:`CLI_DEFAULTS`) fill in options the method
+    (``Stylizer.check_controls``). CLI defaults (:data:`CLI_DEFAULTS`) fill in options the method
     takes and the user left out.
     """
     from jaxstyle.methods import load_options
@@ -158,17 +154,13 @@ def split_method_args(args: argparse.Namespace) -> tuple[dict, dict]:
     options_taken = (*load_options(args.method), "source")
     options = {k: v for k, v in given.items() if k in options_taken}
     rest = {k: v for k, v in given.items() if k not in options_taken}
-    refuse_unused(args.method, {k: v for k, v in rest.items() if k not in CONTROL_FLAGS}, ())
+    unused = [flag(k) for k in rest if k not in CONTROL_FLAGS]
+    if unused:
+        raise InputError(f"--method {args.method} does not use {', '.join(unused)}")
     for key, value in CLI_DEFAULTS.items():
         if key in options_taken and key not in options:
             options[key] = value
     return options, rest
-
-
-def refuse_unused(method: str, given: dict, accepted: tuple[str, ...]) -> None:
-    unused = [_flag(k) for k in given if k not in accepted]
-    if unused:
-        raise InputError(f"--method {method} does not use {', '.join(unused)}")
 
 
 def output_plan(output: str, n_outputs: int) -> tuple[Path, Path | None]:
@@ -223,7 +215,7 @@ def run(args: argparse.Namespace) -> int:
     styles, snames = load_images(args.style)
     mixing = "style_weights" in controls or "masks" in controls
     if "masks" in controls:
-        controls["masks"] = [m.mean(-1) for m in load_images(controls["masks"])[0]]
+        controls["masks"] = load_images(controls["masks"])[0]  # grey-scaled by the stylizer
     size = controls.setdefault("size", DEFAULT_SIZE)
     if mixing:  # one output per content, every style mixed in
         tag = "masked" if "masks" in controls else "mix"
@@ -239,7 +231,6 @@ def run(args: argparse.Namespace) -> int:
 
         jax.distributed.initialize(args.coordinator, args.num_processes, args.process_id)
     stylizer = load_stylizer(args.method, **options)
-    refuse_unused(args.method, controls, stylizer.controls + stylizer.hooks)
     stylizer.check_controls(controls, len(styles) if mixing else 1)
 
     # ---- run

@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from jaxstyle.errors import InputError
 from jaxstyle.methods.stylizer import (
     GENERIC_CONTROLS,
     Stylizer,
@@ -22,6 +21,7 @@ from jaxstyle.methods.stylizer import (
     style_sets,
 )
 from jaxstyle.optimize import EngineConfig, Objective, make_pairs, optimize_pairs
+from jaxstyle.optimize.engine import check_intervals
 
 
 class OptimizationStylizer(Stylizer):
@@ -35,8 +35,7 @@ class OptimizationStylizer(Stylizer):
         self.settings = settings
 
     def validate(self, controls: dict[str, Any], n_styles: int) -> None:
-        if controls.get("save_every", 0) < 0 or controls.get("checkpoint_every", 1) <= 0:
-            raise InputError("--save-every must be >= 0 and --checkpoint-every positive")
+        check_intervals(**{k: controls[k] for k in ("save_every", "checkpoint_every") if k in controls})
 
     def stylize(self, contents: Any, styles: Any, **controls: Any) -> list:
         controls = {k: v for k, v in controls.items() if v is not None}

@@ -29,7 +29,7 @@ import jax
 import numpy as np
 
 from jaxstyle import color
-from jaxstyle.errors import InputError
+from jaxstyle.errors import InputError, flag
 from jaxstyle.io import resize, resize_long_side
 from jaxstyle.pairs import PairAxis, buckets
 
@@ -92,8 +92,8 @@ class Stylizer:
         unknown = sorted(set(controls) - set(accepted))
         if unknown:
             raise InputError(
-                f"method {self.method!r} does not support {', '.join(unknown)} "
-                f"(it supports: {', '.join(accepted)})"
+                f"--method {self.method} does not support {', '.join(map(flag, unknown))} "
+                f"(it supports: {', '.join(map(flag, accepted))})"
             )
         size = controls.get("size")
         if size is not None and size <= 0:

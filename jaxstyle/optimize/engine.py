@@ -6,10 +6,12 @@ and against what. The engine owns the rest, the same for every objective:
 - inputs per pair at each scale: content and style resized to the long side, colours
   prepared by :func:`jaxstyle.color.prepare_pair` (and the results finished by
   :func:`jaxstyle.color.finish`), plus the objective's extra per-pair inputs;
-- shape buckets (:func:`jaxstyle.pairs.buckets`): pairs whose inputs have equal shapes share
-  one program, and that bucket's pair axis is split over every device of every process
+- shape buckets (:func:`jaxstyle.pairs.buckets`): pairs whose loops look alike (equal target,
+  content and extra-input shapes; styles may differ in size) share one program, and that
+  bucket's pair axis is split over every device of every process
   (:class:`jaxstyle.pairs.PairAxis`, padded to a multiple of the device count);
-- targets: ``objective.prepare`` on device, batched over the bucket's pairs;
+- targets: ``objective.prepare`` on device, batched over the bucket's pairs (per input
+  shape when a bucket mixes them);
 - the loop: one jitted program per bucket, ``vmap`` of the per-pair loss *and* of the optax
   update over the pair axis, ``lax.fori_loop`` with a traced step count (one program serves
   every chunk length), state donated; progress after each chunk, frames every
@@ -68,7 +70,7 @@ import optax
 
 from jaxstyle import color
 from jaxstyle.checkpoint import PytreeCheckpointer
-from jaxstyle.errors import InputError
+from jaxstyle.errors import InputError, flag
 from jaxstyle.io import resize, resize_long_side
 from jaxstyle.optimize.objective import Frozen, Objective, Variables
 from jaxstyle.pairs import Pair, PairAxis, buckets
@@ -91,11 +93,18 @@ def check_fields(config: Any, choices: Mapping[str, Sequence[str]], positive: Se
             raise InputError(f"unknown {what} {value!r}; expected one of {', '.join(allowed)}")
     for name in positive:
         if getattr(config, name) <= 0:
-            raise InputError(f"--{name.replace('_', '-')} must be positive, got {getattr(config, name)}")
+            raise InputError(f"{flag(name)} must be positive, got {getattr(config, name)}")
     for name in non_negative:
         value = getattr(config, name)
         if value is not None and value < 0:
-            raise InputError(f"--{name.replace('_', '-')} must be >= 0, got {value}")
+            raise InputError(f"{flag(name)} must be >= 0, got {value}")
+
+
+def check_intervals(save_every: int = 0, checkpoint_every: int = 50) -> None:
+    """One-line :class:`InputError` unless frames are every ``save_every >= 0`` steps (0: none)
+    and checkpoints every ``checkpoint_every > 0`` steps."""
+    if save_every < 0 or checkpoint_every <= 0:
+        raise InputError("--save-every must be >= 0 and --checkpoint-every positive")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -315,7 +324,7 @@ def optimize_pairs(
     """Optimize every pair under ``objective``; results in pair order.
 
     Each process returns only the pairs it owns (all of them in single-process runs); the
-    others are ``None``. Pairs are optimized in one program per (scale, input shapes);
+    others are ``None``. Pairs are optimized in one program per (scale, loop shapes);
     ``on_plan(total_steps)`` is called once with the steps of all of them, and
     ``progress(step, losses)`` after each chunk with the step counted across programs and the
     mean of each reported loss over the bucket's pairs; ``on_frame(step, pair_indices,
@@ -324,9 +333,10 @@ def optimize_pairs(
     same inputs, objective and settings resumes from it (ending with the same result).
     ``extra_inputs``: ``{name: [one array per pair]}`` for ``objective.extra_inputs``.
     """
+    check_intervals(save_every, checkpoint_every)
     extras = _extra_inputs(objective, extra_inputs, len(pairs))
     frozen = objective.frozen()
-    # One program per (scale, input shapes): plan them all first so progress can count steps.
+    # One program per (scale, loop shapes): plan them all first so progress can count steps.
     sizes = _scale_sizes(settings.size, settings.scales)
     plan = [_scale(objective, frozen, pairs, extras, size, settings.preserve_color) for size in sizes]
     if on_plan is not None:
