@@ -1,0 +1,199 @@
+"""Image transformation networks of the Johnson family, in Flax Linen (NHWC).
+
+Johnson et al. 2016, Dumoulin et al.'s conditional-instance-norm network (2017) and Ghiasi et
+al.'s arbitrary-style transformer (2017) are one architecture with different widths and
+normalisations::
+
+    contract: reflect-pad + conv (k, stride), norm, ReLU        (e.g. 9x9 s1, 3x3 s2, 3x3 s2)
+    residual: x + norm(conv(ReLU(norm(conv(x)))))               (3x3, width of the last contract)
+    expand:   nearest xU upsample, reflect-pad + conv, norm, ReLU (the last: no ReLU)
+    output:   linear (Johnson, 0..255 convention) or sigmoid (the Magenta networks, [0, 1])
+
+:class:`NetSpec` says which variant; :class:`TransformerNet` builds it. Its layers are named
+``contract_{i}``, ``res_{i}_{j}`` (block i, conv j) and ``expand_{i}``, each holding ``conv``
+(``kernel`` HWIO, ``bias``) and, for learned instance norm, ``norm`` (``scale``, ``bias``).
+Conditional norms (``norm="conditional"``) take their per-sample scale and shift from the
+caller, ``norm_params[layer] = (scale (B, C), shift (B, C))``: a style-weight mix of per-style
+tables (CIN) or projections of a style vector (Ghiasi) computed outside this module.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from jaxstyle.models.conv import conv3x3_reflect
+from jaxstyle.models.decoder import upsample_nearest2x
+
+NormParams = Mapping[str, tuple[jax.Array, jax.Array]]
+NORMS = ("affine", "conditional")
+
+
+def instance_norm(x: jax.Array, eps: float) -> jax.Array:
+    """(B,H,W,C) -> (B,H,W,C): per sample and channel, minus the mean over H, W, divided by
+    sqrt(biased variance + eps). No affine part."""
+    mean = jnp.mean(x, axis=(1, 2), keepdims=True)
+    var = jnp.mean(jnp.square(x - mean), axis=(1, 2), keepdims=True)
+    return (x - mean) * jax.lax.rsqrt(var + eps)
+
+
+def modulate(x: jax.Array, scale: jax.Array, shift: jax.Array) -> jax.Array:
+    """(B,H,W,C) * scale + shift with per-sample scale/shift of shape (B, C) or (C,)."""
+    if scale.ndim == 2:
+        scale, shift = scale[:, None, None, :], shift[:, None, None, :]
+    return x * scale + shift
+
+
+@dataclasses.dataclass(frozen=True)
+class NetSpec:
+    """One variant of the architecture (see the module docstring).
+
+    ``contract``: (features, kernel, stride) per layer; ``expand``: (features, kernel,
+    upsample factor) per layer, the last one giving the RGB output; ``residual_blocks`` blocks
+    at the width of the last contract layer. ``norm_contract=False`` leaves the contract layers
+    unnormalised (Ghiasi's, whose batch norm is folded into the conv bias); ``norm_output``
+    normalises the last conv too (the Magenta networks). ``eps`` is the instance norm's.
+    """
+
+    contract: tuple[tuple[int, int, int], ...]
+    residual_blocks: int
+    expand: tuple[tuple[int, int, int], ...]
+    norm: str = "affine"
+    norm_contract: bool = True
+    norm_output: bool = False
+    use_bias: bool = True
+    output: str = "linear"
+    eps: float = 1e-5
+
+    def __post_init__(self):
+        if self.norm not in NORMS:
+            raise ValueError(f"norm must be one of {NORMS}, got {self.norm!r}")
+        if self.output not in ("linear", "sigmoid"):
+            raise ValueError(f"output must be 'linear' or 'sigmoid', got {self.output!r}")
+
+    @property
+    def width(self) -> int:
+        """Channels of the residual blocks (the last contract layer's)."""
+        return self.contract[-1][0]
+
+    def layers(self) -> list[tuple[str, int, bool]]:
+        """``(name, out channels, normalised)`` of every conv layer, in forward order."""
+        out = [(f"contract_{i}", f, self.norm_contract) for i, (f, _, _) in enumerate(self.contract)]
+        for i in range(self.residual_blocks):
+            out += [(f"res_{i}_0", self.width, True), (f"res_{i}_1", self.width, True)]
+        last = len(self.expand) - 1
+        out += [
+            (f"expand_{i}", f, i < last or self.norm_output)
+            for i, (f, _, _) in enumerate(self.expand)
+        ]
+        return out
+
+    def norm_layers(self) -> list[tuple[str, int]]:
+        """``(name, channels)`` of the normalised layers (where conditional params go)."""
+        return [(name, c) for name, c, normed in self.layers() if normed]
+
+
+class ConvLayer(nn.Module):
+    """Optional nearest xU upsampling, ReflectionPad(k // 2), then a k x k conv with stride.
+
+    Parameters ``kernel`` (k, k, Cin, features) and ``bias`` (features,), as pytorch/examples'
+    ``ConvLayer``/``UpsampleConvLayer`` and Magenta's ``model_util.conv2d``/``upsampling``.
+    Stride-1 3x3 convs run through :func:`~jaxstyle.models.conv.conv3x3_reflect` (same result,
+    faster on the CPU).
+    """
+
+    features: int
+    kernel: int
+    stride: int = 1
+    upsample: int = 1
+    use_bias: bool = True
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        k = self.kernel
+        kernel = self.param(
+            "kernel", nn.initializers.lecun_normal(), (k, k, x.shape[-1], self.features)
+        ).astype(self.dtype)
+        if self.upsample < 1 or self.upsample & (self.upsample - 1):
+            raise ValueError(f"upsample must be a power of two, got {self.upsample}")
+        x = x.astype(self.dtype)
+        for _ in range(self.upsample.bit_length() - 1):
+            x = upsample_nearest2x(x)
+        if k == 3 and self.stride == 1:
+            y = conv3x3_reflect(x, kernel)
+        else:
+            p = k // 2
+            x = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)), mode="reflect")
+            y = jax.lax.conv_general_dilated(
+                x, kernel, (self.stride, self.stride), "VALID",
+                dimension_numbers=("NHWC", "HWIO", "NHWC"),
+            )
+        if self.use_bias:
+            y = y + self.param("bias", nn.initializers.zeros, (self.features,)).astype(self.dtype)
+        return y
+
+
+class NormConv(nn.Module):
+    """:class:`ConvLayer` (``conv``), then instance norm (learned ``norm`` or conditional)."""
+
+    spec: NetSpec
+    features: int
+    kernel: int
+    stride: int = 1
+    upsample: int = 1
+    normalised: bool = True
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array, norm_params: NormParams | None) -> jax.Array:
+        y = ConvLayer(
+            self.features, self.kernel, self.stride, self.upsample, self.spec.use_bias,
+            self.dtype, name="conv",
+        )(x)
+        if not self.normalised:
+            return y
+        y = instance_norm(y, self.spec.eps)
+        if self.spec.norm == "affine":
+            scale = self.param("scale", nn.initializers.ones, (self.features,))
+            shift = self.param("bias", nn.initializers.zeros, (self.features,))
+        else:
+            if norm_params is None or self.name not in norm_params:
+                raise ValueError(f"conditional norm: no scale/shift given for layer {self.name}")
+            scale, shift = norm_params[self.name]
+        return modulate(y, scale.astype(self.dtype), shift.astype(self.dtype))
+
+
+class TransformerNet(nn.Module):
+    """(B,H,W,3) -> (B,H',W',3), H' = H when the strides and upsampling cancel (H % 4 == 0
+    for the two-stride-2 networks). ``norm_params`` is required for conditional norms."""
+
+    spec: NetSpec
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array, norm_params: NormParams | None = None) -> jax.Array:
+        spec = self.spec
+        for i, (f, k, s) in enumerate(spec.contract):
+            layer = NormConv(spec, f, k, stride=s, normalised=spec.norm_contract,
+                             dtype=self.dtype, name=f"contract_{i}")
+            x = nn.relu(layer(x, norm_params))
+        for i in range(spec.residual_blocks):
+            h = NormConv(spec, spec.width, 3, dtype=self.dtype, name=f"res_{i}_0")(x, norm_params)
+            h = NormConv(spec, spec.width, 3, dtype=self.dtype, name=f"res_{i}_1")(
+                nn.relu(h), norm_params
+            )
+            x = x + h
+        last = len(spec.expand) - 1
+        for i, (f, k, u) in enumerate(spec.expand):
+            layer = NormConv(spec, f, k, upsample=u, normalised=i < last or spec.norm_output,
+                             dtype=self.dtype, name=f"expand_{i}")
+            x = layer(x, norm_params)
+            if i < last:
+                x = nn.relu(x)
+        return jax.nn.sigmoid(x) if spec.output == "sigmoid" else x
