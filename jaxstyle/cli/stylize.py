@@ -14,6 +14,7 @@ from pathlib import Path
 
 from jaxstyle.errors import InputError, flag
 from jaxstyle.methods import METHODS
+from jaxstyle.samples import DEFAULT_STYLE
 
 DEFAULT_OUTPUT = "outputs/"
 S = argparse.SUPPRESS  # method flags: present in args only when given, so unused ones can be refused
@@ -24,7 +25,7 @@ DEFAULT_SIZE = 256
 CLI_DEFAULTS = {"steps": 150}  # method options, applied where the method takes them
 
 # Flags that are stylizer controls or hooks (checked against the loaded stylizer's declaration).
-CONTROL_FLAGS = {"size", "preserve_color", "alpha", "style_weights", "masks",
+CONTROL_FLAGS = {"size", "preserve_color", "alpha", "style_weights", "masks", "cin_style",
                  "save_every", "checkpoint_dir", "checkpoint_every"}
 
 # Flags that are not method options or controls (inputs, outputs, multi-host).
@@ -56,8 +57,8 @@ def add_input_args(p: argparse.ArgumentParser) -> None:
     io = p.add_argument_group("inputs and outputs")
     io.add_argument("--content", nargs="+", default=[f"sample:{DEFAULT_CONTENT}"],
                     help="content images: files, globs, folders or sample:NAME")
-    io.add_argument("--style", nargs="+", default=[f"sample:{DEFAULT_STYLE}"],
-                    help="style images: files, globs, folders or sample:NAME")
+    io.add_argument("--style", nargs="+", default=None,
+                    help=f"style images: files, globs, folders or sample:NAME (default sample:{DEFAULT_STYLE})")
     io.add_argument("--output", default=DEFAULT_OUTPUT,
                     help="output folder, or an image file when there is exactly one output")
     io.add_argument("--no-sheet", action="store_true", help="do not write the side-by-side sheets")
@@ -87,7 +88,8 @@ def register(subparsers) -> None:
     add_model_args(p, "gatys")
 
     c = p.add_argument_group("controls")
-    c.add_argument("--size", type=int, default=S, help=f"long side of the output in px (default {DEFAULT_SIZE})")
+    c.add_argument("--size", type=int, default=S,
+                   help=f"long side of the output in px (default {DEFAULT_SIZE}; 512 for cin, ghiasi)")
     c.add_argument("--preserve-color", nargs="?", const="luminance", default=S,
                    choices=("none", "luminance", "histogram"),
                    help="keep the content's colours: luminance-only transfer, or histogram matching")
@@ -96,6 +98,9 @@ def register(subparsers) -> None:
                    help="mix ALL styles with these weights (one output per content), e.g. 0.7,0.3")
     c.add_argument("--mask", dest="masks", nargs="+", default=S,
                    help="one mask image per style: style k is applied where mask k is white")
+    c.add_argument("--cin-style", default=S, metavar="SPEC",
+                   help="cin: built-in style 0-25, a blend like 3:0.5,12:0.5, or 'all' for a contact "
+                   "sheet of the 26 (default 0)")
 
     o = p.add_argument_group("optimization methods (gatys, lapstyle)")
     o.add_argument("--steps", type=int, default=S, help=f"optimizer steps per scale (default {CLI_DEFAULTS['steps']})")
@@ -212,12 +217,23 @@ def run(args: argparse.Namespace) -> int:
     # ---- validate everything before any heavy work, so bad input writes nothing
     options, controls = split_method_args(args)
     contents, cnames = load_images(args.content)
-    styles, snames = load_images(args.style)
+    built_in = not _stylizer_attr(args.method, "style_images", True)
+    if built_in and args.style is not None:
+        raise InputError(f"--method {args.method} takes no --style (its styles are built in: --cin-style)")
+    styles, snames = load_images(args.style or [f"sample:{DEFAULT_STYLE}"]) if not built_in else ([], [])
     mixing = "style_weights" in controls or "masks" in controls
     if "masks" in controls:
         controls["masks"] = load_images(controls["masks"])[0]  # grey-scaled by the stylizer
-    size = controls.setdefault("size", DEFAULT_SIZE)
-    if mixing:  # one output per content, every style mixed in
+    size = controls.setdefault("size", _stylizer_attr(args.method, "default_size", None) or DEFAULT_SIZE)
+    contact_sheet = controls.get("cin_style") == "all"
+    if built_in:  # one output per content (x26 for 'all'), the style is a control
+        specs = list(range(26)) if contact_sheet else [controls.get("cin_style", 0)]
+        names = [f"{c}__cin{str(s).replace(':', '-').replace(',', '_')}" for c in cnames for s in specs]
+        inputs, style_entries = [c for c in contents for _ in specs], None
+        shown = [[c] for c in inputs]
+        if contact_sheet:
+            controls["cin_style"] = specs * len(contents)
+    elif mixing:  # one output per content, every style mixed in
         tag = "masked" if "masks" in controls else "mix"
         names = [f"{c}__{tag}" for c in cnames]
         inputs, style_entries, shown = contents, [tuple(styles)] * len(contents), [[c, *styles] for c in contents]
@@ -249,12 +265,39 @@ def run(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     written = write_results(zip(names, shown, results, strict=True), out_dir, out_file,
-                            None if args.no_sheet else min(size, 512))
+                            None if args.no_sheet or contact_sheet else min(size, 512))
+    if contact_sheet:
+        written += _contact_sheets(contents, cnames, results, out_dir, min(size, 256))
     for path in written:
         print(f"wrote {path}")
     elapsed = time.perf_counter() - t0
     print(f"{len(written)} image(s) in {elapsed:.1f} s ({len(names)} output(s) in all)")
     return 0
+
+
+def _stylizer_attr(method: str, name: str, default):
+    """A class attribute of a method's ``Stylizer`` (``style_images``, ``default_size``), read
+    before anything loads; ``default`` for methods without one."""
+    from jaxstyle.methods import method_module
+
+    return getattr(getattr(method_module(method), "Stylizer", None), name, default)
+
+
+def _contact_sheets(contents, cnames, results, out_dir: Path, height: int) -> list[Path]:
+    """Per content, a sheet of the content and its 26 built-in styles, labelled by index."""
+    from jaxstyle.io import make_grid_rows, save_image
+
+    written = []
+    for k, (content, name) in enumerate(zip(contents, cnames, strict=True)):
+        images = [content, *results[26 * k : 26 * (k + 1)]]
+        if any(r is None for r in images):  # owned by another process
+            continue
+        labels = ["content", *map(str, range(26))]
+        rows = [images[i : i + 9] for i in range(0, 27, 9)]
+        row_labels = [labels[i : i + 9] for i in range(0, 27, 9)]
+        written.append(save_image(out_dir / f"{name}__cin_all.png",
+                                  make_grid_rows(rows, height=height, labels=row_labels)))
+    return written
 
 
 def _progress(method: str, hooks: tuple[str, ...], n_outputs: int):

@@ -14,11 +14,19 @@ from __future__ import annotations
 import argparse
 import sys
 
+from jaxstyle.errors import WeightsError
 from jaxstyle.weights.download import download, url_for
 from jaxstyle.weights.importers import FORMAT_LABELS, default_name, detect_format, import_weights
+from jaxstyle.weights.pretrained import (
+    PRETRAINED,
+    detect_net,
+    import_net,
+    save_net,
+)
+from jaxstyle.weights.pretrained import cache_path as pretrained_path
 from jaxstyle.weights.registry import check_import_name, imported_path, list_weights
 from jaxstyle.weights.store import cache_dir, save_vgg_weights
-from jaxstyle.weights.verify import verify_embedded, verify_file
+from jaxstyle.weights.verify import verify_embedded, verify_file, verify_pretrained
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -39,7 +47,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Detect the format from the file's content, validate every tensor, convert "
         "and write it atomically into the cache.",
     )
-    p.add_argument("file", metavar="FILE")
+    p.add_argument("file", metavar="FILE", nargs="+",
+                   help="one VGG weights file, or the .onnx file(s) of a pretrained network")
     p.add_argument(
         "--name",
         help="cache name (default from the conventions: vgg19, vgg19_normalised, vgg19_caffe, ...)",
@@ -49,7 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser(
         "verify",
-        help="check the embedded VGG16 (default) or FILE / a cache name",
+        help="check the embedded VGG16 (default) or FILE / a cache name / cin26 / ghiasi",
         description="Load, check all shapes and run a forward pass on a fixed synthetic image.",
     )
     p.add_argument("file", metavar="FILE", nargs="?")
@@ -86,6 +95,11 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
+    if args.file[0].lower().endswith(".onnx"):
+        return _import_pretrained(args)
+    if len(args.file) != 1:
+        raise WeightsError("give one VGG weights file (several files only for .onnx networks)")
+    args.file = args.file[0]
     if args.name:
         check_import_name(args.name)  # before reading a possibly large file
     fmt = detect_format(args.file)
@@ -103,8 +117,25 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def _import_pretrained(args: argparse.Namespace) -> int:
+    """``weights import net.onnx [...]``: a pretrained network's files -> its cache file."""
+    if args.name or args.arch:
+        raise WeightsError("--name and --arch apply to VGG weights; ONNX networks keep their names")
+    name = detect_net(args.file[0])
+    if name is None:
+        raise WeightsError(f"{args.file[0]}: not one of the known ONNX networks ({', '.join(PRETRAINED)})")
+    variables, source = import_net(name, args.file)
+    path = save_net(pretrained_path(name), name, variables, source)
+    print(f"imported {source}: {PRETRAINED[name].summary}")
+    print(f"wrote {path}")
+    return 0
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
-    print(verify_file(args.file) if args.file else verify_embedded())
+    if args.file in PRETRAINED:
+        print(verify_pretrained(args.file))
+    else:
+        print(verify_file(args.file) if args.file else verify_embedded())
     return 0
 
 

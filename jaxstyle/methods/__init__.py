@@ -7,7 +7,9 @@ Each entry names the module that implements the method and says in one line what
   workdir / checkpoint / imported files (``source``), or built from options for
   optimization methods (:mod:`jaxstyle.methods.stylizer` defines the one stylizer call);
 - ``TRAINER`` (trainable methods only): the training plug-in of :mod:`jaxstyle.train`
-  (interface in :mod:`jaxstyle.methods.trainer`).
+  (interface in :mod:`jaxstyle.methods.trainer`);
+- optionally ``Stylizer``, its stylizer class, whose class attributes (``style_images``,
+  ``default_size``) the CLI reads before loading any weights.
 
 Modules are imported on first use, so the registry costs nothing at start-up. Adding a
 method is a new module plus one line in :data:`METHODS` (README "Adding a method").
@@ -39,6 +41,7 @@ METHODS: dict[str, MethodEntry] = {
     "lapstyle": MethodEntry("jaxstyle.methods.gatys", "optimization: Gatys + Laplacian loss (Li et al. 2017)", {"objective": "lapstyle"}),
     "adain": MethodEntry("jaxstyle.methods.adain", "feed-forward: AdaIN decoder (Huang & Belongie 2017), + Laplacian/depth variants"),
     "rast": MethodEntry("jaxstyle.methods.rast", "feed-forward: restorable arbitrary style transfer (Ma et al. 2023)"),
+    "cin": MethodEntry("jaxstyle.methods.cin", "feed-forward, pretrained: 26 built-in styles by conditional instance norm (Dumoulin et al. 2017)"),
     "meanstd": MethodEntry("jaxstyle.methods.meanstd", "feed-forward: 1x1-conv colour transfer on mean/std (the template method)"),
 }
 

@@ -34,6 +34,7 @@ from jaxstyle.io import resize, resize_long_side
 from jaxstyle.pairs import PairAxis, buckets
 
 GENERIC_CONTROLS = ("size", "preserve_color")
+CALLBACKS = ("progress", "on_plan", "on_frame")  # hooks that are Python callables, not flags
 
 ProgressFn = Callable[[int, dict[str, float]], None]
 
@@ -81,6 +82,8 @@ class Stylizer:
     hooks: tuple[str, ...] = ()  # callbacks it calls (progress, frames...): no effect on results
     mixing_controls: tuple[str, ...] = ()  # controls under which a style entry is K images
     restorable: bool = False
+    style_images: bool = True  # False: the style is a control (e.g. a learned style's index)
+    default_size: int | None = None  # the CLI's --size default for this method (None: the CLI's)
 
     def check_controls(self, controls: dict[str, Any], n_styles: int = 1) -> None:
         """Refuse, in one line, a control this method does not honour or a bad value.
@@ -93,7 +96,7 @@ class Stylizer:
         if unknown:
             raise InputError(
                 f"--method {self.method} does not support {', '.join(map(flag, unknown))} "
-                f"(it supports: {', '.join(map(flag, accepted))})"
+                f"(it supports: {', '.join(flag(k) for k in accepted if k not in CALLBACKS)})"
             )
         size = controls.get("size")
         if size is not None and size <= 0:
@@ -112,8 +115,7 @@ class Stylizer:
         """See the module docstring. Controls left at ``None`` mean the method's default."""
         controls = {k: v for k, v in controls.items() if v is not None}
         images = as_images(contents, "content")
-        mixing = any(k in controls for k in self.mixing_controls)
-        sets = style_sets(styles, len(images), mixing)
+        sets = self._style_sets(styles, len(images), controls)
         self.check_controls(controls, len(sets[0]))
         size = controls.pop("size", None)
         mode = controls.pop("preserve_color", "none")
@@ -122,12 +124,19 @@ class Stylizer:
             sets = [tuple(resize_long_side(s, size) for s in ss) for ss in sets]
         seen, shown = images, sets
         if mode != "none":
-            prepared = [[color.prepare_pair(c, s, mode) for s in ss] for c, ss in zip(images, sets, strict=True)]
-            seen = [p[0][0] for p in prepared]
-            shown = [tuple(s for _, s in p) for p in prepared]
+            seen = [color.prepare_pair(c, c, mode)[0] for c in images]
+            shown = [tuple(color.prepare_pair(c, s, mode)[1] for s in ss) for c, ss in zip(images, sets, strict=True)]
         results = self._run(seen, shown, **controls)
         results = [None if r is None else color.finish(r, c, mode) for r, c in zip(results, images, strict=True)]
         return stack_if_array(contents, results)
+
+    def _style_sets(self, styles: Any, n: int, controls: dict[str, Any]) -> list[tuple[np.ndarray, ...]]:
+        """Per pair the tuple of style images (empty for methods whose style is a control)."""
+        if not self.style_images:
+            if styles is not None:
+                raise InputError(f"--method {self.method} takes no style images (its styles are built in)")
+            return [()] * n
+        return style_sets(styles, n, any(k in controls for k in self.mixing_controls))
 
     def _run(self, contents: list[np.ndarray], styles: list[tuple[np.ndarray, ...]], **controls: Any) -> list:
         """Results for prepared pairs (``styles[i]`` a tuple of K images); None where not owned."""
@@ -154,6 +163,11 @@ class FeedForwardStylizer(Stylizer):
     batch_size: int = 8
     hooks = ("progress",)
 
+    def per_pair(self, controls: dict[str, Any], n: int) -> tuple[dict[str, list[np.ndarray]], dict[str, Any]]:
+        """Split controls into per-pair arrays (batched with the pairs, passed to :meth:`apply`
+        as ``(P, ...)`` arrays) and the controls that hold for every pair. Default: none per pair."""
+        return {}, controls
+
     def apply(self, contents: jax.Array, styles: tuple[jax.Array, ...], masks: jax.Array | None,
               **controls: Any) -> jax.Array:
         """``(P, H, W, 3)`` contents, K ``(P, h, w, 3)`` styles, masks ``(P, K, H, W)`` -> ``(P, H, W, 3)``."""
@@ -164,6 +178,7 @@ class FeedForwardStylizer(Stylizer):
         per_pair_masks = None
         if masks is not None:
             per_pair_masks = _masks_per_pair(masks, contents)
+        pair_inputs, controls = self.per_pair(controls, len(contents))
         keys = [(c.shape, tuple(s.shape for s in ss)) for c, ss in zip(contents, styles, strict=True)]
         results: list[np.ndarray | None] = [None] * len(contents)
         per_call = self.batch_size * jax.device_count()
@@ -175,7 +190,8 @@ class FeedForwardStylizer(Stylizer):
                 c = axis.stack([contents[i] for i in chunk])
                 s = tuple(axis.stack([styles[i][k] for i in chunk]) for k in range(len(styles[0])))
                 m = None if per_pair_masks is None else axis.stack([per_pair_masks[i] for i in chunk])
-                out = self.apply(c, s, m, **controls)
+                extra = {k: axis.stack([v[i] for i in chunk]) for k, v in pair_inputs.items()}
+                out = self.apply(c, s, m, **extra, **controls)
                 for k, img in enumerate(axis.owned(out)):
                     results[chunk[k]] = img
                 done += len(chunk)

@@ -19,7 +19,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxstyle.models.transformer_net import NetSpec, TransformerNet
+from jaxstyle.models.transformer_net import NetSpec, TransformerNet, pad_to_multiple
 
 MAGENTA_CIN = NetSpec(
     contract=((32, 9, 1), (32, 3, 2), (32, 3, 2)),
@@ -48,3 +48,10 @@ class CINNet(nn.Module):
             shift = self.param(f"{layer}_shift", nn.initializers.zeros, (self.num_styles, c))
             norm_params[layer] = (style_weights @ scale, style_weights @ shift)
         return TransformerNet(self.spec, self.dtype, name="net")(x, norm_params)
+
+
+def first_style(variables: Any, image: jax.Array) -> jax.Array:
+    """Style 0 applied to ``image`` (1,H,W,3), any H, W (the forward pass weights verify runs)."""
+    h, w = image.shape[1:3]
+    out = CINNet().apply(variables, pad_to_multiple(jnp.asarray(image), 4), jnp.eye(NUM_STYLES)[:1])
+    return out[:, :h, :w]

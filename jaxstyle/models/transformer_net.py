@@ -49,6 +49,15 @@ def modulate(x: jax.Array, scale: jax.Array, shift: jax.Array) -> jax.Array:
     return x * scale + shift
 
 
+def pad_to_multiple(x: jax.Array, m: int) -> jax.Array:
+    """Reflect-pad (B,H,W,C) at the bottom/right to multiples of ``m`` (crop the output back).
+
+    The two-stride-2 networks map H to H only when 4 divides it.
+    """
+    ph, pw = -x.shape[1] % m, -x.shape[2] % m
+    return jnp.pad(x, ((0, 0), (0, ph), (0, pw), (0, 0)), mode="reflect") if ph or pw else x
+
+
 @dataclasses.dataclass(frozen=True)
 class NetSpec:
     """One variant of the architecture (see the module docstring).

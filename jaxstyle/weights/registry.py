@@ -14,6 +14,9 @@ Imported weights live in the cache (:func:`~jaxstyle.weights.store.cache_dir`) a
   ``load_encoder("vgg19", weights="vgg19_caffe")``.
 - any other name given with ``jaxstyle weights import FILE --name NAME``.
 
+The pretrained feed-forward networks (``cin26``, ``ghiasi``) are not encoders: they are
+listed here too, but converted and loaded by :mod:`jaxstyle.weights.pretrained`.
+
 ``weights=`` also takes a path to any importable file (converted on the fly, not cached).
 Each file records its normalization and padding, which :func:`load_encoder` applies.
 """
@@ -29,6 +32,9 @@ from safetensors import SafetensorError, safe_open
 
 from jaxstyle.errors import WeightsError, first_line
 from jaxstyle.weights.importers import import_weights
+from jaxstyle.weights.pretrained import PRETRAINED
+from jaxstyle.weights.pretrained import cache_path as pretrained_path
+from jaxstyle.weights.pretrained import status as pretrained_status
 from jaxstyle.weights.store import (
     VGGWeights,
     cache_dir,
@@ -39,7 +45,7 @@ from jaxstyle.weights.store import (
 
 EMBEDDED = "vgg16"
 # Cache files that are not importable names (the embedded conversion and LPIPS' linear layers).
-RESERVED_NAMES = frozenset({EMBEDDED, "lpips_vgg16_lin"})
+RESERVED_NAMES = frozenset({EMBEDDED, "lpips_vgg16_lin", *PRETRAINED})
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
 # name -> (arch, where it comes from)
@@ -152,6 +158,7 @@ def list_weights() -> list[WeightsEntry]:
             p.stem
             for p in root.glob("*.safetensors")
             if p.stem not in KNOWN_WEIGHTS and p.stem not in RESERVED_NAMES
+            and p.stem not in PRETRAINED
         )
     for name in names:
         arch, source = KNOWN_WEIGHTS.get(name, ("?", ""))
@@ -176,4 +183,7 @@ def list_weights() -> list[WeightsEntry]:
             )
             entry.normalization, entry.padding = "torch", "zero"
         entries.append(entry)
+    for name, net in PRETRAINED.items():
+        entries.append(WeightsEntry(name, name, pretrained_status(name), pretrained_path(name),
+                                    net.summary, "[0,1] RGB", "reflect"))
     return entries

