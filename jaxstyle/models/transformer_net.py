@@ -15,12 +15,19 @@ normalisations::
 Conditional norms (``norm="conditional"``) take their per-sample scale and shift from the
 caller, ``norm_params[layer] = (scale (B, C), shift (B, C))``: a style-weight mix of per-style
 tables (CIN) or projections of a style vector (Ghiasi) computed outside this module.
+
+Fake quantization (to reproduce an int8 graph such as Ghiasi's TFLite export exactly): given
+``quant = {point: (scale, zero_point)}`` at call time, every activation the int8 graph
+quantizes is rounded to its grid by :func:`fake_quant`, and the instance norm is computed in
+TF's batchnorm form with its intermediate roundings (:func:`quantized_instance_norm`). Points
+are ``input``, ``output``, ``res_{i}/add`` and ``<layer>/<point>`` (``conv``, ``out`` and the
+norm's). Without ``quant`` nothing changes.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import flax.linen as nn
@@ -31,7 +38,45 @@ from jaxstyle.models.conv import conv3x3_reflect
 from jaxstyle.models.decoder import upsample_nearest2x
 
 NormParams = Mapping[str, tuple[jax.Array, jax.Array]]
+QuantTable = Mapping[str, tuple[float, int]]
 NORMS = ("affine", "conditional")
+
+
+def fake_quant(x: jax.Array, scale: float, zero_point: int) -> jax.Array:
+    """Int8 quantize then dequantize, as ONNX QuantizeLinear/DequantizeLinear: ``q =
+    clip(round(x / scale) + zero_point, -128, 127)`` (round half to even), ``(q - zp) * scale``."""
+    q = jnp.clip(jnp.round(x / jnp.float32(scale)) + zero_point, -128, 127)
+    return (q - zero_point) * jnp.float32(scale)
+
+
+def quant_point(quant: QuantTable | None, name: str, x: jax.Array) -> jax.Array:
+    """``x`` rounded to the int8 grid of point ``name`` of ``quant``; ``x`` itself without
+    ``quant`` (the float network)."""
+    if quant is None:
+        return x
+    if name not in quant:
+        raise ValueError(f"fake quantization: no scale/zero point for {name!r}")
+    return fake_quant(x, *quant[name])
+
+
+def quantized_instance_norm(
+    y: jax.Array, scale: jax.Array, shift: jax.Array, eps: float,
+    q: Callable[[str, jax.Array], jax.Array],
+) -> jax.Array:
+    """Conditional instance norm in TF's batchnorm form, ``q(point, x)`` rounding each step.
+
+    ``y * m + (shift - mean * m)`` with ``m = scale * rsqrt(var + eps)``, the order in which a
+    TFLite graph computes (and int8-quantizes) it; algebraically :func:`instance_norm` then
+    :func:`modulate`. y (B,H,W,C), scale/shift (B, C) -> (B,H,W,C), before the ``out`` point.
+    """
+    mean = q("mean", jnp.mean(y, axis=(1, 2), keepdims=True))
+    sqdiff = q("sqdiff", jnp.square(y - mean))
+    var = q("var", jnp.mean(sqdiff, axis=(1, 2), keepdims=True))
+    # Sqrt then Reciprocal, not rsqrt: the graph's two ops, so the rounding matches.
+    inv = q("rsqrt", 1.0 / jnp.sqrt(q("var_eps", var + eps)))
+    m = q("mul", inv * scale[:, None, None, :])
+    sub = q("sub", shift[:, None, None, :] - q("mul_2", mean * m))
+    return q("mul_1", y * m) + sub
 
 
 def instance_norm(x: jax.Array, eps: float) -> jax.Array:
@@ -160,14 +205,27 @@ class NormConv(nn.Module):
     dtype: Any = jnp.float32
 
     @nn.compact
-    def __call__(self, x: jax.Array, norm_params: NormParams | None) -> jax.Array:
+    def __call__(
+        self, x: jax.Array, norm_params: NormParams | None, quant: QuantTable | None = None
+    ) -> jax.Array:
         y = ConvLayer(
             self.features, self.kernel, self.stride, self.upsample, self.spec.use_bias,
             self.dtype, name="conv",
         )(x)
         if not self.normalised:
             return y
+        scale, shift = self._affine(norm_params)
+        if quant is not None:
+            y = quant_point(quant, f"{self.name}/conv", y)
+            return quantized_instance_norm(
+                y, scale.astype(self.dtype), shift.astype(self.dtype), self.spec.eps,
+                lambda point, v: quant_point(quant, f"{self.name}/{point}", v),
+            )
         y = instance_norm(y, self.spec.eps)
+        return modulate(y, scale.astype(self.dtype), shift.astype(self.dtype))
+
+    def _affine(self, norm_params: NormParams | None) -> tuple[jax.Array, jax.Array]:
+        """The norm's (scale, shift): learned (C,) or the caller's conditional (B, C)."""
         if self.spec.norm == "affine":
             scale = self.param("scale", nn.initializers.ones, (self.features,))
             shift = self.param("bias", nn.initializers.zeros, (self.features,))
@@ -175,34 +233,45 @@ class NormConv(nn.Module):
             if norm_params is None or self.name not in norm_params:
                 raise ValueError(f"conditional norm: no scale/shift given for layer {self.name}")
             scale, shift = norm_params[self.name]
-        return modulate(y, scale.astype(self.dtype), shift.astype(self.dtype))
+        return scale, shift
 
 
 class TransformerNet(nn.Module):
     """(B,H,W,3) -> (B,H',W',3), H' = H when the strides and upsampling cancel (H % 4 == 0
-    for the two-stride-2 networks). ``norm_params`` is required for conditional norms."""
+    for the two-stride-2 networks). ``norm_params`` is required for conditional norms;
+    ``quant`` (optional) fake-quantizes every activation point (module docstring)."""
 
     spec: NetSpec
     dtype: Any = jnp.float32
 
     @nn.compact
-    def __call__(self, x: jax.Array, norm_params: NormParams | None = None) -> jax.Array:
+    def __call__(
+        self, x: jax.Array, norm_params: NormParams | None = None,
+        quant: QuantTable | None = None,
+    ) -> jax.Array:
         spec = self.spec
+
+        def q(name: str, v: jax.Array) -> jax.Array:
+            return quant_point(quant, name, v)
+
+        x = q("input", x)
         for i, (f, k, s) in enumerate(spec.contract):
             layer = NormConv(spec, f, k, stride=s, normalised=spec.norm_contract,
                              dtype=self.dtype, name=f"contract_{i}")
-            x = nn.relu(layer(x, norm_params))
+            x = q(f"contract_{i}/out", nn.relu(layer(x, norm_params, quant)))
         for i in range(spec.residual_blocks):
-            h = NormConv(spec, spec.width, 3, dtype=self.dtype, name=f"res_{i}_0")(x, norm_params)
-            h = NormConv(spec, spec.width, 3, dtype=self.dtype, name=f"res_{i}_1")(
-                nn.relu(h), norm_params
+            h = NormConv(spec, spec.width, 3, dtype=self.dtype, name=f"res_{i}_0")(
+                x, norm_params, quant
             )
-            x = x + h
+            h = NormConv(spec, spec.width, 3, dtype=self.dtype, name=f"res_{i}_1")(
+                q(f"res_{i}_0/out", nn.relu(h)), norm_params, quant
+            )
+            x = q(f"res_{i}/add", x + q(f"res_{i}_1/out", h))
         last = len(spec.expand) - 1
         for i, (f, k, u) in enumerate(spec.expand):
             layer = NormConv(spec, f, k, upsample=u, normalised=i < last or spec.norm_output,
                              dtype=self.dtype, name=f"expand_{i}")
-            x = layer(x, norm_params)
-            if i < last:
-                x = nn.relu(x)
-        return jax.nn.sigmoid(x) if spec.output == "sigmoid" else x
+            x = layer(x, norm_params, quant)
+            x = q(f"expand_{i}/out", nn.relu(x) if i < last else x)
+        x = jax.nn.sigmoid(x) if spec.output == "sigmoid" else x
+        return q("output", x)
