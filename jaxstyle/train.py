@@ -78,14 +78,18 @@ def setup_mesh(batch_size: int, num_devices: int | None, info: Callable[[str], N
     return mesh
 
 
-def build_input(cfg: ml_collections.ConfigDict) -> Iterator:
+def build_input(cfg: ml_collections.ConfigDict, streams: tuple[str, ...]) -> Iterator:
     """This process's iterator of ``{"content", "style"}`` (batch/processes, crop, crop, 3) batches.
 
-    The pipeline splits the global batch over processes itself; its state is checkpointed.
+    ``streams``: what the method reads (its ``streams`` attribute; per-style methods read
+    ``("content",)`` only). The pipeline splits the global batch over processes itself; its
+    state is checkpointed.
     """
     from jaxstyle.data import build_paired_iterator
 
-    return build_paired_iterator(cfg.data, global_batch=cfg.train.batch_size, seed=cfg.seed)
+    return build_paired_iterator(
+        cfg.data, global_batch=cfg.train.batch_size, seed=cfg.seed, streams=streams
+    )
 
 
 # ------------------------------------------------------------------------------------------
@@ -193,10 +197,12 @@ def write_samples(
     Every process takes part (the gather is a collective); process 0 writes.
     """
     out = sample_fn(params, batch, frozen)
-    gathered = multihost_utils.process_allgather(
-        {"content": batch["content"], "style": batch["style"], "out": out}, tiled=True
+    gathered = multihost_utils.process_allgather({**batch, "out": out}, tiled=True)
+    style = gathered.get("style")  # per-style methods: no style stream
+    grid = sample_grid(
+        *(np.asarray(gathered[n][:num]) for n in ("content", "out")),
+        style=None if style is None else np.asarray(style[:num]),
     )
-    grid = sample_grid(*(np.asarray(gathered[n][:num]) for n in ("content", "style", "out")))
     logger.image(step, "samples", grid)
 
 
@@ -226,10 +232,10 @@ def train(
     repl = shd.replicated(mesh)
 
     # ---------------------------------------------------------------------- input
-    data_iter = build_input(cfg)
+    method = get_trainer(cfg.method)(cfg)
+    data_iter = build_input(cfg, getattr(method, "streams", ("content", "style")))
 
     # ---------------------------------------------------------------------- model
-    method = get_trainer(cfg.method)(cfg)
     frozen = method.load_frozen()  # all frozen networks; resolves e.g. encoder "auto" into cfg
     optimizers = method.optimizers()
     first = next(data_iter)  # shapes for init; fed to the first step too (no batch skipped)

@@ -61,15 +61,13 @@ class MetricsLogger:
                 self._tb.close()
 
 
-def sample_grid(content: np.ndarray, style: np.ndarray, output: np.ndarray) -> np.ndarray:
-    """One row per example: content | style | output, each resized to the content's size.
+def sample_grid(content: np.ndarray, output: np.ndarray, style: np.ndarray | None = None) -> np.ndarray:
+    """One row per example: content | style | output (no style column without ``style``),
+    each resized to the content's size.
 
-    (N,H,W,3), (N,h,w,3), (N,h',w',3) -> (N*H, 3*W, 3).
+    (N,H,W,3), (N,h',w',3), (N,h,w,3) -> (N*H, 3*W, 3) (2*W without style).
     """
     h, w = content.shape[1:3]
-    style = np.asarray(jax.image.resize(style, (style.shape[0], h, w, 3), "bilinear"))
-    output = np.asarray(jax.image.resize(output, (output.shape[0], h, w, 3), "bilinear"))
-    rows = [
-        np.concatenate([c, s, o], axis=1) for c, s, o in zip(content, style, output, strict=True)
-    ]
-    return np.concatenate(rows, axis=0)
+    columns = [content] + ([] if style is None else [style]) + [output]
+    columns = [np.asarray(jax.image.resize(x, (x.shape[0], h, w, 3), "bilinear")) for x in columns]
+    return np.concatenate(np.concatenate(columns, axis=2), axis=0)

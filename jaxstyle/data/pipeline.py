@@ -239,31 +239,30 @@ class _RandomResizedCrop(grain.transforms.RandomMap):
 
 
 class _ZipByIndexDataset(grain.MapDataset):
-    """``{"content": c[i], "style": s[i]}``: two endless streams as one dataset."""
+    """``{"content": c[i], "style": s[i]}``: endless streams (by name) as one dataset."""
 
-    def __init__(self, content: grain.MapDataset, style: grain.MapDataset):
-        super().__init__([content, style])
+    def __init__(self, streams: dict[str, grain.MapDataset]):
+        super().__init__(list(streams.values()))
+        self.names = tuple(streams)
 
     def __len__(self) -> int:
         return min(len(p) for p in self.parents)
 
     def __str__(self) -> str:
-        return "ZipByIndex(content, style)"
+        return f"ZipByIndex({', '.join(self.names)})"
 
     def __getitem__(self, index):
         if isinstance(index, slice):
             return self.slice(index)
-        content, style = (p[index] for p in self.parents)
-        skips = [
-            (s, *e["skip"]) for s, e in zip(STREAMS, (content, style), strict=True) if e["skip"]
-        ]
-        return {"content": content["image"], "style": style["image"], "skips": skips}
+        elements = dict(zip(self.names, (p[index] for p in self.parents), strict=True))
+        skips = [(s, *e["skip"]) for s, e in elements.items() if e["skip"]]
+        return {**{s: e["image"] for s, e in elements.items()}, "skips": skips}
 
 
 def _collate(elements: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Stack crops into float32 [0, 1] batches; keep the skip reports as a flat list."""
     batch: dict[str, Any] = {}
-    for s in STREAMS:
+    for s in (s for s in STREAMS if s in elements[0]):
         x = np.stack([e[s] for e in elements]).astype(np.float32)
         x /= 255.0  # division, not a multiply by 1/255, so 255 maps to exactly 1.0
         batch[s] = x
@@ -313,7 +312,7 @@ class SkipAccounting(grain.transforms.Map):
                     f"({c.bad / c.read:.1%} > max_bad_fraction {self.max_bad_fraction:.1%}); "
                     f"first: {c.first_bad}"
                 )
-        return {s: batch[s] for s in STREAMS}
+        return {s: batch[s] for s in self.counts}
 
 
 def _stream_dataset(
@@ -343,7 +342,7 @@ def _stream_dataset(
 
 
 def build_paired_dataset(
-    data_cfg: Any, global_batch: int, seed: int
+    data_cfg: Any, global_batch: int, seed: int, streams: Sequence[str] = STREAMS
 ) -> tuple[grain.IterDataset, dict[str, StreamCounts]]:
     """The endless paired pipeline as a grain ``IterDataset`` plus its skip counters.
 
@@ -352,10 +351,12 @@ def build_paired_dataset(
       global_batch: examples per step over all processes; each process yields
         ``global_batch // jax.process_count()``.
       seed: the run's seed; content and style derive independent seeds from it.
+      streams: the streams to read; ``("content",)`` for methods trained on one fixed style
+        image (Johnson et al.), which need no style source.
 
     Returns:
-      ``(dataset, counts)``; iterating the dataset yields ``{"content", "style"}`` float32
-      arrays of shape (local_batch, crop, crop, 3) in [0, 1].
+      ``(dataset, counts)``; iterating the dataset yields ``{"content", "style"}`` (the
+      ``streams``) float32 arrays of shape (local_batch, crop, crop, 3) in [0, 1].
     """
     settings = DataSettings.from_config(data_cfg)
     _, count = _process_index_and_count()
@@ -365,10 +366,13 @@ def build_paired_dataset(
         )
     ensure_absl_flags_parsed()
     seeds = _stream_seeds(seed)
-    streams, counts = {}, {}
-    for s in STREAMS:
-        streams[s], counts[s] = _stream_dataset(settings, s, *seeds[s])
-    ds = _ZipByIndexDataset(streams["content"], streams["style"])
+    unknown = set(streams) - set(STREAMS)
+    if unknown or not streams:
+        raise ValueError(f"streams must be a non-empty subset of {STREAMS}, got {streams}")
+    datasets, counts = {}, {}
+    for s in (s for s in STREAMS if s in streams):
+        datasets[s], counts[s] = _stream_dataset(settings, s, *seeds[s])
+    ds = _ZipByIndexDataset(datasets)
     ds = ds.to_iter_dataset(
         grain.ReadOptions(
             num_threads=settings.read_threads, prefetch_buffer_size=settings.prefetch_buffer_size
@@ -383,7 +387,9 @@ def build_paired_dataset(
     return ds, counts
 
 
-def build_paired_iterator(data_cfg: Any, global_batch: int, seed: int) -> grain.DatasetIterator:
+def build_paired_iterator(
+    data_cfg: Any, global_batch: int, seed: int, streams: Sequence[str] = STREAMS
+) -> grain.DatasetIterator:
     """Endless iterator of this process's paired batches (see :func:`build_paired_dataset`).
 
     The result is a grain ``DatasetIterator``: ``get_state()``/``set_state()`` resume it
@@ -393,7 +399,7 @@ def build_paired_iterator(data_cfg: Any, global_batch: int, seed: int) -> grain.
     With ``workers > 0`` grain starts worker processes by ``spawn``: a script that builds
     the iterator at import time must do so under ``if __name__ == "__main__":``.
     """
-    ds, counts = build_paired_dataset(data_cfg, global_batch, seed)
+    ds, counts = build_paired_dataset(data_cfg, global_batch, seed, streams)
     it = iter(ds)
     it.data_counts = counts
     return it

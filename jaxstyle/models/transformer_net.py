@@ -40,6 +40,7 @@ from jaxstyle.models.decoder import upsample_nearest2x
 NormParams = Mapping[str, tuple[jax.Array, jax.Array]]
 QuantTable = Mapping[str, tuple[float, int]]
 NORMS = ("affine", "conditional")
+UPSAMPLES = ("nearest", "deconv")
 
 
 def fake_quant(x: jax.Array, scale: float, zero_point: int) -> jax.Array:
@@ -103,6 +104,18 @@ def pad_to_multiple(x: jax.Array, m: int) -> jax.Array:
     return jnp.pad(x, ((0, 0), (0, ph), (0, pw), (0, 0)), mode="reflect") if ph or pw else x
 
 
+def transposed_conv2x(x: jax.Array, kernel: jax.Array) -> jax.Array:
+    """(B,H,W,Cin), HWIO (k,k,Cin,Cout) -> (B,2H,2W,Cout): a stride-2 transposed conv with
+    padding k//2 and output padding 1 (torch ``ConvTranspose2d(k, 2, k//2, 1)`` up to the
+    kernel's flip): zeros between the pixels, then a conv. Uneven kernel overlap gives the
+    period-2 (checkerboard) pattern of Odena et al. 2016."""
+    k, p = kernel.shape[0], kernel.shape[0] // 2
+    pad = ((k - 1 - p, k - 1 - p + 1),) * 2
+    return jax.lax.conv_general_dilated(
+        x, kernel, (1, 1), pad, lhs_dilation=(2, 2), dimension_numbers=("NHWC", "HWIO", "NHWC")
+    )
+
+
 @dataclasses.dataclass(frozen=True)
 class NetSpec:
     """One variant of the architecture (see the module docstring).
@@ -112,6 +125,10 @@ class NetSpec:
     at the width of the last contract layer. ``norm_contract=False`` leaves the contract layers
     unnormalised (Ghiasi's, whose batch norm is folded into the conv bias); ``norm_output``
     normalises the last conv too (the Magenta networks). ``eps`` is the instance norm's.
+    ``upsample="deconv"`` makes every x2 expand layer a 3x3 transposed conv (stride 2, padding
+    1, output padding 1, zero-padded: jcjohnson/fast-neural-style's ``u`` layers) instead of
+    nearest x2 + conv, for the checkerboard comparison. ``residual_width`` sets the residual
+    blocks' width when there are no contract layers (a network that starts on features).
     """
 
     contract: tuple[tuple[int, int, int], ...]
@@ -123,17 +140,21 @@ class NetSpec:
     use_bias: bool = True
     output: str = "linear"
     eps: float = 1e-5
+    upsample: str = "nearest"
+    residual_width: int | None = None
 
     def __post_init__(self):
         if self.norm not in NORMS:
             raise ValueError(f"norm must be one of {NORMS}, got {self.norm!r}")
         if self.output not in ("linear", "sigmoid"):
             raise ValueError(f"output must be 'linear' or 'sigmoid', got {self.output!r}")
+        if self.upsample not in UPSAMPLES:
+            raise ValueError(f"upsample must be one of {UPSAMPLES}, got {self.upsample!r}")
 
     @property
     def width(self) -> int:
         """Channels of the residual blocks (the last contract layer's)."""
-        return self.contract[-1][0]
+        return self.residual_width or self.contract[-1][0]
 
     def layers(self) -> list[tuple[str, int, bool]]:
         """``(name, out channels, normalised)`` of every conv layer, in forward order."""
@@ -167,6 +188,7 @@ class ConvLayer(nn.Module):
     upsample: int = 1
     use_bias: bool = True
     dtype: Any = jnp.float32
+    transposed: bool = False  # x2 by a transposed conv instead (``upsample`` must be 2)
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -177,8 +199,18 @@ class ConvLayer(nn.Module):
         if self.upsample < 1 or self.upsample & (self.upsample - 1):
             raise ValueError(f"upsample must be a power of two, got {self.upsample}")
         x = x.astype(self.dtype)
-        for _ in range(self.upsample.bit_length() - 1):
-            x = upsample_nearest2x(x)
+        if self.transposed:
+            y = transposed_conv2x(x, kernel)
+        else:
+            for _ in range(self.upsample.bit_length() - 1):
+                x = upsample_nearest2x(x)
+            y = self._conv(x, kernel)
+        if self.use_bias:
+            y = y + self.param("bias", nn.initializers.zeros, (self.features,)).astype(self.dtype)
+        return y
+
+    def _conv(self, x: jax.Array, kernel: jax.Array) -> jax.Array:
+        k = self.kernel
         if k == 3 and self.stride == 1:
             y = conv3x3_reflect(x, kernel)
         else:
@@ -188,8 +220,6 @@ class ConvLayer(nn.Module):
                 x, kernel, (self.stride, self.stride), "VALID",
                 dimension_numbers=("NHWC", "HWIO", "NHWC"),
             )
-        if self.use_bias:
-            y = y + self.param("bias", nn.initializers.zeros, (self.features,)).astype(self.dtype)
         return y
 
 
@@ -210,7 +240,7 @@ class NormConv(nn.Module):
     ) -> jax.Array:
         y = ConvLayer(
             self.features, self.kernel, self.stride, self.upsample, self.spec.use_bias,
-            self.dtype, name="conv",
+            self.dtype, self.upsample == 2 and self.spec.upsample == "deconv", name="conv",
         )(x)
         if not self.normalised:
             return y
