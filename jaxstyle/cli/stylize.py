@@ -26,7 +26,7 @@ CLI_DEFAULTS = {"steps": 150}  # method options, applied where the method takes 
 
 # Flags that are stylizer controls or hooks (checked against the loaded stylizer's declaration).
 CONTROL_FLAGS = {"size", "preserve_color", "alpha", "style_weights", "masks", "cin_style",
-                 "save_every", "checkpoint_dir", "checkpoint_every"}
+                 "all_scales", "save_every", "checkpoint_dir", "checkpoint_every"}
 
 # Flags that are not method options or controls (inputs, outputs, multi-host).
 _COMMON = {"content", "style", "stylized", "output", "pairs", "no_sheet", "method", "func", "command",
@@ -101,6 +101,8 @@ def register(subparsers) -> None:
     c.add_argument("--cin-style", default=S, metavar="SPEC",
                    help="cin: built-in style 0-25, a blend like 3:0.5,12:0.5, or 'all' for a contact "
                    "sheet of the 26 (default 0)")
+    c.add_argument("--all-scales", action="store_true", default=S,
+                   help="multimodal: also write each subnet's output (NAME_256.png, NAME_512.png at --size 1024)")
 
     o = p.add_argument_group("optimization methods (gatys, lapstyle)")
     o.add_argument("--steps", type=int, default=S, help=f"optimizer steps per scale (default {CLI_DEFAULTS['steps']})")
@@ -199,6 +201,10 @@ def write_results(jobs, out_dir: Path, out_file: Path | None, sheet_height: int 
         if result is None:  # owned by another process
             continue
         target = out_file or out_dir / f"{name}.png"
+        if isinstance(result, tuple):  # (final, *side outputs), e.g. multimodal --all-scales
+            result, *side = result
+            for img in side:
+                written.append(save_image(target.with_name(f"{target.stem}_{max(img.shape[:2])}.png"), img))
         written.append(save_image(target, result))
         if sheet_height:
             sheet = make_grid([*shown, result], height=sheet_height)
@@ -219,7 +225,8 @@ def run(args: argparse.Namespace) -> int:
     contents, cnames = load_images(args.content)
     built_in = not _stylizer_attr(args.method, "style_images", True)
     if built_in and args.style is not None:
-        raise InputError(f"--method {args.method} takes no --style (its styles are built in: --cin-style)")
+        pick = "; pick one with --cin-style" if "cin_style" in _stylizer_attr(args.method, "controls", ()) else ""
+        raise InputError(f"--method {args.method} takes no --style (its style is built in{pick})")
     styles, snames = load_images(args.style or [f"sample:{DEFAULT_STYLE}"]) if not built_in else ([], [])
     mixing = "style_weights" in controls or "masks" in controls
     if "masks" in controls:
@@ -228,7 +235,7 @@ def run(args: argparse.Namespace) -> int:
     contact_sheet = controls.get("cin_style") == "all"
     if built_in:  # one output per content (x26 for 'all'), the style is a control
         specs = list(range(26)) if contact_sheet else [controls.get("cin_style", 0)]
-        names = [f"{c}__cin{str(s).replace(':', '-').replace(',', '_')}" for c in cnames for s in specs]
+        names = [f"{c}__{_style_tag(args.method, s)}" for c in cnames for s in specs]
         inputs, style_entries = [c for c in contents for _ in specs], None
         shown = [[c] for c in inputs]
         if contact_sheet:
@@ -273,6 +280,13 @@ def run(args: argparse.Namespace) -> int:
     elapsed = time.perf_counter() - t0
     print(f"{len(written)} image(s) in {elapsed:.1f} s ({len(names)} output(s) in all)")
     return 0
+
+
+def _style_tag(method: str, spec) -> str:
+    """Output name part for a built-in style: ``cin3``, ``cin3-0.5_12-0.5``; else the method."""
+    if "cin_style" not in _stylizer_attr(method, "controls", ()):
+        return method
+    return f"cin{str(spec).replace(':', '-').replace(',', '_')}"
 
 
 def _stylizer_attr(method: str, name: str, default):

@@ -12,6 +12,8 @@ optimization-based or feed-forward::
   K images. A 4-D ``(N or 1, h, w, 3)`` array is N entries.
 - Returns the N results ``(H_i, W_i, 3)`` in [0, 1] in pair order: a list (``None`` for pairs
   owned by other processes of a multi-host run), or one array when ``contents`` was an array.
+  Controls that ask for side outputs (Multimodal's ``all_scales``) make each result a tuple
+  ``(final, *side_outputs)``.
 
 Pairs whose inputs have equal shapes run as one batch with the pair axis sharded over every
 device (:mod:`jaxstyle.pairs`). Each stylizer declares the ``controls`` it honours; anything
@@ -53,7 +55,8 @@ def as_images(x: Any, what: str) -> list[np.ndarray]:
 def stack_if_array(contents: Any, results: list) -> Any:
     """Results as one ``(N, H, W, 3)`` array when the contents came as one (and all are here)."""
     as_array = isinstance(contents, np.ndarray | jax.Array) and np.ndim(contents) == 4
-    return np.stack(results) if as_array and all(r is not None for r in results) else results
+    stackable = all(r is not None and not isinstance(r, tuple) for r in results)
+    return np.stack(results) if as_array and stackable else results
 
 
 def style_sets(styles: Any, n: int, mixing: bool) -> list[tuple[np.ndarray, ...]]:
@@ -127,7 +130,7 @@ class Stylizer:
             seen = [color.prepare_pair(c, c, mode)[0] for c in images]
             shown = [tuple(color.prepare_pair(c, s, mode)[1] for s in ss) for c, ss in zip(images, sets, strict=True)]
         results = self._run(seen, shown, **controls)
-        results = [None if r is None else color.finish(r, c, mode) for r, c in zip(results, images, strict=True)]
+        results = [None if r is None else _finish(r, c, mode) for r, c in zip(results, images, strict=True)]
         return stack_if_array(contents, results)
 
     def _style_sets(self, styles: Any, n: int, controls: dict[str, Any]) -> list[tuple[np.ndarray, ...]]:
@@ -192,12 +195,26 @@ class FeedForwardStylizer(Stylizer):
                 m = None if per_pair_masks is None else axis.stack([per_pair_masks[i] for i in chunk])
                 extra = {k: axis.stack([v[i] for i in chunk]) for k, v in pair_inputs.items()}
                 out = self.apply(c, s, m, **extra, **controls)
-                for k, img in enumerate(axis.owned(out)):
+                for k, img in enumerate(_owned(axis, out)):
                     results[chunk[k]] = img
                 done += len(chunk)
                 if progress is not None:
                     progress(done, {})
         return results
+
+
+def _owned(axis: PairAxis, out: jax.Array | tuple[jax.Array, ...]) -> list:
+    """Per pair its image, or its tuple of images when ``apply`` returned several outputs."""
+    if not isinstance(out, tuple):
+        return axis.owned(out)
+    return [None if any(i is None for i in imgs) else imgs for imgs in zip(*map(axis.owned, out), strict=True)]
+
+
+def _finish(result: Any, content: np.ndarray, mode: str) -> Any:
+    """:func:`color.finish` of a result, or of each output (at its own size) of a tuple."""
+    if not isinstance(result, tuple):
+        return color.finish(result, content, mode)
+    return tuple(color.finish(r, resize(content, r.shape[:2]), mode) for r in result)
 
 
 def _masks_per_pair(masks: Any, contents: list[np.ndarray]) -> list[np.ndarray]:
