@@ -429,3 +429,67 @@ def randomize_batchnorm(model: nn.Module, seed: int = 0) -> nn.Module:
             m.weight.data.copy_(0.5 + torch.rand(n, generator=g))
             m.bias.data.copy_(0.1 * torch.randn(n, generator=g))
     return model.eval()
+
+
+# --------------------------------------------------------------------------- Johnson et al.
+
+
+class JohnsonConv(nn.Module):
+    """Reflection pad k//2 then a k x k conv (``conv2d``), optionally after nearest x2."""
+
+    def __init__(self, cin: int, cout: int, k: int, stride: int = 1, upsample: bool = False):
+        super().__init__()
+        self.upsample = upsample
+        self.pad = nn.ReflectionPad2d(k // 2)
+        self.conv2d = nn.Conv2d(cin, cout, k, stride)
+
+    def forward(self, x):
+        if self.upsample:
+            x = nn.functional.interpolate(x, scale_factor=2, mode="nearest")
+        return self.conv2d(self.pad(x))
+
+
+class JohnsonResidual(nn.Module):
+    def __init__(self, c: int):
+        super().__init__()
+        self.conv1, self.in1 = JohnsonConv(c, c, 3), nn.InstanceNorm2d(c, affine=True)
+        self.conv2, self.in2 = JohnsonConv(c, c, 3), nn.InstanceNorm2d(c, affine=True)
+
+    def forward(self, x):
+        return x + self.in2(self.conv2(torch.relu(self.in1(self.conv1(x)))))
+
+
+class JohnsonTransformerNet(nn.Module):
+    """The pytorch/examples fast_neural_style architecture, with its state_dict key names;
+    0..255 images in and out, no output non-linearity."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1, self.in1 = JohnsonConv(3, 32, 9), nn.InstanceNorm2d(32, affine=True)
+        self.conv2, self.in2 = JohnsonConv(32, 64, 3, 2), nn.InstanceNorm2d(64, affine=True)
+        self.conv3, self.in3 = JohnsonConv(64, 128, 3, 2), nn.InstanceNorm2d(128, affine=True)
+        for i in range(1, 6):
+            setattr(self, f"res{i}", JohnsonResidual(128))
+        self.deconv1, self.in4 = JohnsonConv(128, 64, 3, upsample=True), nn.InstanceNorm2d(64, affine=True)
+        self.deconv2, self.in5 = JohnsonConv(64, 32, 3, upsample=True), nn.InstanceNorm2d(32, affine=True)
+        self.deconv3 = JohnsonConv(32, 3, 9)
+
+    def forward(self, x):
+        y = torch.relu(self.in1(self.conv1(x)))
+        y = torch.relu(self.in2(self.conv2(y)))
+        y = torch.relu(self.in3(self.conv3(y)))
+        for i in range(1, 6):
+            y = getattr(self, f"res{i}")(y)
+        y = torch.relu(self.in4(self.deconv1(y)))
+        y = torch.relu(self.in5(self.deconv2(y)))
+        return self.deconv3(y)
+
+
+def randomize_instance_norms(model: nn.Module, seed: int = 0) -> nn.Module:
+    """Non-trivial affine parameters for every InstanceNorm2d (a trained network's are)."""
+    g = torch.Generator().manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, nn.InstanceNorm2d):
+            m.weight.data.copy_(0.5 + torch.rand(m.num_features, generator=g))
+            m.bias.data.copy_(0.2 * torch.randn(m.num_features, generator=g))
+    return model.eval()
