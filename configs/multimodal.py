@@ -6,7 +6,8 @@ Variants (``configs/multimodal.py:VARIANT``):
          resized to 1024 on the shorter side), batch 1, Adam 1e-3 x0.8 every 2000 steps,
          10,000 steps, lambda 1 / 0.5 / 0.25, style weights 2e4 / 1e5 / 1e3, content 1
          (FeliMe's PyTorch port; the paper has no official code).
-  tiny   a seconds-long smoke run: 64 px final crops (16 / 32 / 64 px outputs), 1/8 widths.
+  tiny   a smoke run: 64 px final crops (16 / 32 / 64 px outputs), 1/8 widths, one residual
+         block per group.
 
 Run::
 
@@ -31,7 +32,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     cfg.method = "multimodal"
     cfg.seed = 0
     cfg.style_image = ""  # required: the one style this network learns
-    cfg.model = ml_collections.ConfigDict({"encoder": "vgg16", "width": 1.0})
+    # width scales every hidden channel count; blocks > 0 replaces every residual-block count.
+    cfg.model = ml_collections.ConfigDict({"encoder": "vgg16", "width": 1.0, "blocks": 0})
     # One entry per output (style, enhance, refine subnet).
     cfg.loss = ml_collections.ConfigDict({
         "hierarchy": (1.0, 0.5, 0.25), "content": (1.0, 1.0, 1.0), "style": (2e4, 1e5, 1e3),
@@ -46,7 +48,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     })
     if variant == "tiny":
         make_tiny(cfg, crop_size=64)
-        cfg.model.width = 1 / 8
+        cfg.model.update(width=1 / 8, blocks=1)  # compiles in seconds
         cfg.train.update(steps=10, checkpoint_every=5, sample_every=5)
         cfg.optim.lr = 1e-2
     return cfg

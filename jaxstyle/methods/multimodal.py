@@ -42,6 +42,12 @@ CONTENT_LAYER = "relu2_1"
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
 
 
+def build_model(model_cfg: Any) -> MultimodalNet:
+    """The network a config's ``model`` section describes (``width``, ``blocks``; 0 = paper)."""
+    m = dict(model_cfg)
+    return MultimodalNet(width=float(m.get("width", 1.0)), blocks=int(m.get("blocks", 0)) or None)
+
+
 class Multimodal:
     """The training plug-in (see :mod:`jaxstyle.methods.trainer`)."""
 
@@ -49,7 +55,7 @@ class Multimodal:
 
     def __init__(self, cfg: Any):
         self.cfg = cfg
-        self.model = MultimodalNet(width=float(cfg.model.width))
+        self.model = build_model(cfg.model)
         loss = cfg.loss
         self.levels = [
             {"lambda": float(loss.hierarchy[k]), "content": float(loss.content[k]),
@@ -129,4 +135,4 @@ class Stylizer(per_style.PerStyleStylizer):
 def load_stylizer(source: str | Path | None) -> Stylizer:
     """From a ``jaxstyle train`` workdir or checkpoint step directory."""
     params, cfg = per_style.load_trained(source, "multimodal")
-    return Stylizer(params, MultimodalNet(width=float(cfg.model.width)))
+    return Stylizer(params, build_model(cfg.model))

@@ -19,7 +19,8 @@ statistics first; the first instance norm removes any affine input scaling anywa
 subnet's raw output is what the losses see while the next subnet gets it clipped to [0, 1].
 Level sizes are ``round(H / 4)``, ``round(H / 2)``, ``H``; each subnet reflect-pads to a
 multiple of its total stride and crops back, so any size works. ``width`` scales every hidden
-channel count (tiny test networks).
+channel count and ``blocks`` (if set) replaces every residual-block count: tiny smoke-test
+networks that compile in seconds.
 """
 
 from __future__ import annotations
@@ -64,6 +65,11 @@ def resize_to(x: jax.Array, size: tuple[int, int]) -> jax.Array:
     return jax.image.resize(x, (x.shape[0], *size, x.shape[-1]), "bilinear")
 
 
+def subnet_spec(spec: NetSpec, width: float, blocks: int | None) -> NetSpec:
+    """``spec`` at ``width`` times its channels, with ``blocks`` residual blocks if given."""
+    return scaled_spec(spec, width, **({"residual_blocks": blocks} if blocks else {}))
+
+
 def _padded(net: nn.Module, x: jax.Array, multiple: int) -> jax.Array:
     h, w = x.shape[1:3]
     return net(pad_to_multiple(x, multiple))[:, :h, :w]
@@ -73,12 +79,13 @@ class StyleSubnet(nn.Module):
     """(B,h,w,3) in [0, 1] -> (B,h,w,3): RGB- and L-blocks, concatenated, then the conv-block."""
 
     width: float = 1.0
+    blocks: int | None = None
     dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        block = scaled_spec(RGB_BLOCK, self.width)
-        conv = scaled_spec(CONV_BLOCK, self.width)
+        block = subnet_spec(RGB_BLOCK, self.width, self.blocks)
+        conv = subnet_spec(CONV_BLOCK, self.width, self.blocks)
         conv = dataclasses.replace(conv, residual_width=2 * block.width)
         h, w = x.shape[1:3]
         x = pad_to_multiple(x, 4)
@@ -96,15 +103,17 @@ class MultimodalNet(nn.Module):
     """
 
     width: float = 1.0
+    blocks: int | None = None
     dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, x: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
         s1, s2, s3 = level_sizes(*x.shape[1:3])
-        y1 = StyleSubnet(self.width, self.dtype, name="style")(resize_to(x, s1))
-        enhance = TransformerNet(scaled_spec(ENHANCE, self.width), self.dtype, name="enhance")
+        y1 = StyleSubnet(self.width, self.blocks, self.dtype, name="style")(resize_to(x, s1))
+        spec = subnet_spec(ENHANCE, self.width, self.blocks)
+        enhance = TransformerNet(spec, self.dtype, name="enhance")
         y2 = _padded(enhance, resize_to(jnp.clip(y1, 0.0, 1.0), s2), 8)
-        refine = TransformerNet(scaled_spec(REFINE, self.width), self.dtype, name="refine")
+        refine = TransformerNet(subnet_spec(REFINE, self.width, self.blocks), self.dtype, name="refine")
         x3 = resize_to(jnp.clip(y2, 0.0, 1.0), s3)
         y3 = x3 + _padded(refine, x3, 4)  # the identity skip: refine learns a residual
         return y1, y2, y3
