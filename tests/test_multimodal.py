@@ -79,3 +79,21 @@ def test_tiny_training_lowers_the_loss_and_writes_all_scales(multimodal_run, con
     images = {f: load_image(out / f) for f in files}
     assert [max(images[f].shape[:2]) for f in files] == [64, 16, 32]
     assert all(np.isfinite(img).all() and img.std() > 1e-3 for img in images.values())
+
+
+@pytest.mark.slow  # minutes: three networks trained, evaluated at 4x their training size
+def test_hierarchy_evidence_script_reports_fine_layer_distances(tmp_path):
+    """benchmarks/multimodal_evidence.py end to end (a short run; BENCHMARKS.md has the long one)."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks/multimodal_evidence.py"), "--steps", "20", "--scale", "16",
+         "--out", str(tmp_path)], capture_output=True, text=True, cwd=REPO, timeout=1800,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = [line for line in proc.stdout.splitlines() if line.startswith(("| johnson", "| multimodal"))]
+    assert len(rows) == 3, proc.stdout
+    for row in rows:
+        numbers = [float(v) for v in row.strip("|").split("|")[2:6]]
+        assert all(np.isfinite(numbers)), row
