@@ -267,3 +267,16 @@ def import_ghiasi(predict_path: str | Path, transform_path: str | Path) -> Ghias
         transformer_quant={k: tg.quant(v) for k, v in transformer_points.items()},
         predictor_points=predictor_points, transformer_points=transformer_points,
     )
+
+
+def import_ghiasi_variables(*paths: str | Path) -> dict[str, Any]:
+    """``{"predictor", "transformer"}`` variables from the ONNX pair given in either order
+    (what the weights cache stores; the fake-quantization tables are left out)."""
+    from jaxstyle.weights.onnx_import import initializers
+
+    if len(paths) != 2:
+        raise WeightsError("ghiasi needs both arbitrary_predict.onnx and arbitrary_transform.onnx")
+    first = set(initializers(load_onnx(paths[0])))
+    predict, transform = paths if "mobilenet_conv/Conv/weights" in first else paths[::-1]
+    w = import_ghiasi(predict, transform)
+    return {"predictor": w.predictor, "transformer": w.transformer}
