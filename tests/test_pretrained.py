@@ -106,3 +106,55 @@ def test_cli_contact_sheet_of_all_26_styles_and_refused_style_images(tmp_path, c
         err = capsys.readouterr().err.strip()
         assert expect in err and len(err.splitlines()) == 1
     assert not (tmp_path / "bad").exists()
+
+
+# --------------------------------------------------------------------------- ghiasi
+
+
+@pytest.fixture(scope="module")
+def ghiasi():
+    from jaxstyle.methods import load_stylizer
+
+    return load_stylizer("ghiasi")
+
+
+@pytest.fixture(scope="module")
+def pair(content_paths, style_paths):
+    return (resize_long_side(load_image(content_paths[1]), 62),  # odd size: padded, cropped back
+            [resize_long_side(load_image(p), 96) for p in style_paths[:2]])
+
+
+def test_ghiasi_alpha_zero_is_the_content_in_its_own_style(ghiasi, pair):
+    content, (style, _) = pair
+    own = ghiasi.stylize([content], [content])[0]
+    mixed = ghiasi.stylize([content], [style], alpha=0.0)[0]
+    assert mixed.shape == content.shape
+    np.testing.assert_allclose(mixed, own, atol=1e-5)
+    assert np.abs(ghiasi.stylize([content], [style])[0] - own).mean() > 0.02  # the style matters
+
+
+def test_ghiasi_one_hot_weights_and_a_full_mask_equal_the_single_style(ghiasi, pair):
+    content, (a, b) = pair
+    single = ghiasi.stylize([content], [a])[0]
+    weighted = ghiasi.stylize([content], [(a, b)], style_weights=(1.0, 0.0))[0]
+    full = np.ones(content.shape[:2], np.float32)
+    masked = ghiasi.stylize([content], [(a, b)], masks=[full, 0 * full])[0]
+    np.testing.assert_allclose(weighted, single, atol=1e-5)
+    np.testing.assert_allclose(masked, single, atol=1e-5)
+    half = np.zeros_like(full)
+    half[:, : full.shape[1] // 2] = 1  # left: a, right: b
+    split = ghiasi.stylize([content], [(a, b)], masks=[half, 1 - half])[0]
+    only_b = ghiasi.stylize([content], [b])[0]
+    cols = full.shape[1]
+    left, right = slice(0, cols // 4), slice(3 * cols // 4, cols)  # away from the seam
+    assert np.abs(split[:, left] - single[:, left]).mean() < np.abs(split[:, left] - only_b[:, left]).mean()
+    assert np.abs(split[:, right] - only_b[:, right]).mean() < np.abs(split[:, right] - single[:, right]).mean()
+
+
+def test_cli_ghiasi_writes_the_requested_size(tmp_path, content_paths, style_paths):
+    from jaxstyle.cli import main
+
+    out = tmp_path / "g.png"
+    assert main(["stylize", "--method", "ghiasi", "--content", str(content_paths[0]), "--style",
+                 str(style_paths[0]), "--size", "80", "--output", str(out)]) == 0
+    assert max(load_image(out).shape[:2]) == 80
