@@ -158,3 +158,12 @@ def test_cli_ghiasi_writes_the_requested_size(tmp_path, content_paths, style_pat
     assert main(["stylize", "--method", "ghiasi", "--content", str(content_paths[0]), "--style",
                  str(style_paths[0]), "--size", "80", "--output", str(out)]) == 0
     assert max(load_image(out).shape[:2]) == 80
+
+
+def test_demo_writes_the_three_families_and_a_sheet(tmp_path):
+    from jaxstyle.cli import main
+
+    assert main(["demo", "--output", str(tmp_path), "--size", "40", "--steps", "2"]) == 0
+    names = {p.name for p in tmp_path.iterdir()}
+    assert names == {"gatys.png", "ghiasi.png", "cin.png", "demo_sheet.png"}
+    assert max(load_image(tmp_path / "ghiasi.png").shape[:2]) == 40
