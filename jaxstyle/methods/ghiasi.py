@@ -21,19 +21,24 @@ such a workdir as ``source``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
+from jaxstyle import losses
 from jaxstyle.errors import InputError
 from jaxstyle.io import resize
 from jaxstyle.methods.stylizer import GENERIC_CONTROLS, FeedForwardStylizer, check_weights
+from jaxstyle.methods.trainer import gradient_step
+from jaxstyle.models.encoder import Encoder
 from jaxstyle.models.ghiasi import STYLE_SIZE, GhiasiTransformer, StylePredictor
 from jaxstyle.models.transformer_net import pad_to_multiple
+from jaxstyle.weights.encoders import load_encoder
 
 
 def square_style(img: np.ndarray, size: int = STYLE_SIZE) -> np.ndarray:
@@ -75,6 +80,70 @@ def _stylize(variables, contents, styles, own, weights, masks, alpha):
     return transform(variables, contents, vecs, masks)
 
 
+# ------------------------------------------------------------------------------------------
+# Training: fine-tuning the imported networks (the training plug-in of jaxstyle.methods.trainer).
+# ------------------------------------------------------------------------------------------
+class GhiasiTrainer:
+    """Fine-tunes the transformer (and, with ``model.train_predictor``, the style predictor)
+    from the imported weights with the paper's loss: VGG feature MSE at ``loss.content_layer``
+    plus Gram style losses at ``loss.style_layers``, optionally total variation."""
+
+    def __init__(self, cfg: Any):
+        self.cfg = cfg
+        self.weights = {k: float(cfg.loss[k]) for k in ("content", "style", "tv")}
+
+    def load_frozen(self) -> dict[str, Any]:
+        return {"vgg": load_encoder(self.cfg.model.encoder)}
+
+    def init(self, rng: jax.Array, batch: Mapping[str, Any], frozen: Mapping[str, Any]) -> dict:
+        del rng, batch, frozen  # fine-tuning starts from the imported weights
+        variables = load_variables(self.cfg.model.init_weights or None)
+        return {name: variables[name]["params"] for name in ("predictor", "transformer")}
+
+    def optimizers(self) -> dict[str, optax.GradientTransformation]:
+        groups = ("transformer", "predictor") if self.cfg.model.train_predictor else ("transformer",)
+        return {name: optax.adam(self.cfg.optim.lr) for name in groups}  # a group left out is frozen
+
+    def _stylize(self, params, batch) -> jax.Array:
+        variables = {name: {"params": params[name]} for name in ("predictor", "transformer")}
+        vectors = style_vectors(variables, [batch["style"]])[:, 0]
+        return transform(variables, batch["content"], vectors)
+
+    def loss_fn(self, params, batch, frozen, rng) -> tuple[jax.Array, dict[str, jax.Array]]:
+        """Weighted content + style (+ TV) loss of one batch; weight-0 terms are not computed."""
+        del rng
+        vgg: Encoder = frozen["vgg"]
+        c = self.cfg.loss
+        out = self._stylize(params, batch)
+        fo = vgg(out, (c.content_layer, *c.style_layers))
+        fs = vgg(batch["style"], tuple(c.style_layers))
+        terms: dict[str, jax.Array] = {}
+        if self.weights["content"]:
+            fc = vgg(batch["content"], (c.content_layer,))[c.content_layer]
+            terms["content"] = losses.content_loss(fo[c.content_layer], fc)
+        if self.weights["style"]:
+            terms["style"] = sum(
+                losses.gram_style_loss(fo[k], losses.gram_matrix(fs[k])) for k in c.style_layers
+            )
+        if self.weights["tv"]:
+            terms["tv"] = losses.total_variation(out)
+        loss = sum(self.weights[k] * v for k, v in terms.items())
+        return loss, {f"loss/{k}": v for k, v in terms.items()}
+
+    def train_step(self, params, opt_states, batch, frozen, rng, step):
+        return gradient_step(self.loss_fn, self.optimizers())(params, opt_states, batch, frozen, rng, step)
+
+    def sample(self, params, batch, frozen) -> jax.Array:
+        del frozen
+        return self._stylize(params, batch)
+
+
+TRAINER = GhiasiTrainer
+
+
+# ------------------------------------------------------------------------------------------
+# Test time.
+# ------------------------------------------------------------------------------------------
 class Stylizer(FeedForwardStylizer):
     """Ghiasi's predictor + transformer (see the module docstring for the controls)."""
 
@@ -121,6 +190,8 @@ def load_variables(source: str | Path | None) -> dict:
     if source is None:
         return load_pretrained("ghiasi")
     path = Path(source)
+    if not path.exists():
+        raise InputError(f"{path}: not found")
     if path.is_file() and path.suffix == ".safetensors":
         return read_net(path, "ghiasi")
     if path.is_dir():
