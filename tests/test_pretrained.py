@@ -100,7 +100,8 @@ def test_cli_contact_sheet_of_all_26_styles_and_refused_style_images(tmp_path, c
     assert (out / f"{stem}__cin_all.png").is_file()
     capsys.readouterr()
     for bad, expect in [(["--style", str(content_paths[1])], "takes no --style"),
-                        (["--cin-style", "40"], "0 to 25"), (["--steps", "3"], "does not use --steps")]:
+                        (["--cin-style", "40"], "0 to 25"), (["--steps", "3"], "does not use --steps"),
+                        (["--preserve-color", "histogram"], "use --preserve-color luminance")]:
         assert main(["stylize", "--method", "cin", "--content", str(content_paths[0]),
                      "--output", str(tmp_path / "bad"), *bad]) == 2
         err = capsys.readouterr().err.strip()

@@ -104,6 +104,9 @@ class Stylizer:
         mode = controls.get("preserve_color", "none")
         if mode not in color.MODES:
             raise InputError(f"unknown preserve-color mode {mode!r}; expected one of {', '.join(color.MODES)}")
+        if mode == "histogram" and not self.style_images:
+            raise InputError(f"--preserve-color histogram recolours style images, which --method "
+                             f"{self.method} does not take (use --preserve-color luminance)")
         if "masks" in controls and len(controls["masks"]) != n_styles:
             raise InputError(f"--mask needs one mask per style: got {len(controls['masks'])} for {n_styles} styles")
         self.validate(controls, n_styles)
