@@ -33,8 +33,8 @@ import optax
 from jaxstyle import losses
 from jaxstyle.errors import InputError
 from jaxstyle.io import resize
-from jaxstyle.methods.stylizer import GENERIC_CONTROLS, FeedForwardStylizer, check_weights
-from jaxstyle.methods.trainer import gradient_step
+from jaxstyle.methods.stylizer import GENERIC_CONTROLS, FeedForwardStylizer, check_alpha_and_mixing
+from jaxstyle.methods.trainer import gradient_step, weighted_loss
 from jaxstyle.models.encoder import Encoder
 from jaxstyle.models.ghiasi import STYLE_SIZE, GhiasiTransformer, StylePredictor
 from jaxstyle.models.transformer_net import pad_to_multiple
@@ -127,8 +127,7 @@ class GhiasiTrainer:
             )
         if self.weights["tv"]:
             terms["tv"] = losses.total_variation(out)
-        loss = sum(self.weights[k] * v for k, v in terms.items())
-        return loss, {f"loss/{k}": v for k, v in terms.items()}
+        return weighted_loss(terms, self.weights)
 
     def train_step(self, params, opt_states, batch, frozen, rng, step):
         return gradient_step(self.loss_fn, self.optimizers())(params, opt_states, batch, frozen, rng, step)
@@ -155,11 +154,7 @@ class Stylizer(FeedForwardStylizer):
         self.variables = jax.tree.map(jnp.asarray, variables)
 
     def validate(self, controls: dict[str, Any], n_styles: int) -> None:
-        if not 0.0 <= controls.get("alpha", 1.0) <= 1.0:
-            raise InputError(f"--alpha must be in [0, 1], got {controls['alpha']}")
-        if "masks" in controls and "style_weights" in controls:
-            raise InputError("give --style-weights or --mask, not both")
-        check_weights(controls.get("style_weights"), n_styles, "--style-weights")
+        check_alpha_and_mixing(controls, n_styles)
 
     def _run(self, contents, styles, **controls):
         # The predictor sees 256 px squares: crop/resize once here, so pairs bucket by content

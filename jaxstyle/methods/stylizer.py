@@ -214,6 +214,16 @@ def _masks_per_pair(masks: Any, contents: list[np.ndarray]) -> list[np.ndarray]:
     ]
 
 
+def check_alpha_and_mixing(controls: dict[str, Any], n_styles: int) -> None:
+    """The usual checks of ``alpha`` (in [0, 1]), ``style_weights`` (K valid weights) and
+    ``masks`` (not together with style_weights), for methods that take them."""
+    if not 0.0 <= controls.get("alpha", 1.0) <= 1.0:
+        raise InputError(f"--alpha must be in [0, 1], got {controls['alpha']}")
+    if "masks" in controls and "style_weights" in controls:
+        raise InputError("give --style-weights or --mask, not both")
+    check_weights(controls.get("style_weights"), n_styles, "--style-weights")
+
+
 def check_weights(values: Sequence[float] | None, k: int, what: str) -> None:
     """``values`` is None or K non-negative numbers with a positive sum (e.g. style weights)."""
     if values is None:
