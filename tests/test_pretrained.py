@@ -208,3 +208,4 @@ def test_ghiasi_workdir_stylizes_through_the_cli(tmp_path, images_dir, content_p
                  str(content_paths[0]), "--style", str(style_paths[0]), "--size", "48",
                  "--output", str(out)]) == 0
     assert max(load_image(out).shape[:2]) == 48
+
