@@ -18,7 +18,7 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 
 demo: $(VENV)/.installed
 	$(VENV)/bin/jaxstyle weights verify
-	$(VENV)/bin/jaxstyle stylize --output outputs/
+	$(VENV)/bin/jaxstyle demo --output outputs/
 
 test: $(VENV)/.installed-dev
 	$(PY) -m pytest -q

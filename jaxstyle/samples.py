@@ -1,10 +1,11 @@
-"""Default sample images, embedded: the colour images bundled inside scikit-image.
+"""Default sample images, embedded: scikit-image's bundled photos and three bundled paintings.
 
 scikit-image (a pinned dependency) ships a few image files in its wheel under
-``skimage/data/``. jaxstyle uses only those bundled files, located on disk: nothing is
-downloaded (``skimage.data.<fn>()`` would fetch some images with pooch) and nothing here
-depends on files outside the installed packages. Anywhere an image path is accepted,
-``sample:NAME`` names one of them (e.g. ``sample:chelsea``): :func:`jaxstyle.io.load_image`
+``skimage/data/``; jaxstyle uses those as content photos, located on disk (nothing is
+downloaded: ``skimage.data.<fn>()`` would fetch some images with pooch). Styles are three
+public-domain paintings shipped in this package (``jaxstyle/sample_images/``, downscaled to
+512 px; see the NOTICE there). Anywhere an image path is accepted, ``sample:NAME`` names one
+of them (e.g. ``sample:chelsea``, ``sample:starry_night``): :func:`jaxstyle.io.load_image`
 resolves it with :func:`sample_path`, so this module maps names to files and reads none.
 """
 
@@ -25,16 +26,21 @@ SAMPLES: dict[str, str] = {
     "coffee": "coffee.png",  # a cup of coffee, 600x400
     "rocket": "rocket.jpg",  # a launch, 640x427
     "motorcycle": "motorcycle_left.png",  # 741x500
-    # style textures
+    # style paintings, bundled in jaxstyle/sample_images (public domain, see the NOTICE there)
+    "starry_night": "jaxstyle:starry_night.jpg",  # van Gogh, 1889
+    "the_scream": "jaxstyle:the_scream.jpg",  # Munch, 1893
+    "great_wave": "jaxstyle:great_wave.jpg",  # Hokusai, c. 1831
+    # style textures from scikit-image
     "ihc": "ihc.png",  # immunohistochemistry slide: brushy brown on blue, the most painting-like
     "hubble": "hubble_deep_field.jpg",  # 1000x872
     "retina": "retina.jpg",  # 1411x1411
 }
 CONTENT_SAMPLES: tuple[str, ...] = ("chelsea", "astronaut", "coffee", "rocket", "motorcycle")
-STYLE_SAMPLES: tuple[str, ...] = ("ihc", "hubble", "retina")
+STYLE_SAMPLES: tuple[str, ...] = ("starry_night", "the_scream", "great_wave", "ihc", "hubble", "retina")
 
 DEFAULT_CONTENT = "chelsea"
-DEFAULT_STYLE = "ihc"
+DEFAULT_STYLE = "starry_night"
+BUNDLED_DIR = Path(__file__).with_name("sample_images")
 
 
 def _skimage_data_dir() -> Path:
@@ -56,9 +62,12 @@ def sample_path(name: str) -> Path:
         raise InputError(
             f"{SAMPLE_PREFIX}{name}: unknown sample; choose one of {', '.join(SAMPLES)}"
         )
-    path = _skimage_data_dir() / SAMPLES[name]
+    file = SAMPLES[name]
+    if file.startswith("jaxstyle:"):
+        path = BUNDLED_DIR / file.removeprefix("jaxstyle:")
+        owner = "jaxstyle"
+    else:
+        path, owner = _skimage_data_dir() / file, "scikit-image"
     if not path.is_file():
-        raise InputError(
-            f"{SAMPLE_PREFIX}{name}: {path} is missing from the scikit-image installation"
-        )
+        raise InputError(f"{SAMPLE_PREFIX}{name}: {path} is missing from the {owner} installation")
     return path

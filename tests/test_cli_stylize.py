@@ -68,7 +68,7 @@ def test_writes_results_and_sheets_atomically(tmp_path, capsys):
                  "--save-every", "1"])
     assert code == 0
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["chelsea__ihc.png", "chelsea__ihc_sheet.png", "coffee__ihc.png", "coffee__ihc_sheet.png",
+    assert names == ["chelsea__starry_night.png", "chelsea__starry_night_sheet.png", "coffee__starry_night.png", "coffee__starry_night_sheet.png",
                      "frames"]
     assert len(list((out / "frames").glob("*.png"))) == 4  # 2 pairs x steps 1, 2
     assert not list(out.rglob("*.tmp")) and not list(out.rglob(".*"))

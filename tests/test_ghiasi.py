@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from onnx_ref import any_size, float_graph, session
 from PIL import Image
 
 from jaxstyle.errors import WeightsError
@@ -53,39 +54,6 @@ def content_image(path: Path, size: int = 384) -> np.ndarray:
     w, h = max(1, round(img.width * scale)), max(1, round(img.height * scale))
     a = np.asarray(img.resize((w, h), Image.LANCZOS), np.float32) / 255.0
     return np.pad(a, ((0, size - h), (0, size - w), (0, 0)), mode="reflect")[None]
-
-
-def session(model, optimise: bool = True):
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
-    if not optimise:  # the graph's own semantics: every DQ -> op -> Q run as written
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    src = model.SerializeToString() if hasattr(model, "SerializeToString") else str(model)
-    return ort.InferenceSession(src, opts, providers=["CPUExecutionProvider"])
-
-
-def any_size(model):
-    """The graph with free height and width (fixed at export only) and no stale shape info."""
-    g = model.graph
-    del g.value_info[:]
-    for v in list(g.input) + list(g.output):
-        dims = v.type.tensor_type.shape.dim
-        if len(dims) == 4 and dims[1].dim_value == dims[2].dim_value > 1:
-            dims[1].dim_param, dims[2].dim_param = "h", "w"
-    return model
-
-
-def float_graph(path: Path):
-    """The graph with every activation Q/DQ an identity; weight dequantization kept."""
-    model = any_size(onnx.load(str(path)))
-    inits = {t.name for t in model.graph.initializer}
-    for node in model.graph.node:
-        if node.op_type in ("QuantizeLinear", "DequantizeLinear") and node.input[0] not in inits:
-            node.op_type = "Identity"
-            del node.input[1:], node.attribute[:]
-    for out in model.graph.output:
-        out.type.tensor_type.elem_type = onnx.TensorProto.FLOAT
-    return model
 
 
 def with_points(path: Path, names):

@@ -393,11 +393,12 @@ def test_expand_image_paths(tmp_path):
 def test_samples_are_bundled_and_load():
     import skimage
 
-    bundled = Path(skimage.__file__).parent / "data"
+    bundled = {Path(skimage.__file__).parent / "data", Path(samples.__file__).parent / "sample_images"}
     assert samples.DEFAULT_CONTENT in samples.SAMPLES and samples.DEFAULT_STYLE in samples.SAMPLES
+    assert (Path(samples.__file__).parent / "sample_images" / "NOTICE.md").is_file()
     for name in samples.SAMPLES:
         path = samples.sample_path(name)
-        assert path.parent == bundled and path.is_file()
+        assert path.parent in bundled and path.is_file()
         img = load_image(f"sample:{name}")
         assert img.ndim == 3 and img.shape[2] == 3 and img.dtype == np.float32
         assert img.std() > 0.05  # a real picture, not a blank

@@ -140,6 +140,7 @@ def test_controls_a_trained_method_lacks_are_refused(rast_run, tmp_path, capsys)
 
 SHARDED_FEEDFORWARD = """
 import jax, numpy as np
+from jaxstyle.methods import load_stylizer
 from jaxstyle.methods.meanstd import ColourTransform, Stylizer
 assert jax.device_count() == {devices}, jax.devices()
 rng = np.random.default_rng(0)
@@ -151,11 +152,16 @@ stylizer = Stylizer(model, params)
 stylizer.batch_size = 1  # 5 pairs of one shape on 4 devices: two calls, the second padded
 contents = [rng.random((24, 32, 3), dtype=np.float32) for _ in range(5)] + [rng.random((32, 16, 3), dtype=np.float32)]
 styles = [rng.random((20, 20, 3), dtype=np.float32) for _ in range(6)]
-np.savez({out!r}, *stylizer.stylize(contents, styles, alpha=0.7))
+results = stylizer.stylize(contents, styles, alpha=0.7)
+# a style given per pair as a control (cin): batched with the pairs, padded like them
+cin = load_stylizer("cin")
+cin.batch_size = 1
+results += cin.stylize(contents, None, cin_style=[0, 5, "3:1,9:1", 12, 19, 25])
+np.savez({out!r}, *results)
 """
 
 
-def test_feedforward_pairs_sharded_over_4_devices_equal_one_device(tmp_path):
+def test_feedforward_pairs_and_per_pair_controls_sharded_over_4_devices_equal_one_device(tmp_path):
     outs = []
     for devices in (4, 1):
         out = tmp_path / f"d{devices}.npz"
@@ -164,7 +170,9 @@ def test_feedforward_pairs_sharded_over_4_devices_equal_one_device(tmp_path):
         assert proc.returncode == 0, proc.stderr[-3000:]
         data = np.load(out)
         outs.append([data[f"arr_{i}"] for i in range(len(data.files))])
-    assert [o.shape for o in outs[0]] == [(24, 32, 3)] * 5 + [(32, 16, 3)]
+    assert [o.shape for o in outs[0]] == ([(24, 32, 3)] * 5 + [(32, 16, 3)]) * 2
     for a, b in zip(*outs, strict=True):
-        np.testing.assert_allclose(a, b, atol=1e-6)
-    assert max(np.abs(a - outs[0][0]).max() for a in outs[0][1:5]) > 0.01  # pairs differ: no row mix-up
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    for first in (0, 6):  # pairs differ (meanstd: own style images; cin: own styles): no row mix-up
+        results = outs[0][first : first + 5]
+        assert min(np.abs(a - results[0]).mean() for a in results[1:]) > 0.01

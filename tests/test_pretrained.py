@@ -100,9 +100,112 @@ def test_cli_contact_sheet_of_all_26_styles_and_refused_style_images(tmp_path, c
     assert (out / f"{stem}__cin_all.png").is_file()
     capsys.readouterr()
     for bad, expect in [(["--style", str(content_paths[1])], "takes no --style"),
-                        (["--cin-style", "40"], "0 to 25"), (["--steps", "3"], "does not use --steps")]:
+                        (["--cin-style", "40"], "0 to 25"), (["--steps", "3"], "does not use --steps"),
+                        (["--preserve-color", "histogram"], "use --preserve-color luminance")]:
         assert main(["stylize", "--method", "cin", "--content", str(content_paths[0]),
                      "--output", str(tmp_path / "bad"), *bad]) == 2
         err = capsys.readouterr().err.strip()
         assert expect in err and len(err.splitlines()) == 1
     assert not (tmp_path / "bad").exists()
+
+
+# --------------------------------------------------------------------------- ghiasi
+
+
+@pytest.fixture(scope="module")
+def ghiasi():
+    from jaxstyle.methods import load_stylizer
+
+    return load_stylizer("ghiasi")
+
+
+@pytest.fixture(scope="module")
+def pair(content_paths, style_paths):
+    return (resize_long_side(load_image(content_paths[1]), 62),  # odd size: padded, cropped back
+            [resize_long_side(load_image(p), 96) for p in style_paths[:2]])
+
+
+def test_ghiasi_alpha_zero_is_the_content_in_its_own_style(ghiasi, pair):
+    content, (style, _) = pair
+    own = ghiasi.stylize([content], [content])[0]
+    mixed = ghiasi.stylize([content], [style], alpha=0.0)[0]
+    assert mixed.shape == content.shape
+    np.testing.assert_allclose(mixed, own, atol=1e-5)
+    assert np.abs(ghiasi.stylize([content], [style])[0] - own).mean() > 0.02  # the style matters
+
+
+def test_ghiasi_one_hot_weights_and_a_full_mask_equal_the_single_style(ghiasi, pair):
+    content, (a, b) = pair
+    single = ghiasi.stylize([content], [a])[0]
+    weighted = ghiasi.stylize([content], [(a, b)], style_weights=(1.0, 0.0))[0]
+    full = np.ones(content.shape[:2], np.float32)
+    masked = ghiasi.stylize([content], [(a, b)], masks=[full, 0 * full])[0]
+    np.testing.assert_allclose(weighted, single, atol=1e-5)
+    np.testing.assert_allclose(masked, single, atol=1e-5)
+    half = np.zeros_like(full)
+    half[:, : full.shape[1] // 2] = 1  # left: a, right: b
+    split = ghiasi.stylize([content], [(a, b)], masks=[half, 1 - half])[0]
+    only_b = ghiasi.stylize([content], [b])[0]
+    cols = full.shape[1]
+    left, right = slice(0, cols // 4), slice(3 * cols // 4, cols)  # away from the seam
+    assert np.abs(split[:, left] - single[:, left]).mean() < np.abs(split[:, left] - only_b[:, left]).mean()
+    assert np.abs(split[:, right] - only_b[:, right]).mean() < np.abs(split[:, right] - single[:, right]).mean()
+
+
+def test_cli_ghiasi_writes_the_requested_size(tmp_path, content_paths, style_paths):
+    from jaxstyle.cli import main
+
+    out = tmp_path / "g.png"
+    assert main(["stylize", "--method", "ghiasi", "--content", str(content_paths[0]), "--style",
+                 str(style_paths[0]), "--size", "80", "--output", str(out)]) == 0
+    assert max(load_image(out).shape[:2]) == 80
+
+
+def test_demo_writes_the_three_families_and_a_sheet(tmp_path):
+    from jaxstyle.cli import main
+
+    assert main(["demo", "--output", str(tmp_path), "--size", "40", "--steps", "2"]) == 0
+    names = {p.name for p in tmp_path.iterdir()}
+    assert names == {"gatys.png", "ghiasi.png", "cin.png", "demo_sheet.png"}
+    assert max(load_image(tmp_path / "ghiasi.png").shape[:2]) == 40
+
+
+def test_ghiasi_finetuning_lowers_the_loss_on_a_fixed_batch(content_paths, style_paths):
+    import jax
+    import jax.numpy as jnp
+
+    from jaxstyle.config import load_config
+    from jaxstyle.methods.ghiasi import GhiasiTrainer
+
+    cfg = load_config("configs/ghiasi.py:tiny", [])
+    trainer = GhiasiTrainer(cfg)
+    frozen = trainer.load_frozen()
+    batch = {k: jnp.stack([resize_long_side(load_image(p), 48)[:32, :32] for p in paths[:2]])
+             for k, paths in (("content", content_paths), ("style", style_paths))}
+    params = trainer.init(None, batch, frozen)
+    opt = trainer.optimizers()
+    assert set(opt) == {"transformer"}  # the predictor stays frozen by default
+    states = {k: tx.init(params[k]) for k, tx in opt.items()}
+    step = jax.jit(trainer.train_step)
+    losses = []
+    for i in range(6):  # each step reports the loss before its update
+        params, states, metrics = step(params, states, batch, frozen, None, i)
+        losses.append(float(metrics["loss"]))
+    assert losses[-1] < 0.9 * losses[0], losses
+
+
+@pytest.mark.slow
+def test_ghiasi_workdir_stylizes_through_the_cli(tmp_path, images_dir, content_paths, style_paths):
+    from jaxstyle.cli import main
+
+    workdir = tmp_path / "run"
+    assert main(["train", "--config", "configs/ghiasi.py:tiny", "--workdir", str(workdir),
+                 f"--config.data.content_dir={images_dir / 'content'}",
+                 f"--config.data.style_dir={images_dir / 'style'}", "--config.train.steps=2",
+                 "--config.train.checkpoint_every=2", "--config.train.sample_every=0"]) == 0
+    out = tmp_path / "o.png"
+    assert main(["stylize", "--method", "ghiasi", "--checkpoint", str(workdir), "--content",
+                 str(content_paths[0]), "--style", str(style_paths[0]), "--size", "48",
+                 "--output", str(out)]) == 0
+    assert max(load_image(out).shape[:2]) == 48
+

@@ -42,6 +42,7 @@ METHODS: dict[str, MethodEntry] = {
     "adain": MethodEntry("jaxstyle.methods.adain", "feed-forward: AdaIN decoder (Huang & Belongie 2017), + Laplacian/depth variants"),
     "rast": MethodEntry("jaxstyle.methods.rast", "feed-forward: restorable arbitrary style transfer (Ma et al. 2023)"),
     "cin": MethodEntry("jaxstyle.methods.cin", "feed-forward, pretrained: 26 built-in styles by conditional instance norm (Dumoulin et al. 2017)"),
+    "ghiasi": MethodEntry("jaxstyle.methods.ghiasi", "feed-forward, pretrained: any style image in one pass (Ghiasi et al. 2017)"),
     "johnson": MethodEntry("jaxstyle.methods.johnson", "feed-forward, one style per network: Johnson et al. 2016 (imports pytorch/examples' candy.pth & co.)"),
     "multimodal": MethodEntry("jaxstyle.methods.multimodal", "feed-forward, one style per network: Multimodal Transfer's 256/512/1024 hierarchy (Wang et al. 2017)"),
     "meanstd": MethodEntry("jaxstyle.methods.meanstd", "feed-forward: 1x1-conv colour transfer on mean/std (the template method)"),

@@ -25,8 +25,8 @@ import optax
 
 from jaxstyle import losses
 from jaxstyle.errors import InputError
-from jaxstyle.methods.stylizer import GENERIC_CONTROLS, FeedForwardStylizer, check_weights
-from jaxstyle.methods.trainer import gradient_step
+from jaxstyle.methods.stylizer import GENERIC_CONTROLS, FeedForwardStylizer, check_alpha_and_mixing
+from jaxstyle.methods.trainer import gradient_step, weighted_loss
 from jaxstyle.models.adain import adain, resize_masks
 from jaxstyle.models.decoder import Decoder
 from jaxstyle.models.encoder import Encoder
@@ -107,8 +107,7 @@ class AdaIN:
             from jaxstyle.losses.depth import depth_loss
 
             terms["depth"] = depth_loss(frozen["depth"], out, content)
-        loss = sum(w[k] * v for k, v in terms.items())
-        return loss, {f"loss/{k}": v for k, v in terms.items()}
+        return weighted_loss(terms, w)
 
     def train_step(self, params, opt_states, batch, frozen, rng, step):
         return gradient_step(self.loss_fn, self.optimizers())(params, opt_states, batch, frozen, rng, step)
@@ -158,11 +157,7 @@ class Stylizer(FeedForwardStylizer):
         self.decoder = Decoder(width=decoder_width)
 
     def validate(self, controls: dict[str, Any], n_styles: int) -> None:
-        if not 0.0 <= controls.get("alpha", 1.0) <= 1.0:
-            raise InputError(f"--alpha must be in [0, 1], got {controls['alpha']}")
-        if "masks" in controls and "style_weights" in controls:
-            raise InputError("give --style-weights or --mask, not both")
-        check_weights(controls.get("style_weights"), n_styles, "--style-weights")
+        check_alpha_and_mixing(controls, n_styles)
 
     def apply(self, contents, styles, masks, *, alpha: float = 1.0,
               style_weights: Sequence[float] | None = None) -> jax.Array:

@@ -109,7 +109,8 @@ def load_variables(source: str | Path | None) -> dict:
         return load_pretrained("cin26")
     path = Path(source)
     if not path.is_file():
-        raise InputError(f"{path}: no such file (cin takes multistyle26.onnx or its converted .safetensors)")
+        what = "a folder" if path.is_dir() else "not found"
+        raise InputError(f"{path}: {what}; cin takes multistyle26.onnx or its converted .safetensors")
     if path.suffix == ".safetensors":
         return read_net(path, "cin26")
     from jaxstyle.weights.onnx_import import import_cin

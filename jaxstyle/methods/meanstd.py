@@ -29,8 +29,8 @@ import optax
 from jaxstyle import losses
 from jaxstyle.checkpoint import load_checkpoint_params
 from jaxstyle.errors import InputError
-from jaxstyle.methods.stylizer import GENERIC_CONTROLS, FeedForwardStylizer
-from jaxstyle.methods.trainer import gradient_step
+from jaxstyle.methods.stylizer import GENERIC_CONTROLS, FeedForwardStylizer, check_alpha_and_mixing
+from jaxstyle.methods.trainer import gradient_step, weighted_loss
 from jaxstyle.models.encoder import Encoder
 from jaxstyle.stats import mean_std
 from jaxstyle.weights.encoders import load_encoder
@@ -84,8 +84,7 @@ class MeanStd:
             "content": losses.content_loss(fo[CONTENT_LAYER], fc[CONTENT_LAYER]),
             "style": sum(losses.mean_std_style_loss(fo[k], fs[k]) for k in STYLE_LAYERS),
         }
-        loss = sum(self.weights[k] * v for k, v in terms.items())
-        return loss, {f"loss/{k}": v for k, v in terms.items()}
+        return weighted_loss(terms, self.weights)
 
     def train_step(self, params, opt_states, batch, frozen, rng, step):
         return gradient_step(self.loss_fn, self.optimizers())(params, opt_states, batch, frozen, rng, step)
@@ -110,8 +109,7 @@ class Stylizer(FeedForwardStylizer):
         self._fn = jax.jit(lambda p, c, s, a: jnp.clip(model.apply({"params": p}, c, s, a), 0.0, 1.0))
 
     def validate(self, controls: dict[str, Any], n_styles: int) -> None:
-        if not 0.0 <= controls.get("alpha", 1.0) <= 1.0:
-            raise InputError(f"--alpha must be in [0, 1], got {controls['alpha']}")
+        check_alpha_and_mixing(controls, n_styles)
 
     def apply(self, contents, styles, masks, *, alpha: float = 1.0) -> jax.Array:
         del masks  # no mask control declared

@@ -107,6 +107,9 @@ class Stylizer:
         mode = controls.get("preserve_color", "none")
         if mode not in color.MODES:
             raise InputError(f"unknown preserve-color mode {mode!r}; expected one of {', '.join(color.MODES)}")
+        if mode == "histogram" and not self.style_images:
+            raise InputError(f"--preserve-color histogram recolours style images, which --method "
+                             f"{self.method} does not take (use --preserve-color luminance)")
         if "masks" in controls and len(controls["masks"]) != n_styles:
             raise InputError(f"--mask needs one mask per style: got {len(controls['masks'])} for {n_styles} styles")
         self.validate(controls, n_styles)
@@ -226,6 +229,16 @@ def _masks_per_pair(masks: Any, contents: list[np.ndarray]) -> list[np.ndarray]:
     return [
         np.stack([resize(m[..., None], c.shape[:2])[..., 0] for m in masks]) for c in contents
     ]
+
+
+def check_alpha_and_mixing(controls: dict[str, Any], n_styles: int) -> None:
+    """The usual checks of ``alpha`` (in [0, 1]), ``style_weights`` (K valid weights) and
+    ``masks`` (not together with style_weights), for methods that take them."""
+    if not 0.0 <= controls.get("alpha", 1.0) <= 1.0:
+        raise InputError(f"--alpha must be in [0, 1], got {controls['alpha']}")
+    if "masks" in controls and "style_weights" in controls:
+        raise InputError("give --style-weights or --mask, not both")
+    check_weights(controls.get("style_weights"), n_styles, "--style-weights")
 
 
 def check_weights(values: Sequence[float] | None, k: int, what: str) -> None:

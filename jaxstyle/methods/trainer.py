@@ -85,6 +85,12 @@ def apply_updates(
     return optax.apply_updates(params, updates), opt_state
 
 
+def weighted_loss(terms: Mapping[str, jax.Array], weights: Mapping[str, float]) -> tuple[jax.Array, Metrics]:
+    """``sum_k weights[k] * terms[k]`` and the metrics ``{"loss/<k>": terms[k]}`` (unweighted)."""
+    loss = sum(weights[k] * v for k, v in terms.items())
+    return loss, {f"loss/{k}": v for k, v in terms.items()}
+
+
 def gradient_step(
     loss_fn: Callable[..., tuple[jax.Array, Metrics]],
     optimizers: Mapping[str, optax.GradientTransformation],

@@ -136,17 +136,38 @@ class GhiasiTransformer(nn.Module):
 
     @nn.compact
     def __call__(
-        self, x: jax.Array, style: jax.Array, quant: QuantTable | None = None
+        self, x: jax.Array, style: jax.Array, quant: QuantTable | None = None,
+        masks: jax.Array | None = None,
     ) -> jax.Array:
+        """``masks`` (B,K,H,W) with ``style`` (B,K,100): style k applies where mask k is 1 —
+        every norm's scale and shift become per-pixel mixes, at that layer's resolution."""
         if x.shape[1] % 4 or x.shape[2] % 4:
             raise ValueError(f"content height and width must be multiples of 4, got {x.shape}")
         style = quant_point(quant, "style", style)
+        strides = self.spec.strides()
         norm_params = {}
         for layer, c in self.spec.norm_layers():
             scale = nn.Dense(c, name=f"style_{layer}_scale")(style)
             shift = nn.Dense(c, name=f"style_{layer}_shift")(style)
+            if masks is not None:
+                scale, shift = _spatial(masks, strides[layer], scale), _spatial(masks, strides[layer], shift)
             norm_params[layer] = (
                 quant_point(quant, f"{layer}/gamma", scale),
                 quant_point(quant, f"{layer}/beta", shift),
             )
         return TransformerNet(self.spec, self.dtype, name="net")(x, norm_params, quant)
+
+
+def _spatial(masks: jax.Array, stride: int, values: jax.Array) -> jax.Array:
+    """Masks (B,K,H,W), per-style values (B,K,C) -> (B,H/stride,W/stride,C): sum_k m_k v_k with
+    the masks nearest-resized to the layer's resolution."""
+    b, k, h, w = masks.shape
+    m = jax.image.resize(masks, (b, k, h // stride, w // stride), method="nearest")
+    return jnp.einsum("bkhw,bkc->bhwc", m, values)
+
+
+def self_style(variables: Any, image: jax.Array) -> jax.Array:
+    """``image`` (1,H,W,3), H and W multiples of 4, in its own style (its predicted vector):
+    the forward pass ``jaxstyle weights verify ghiasi`` checks."""
+    vector = StylePredictor().apply(variables["predictor"], image)
+    return GhiasiTransformer().apply(variables["transformer"], image, vector)

@@ -89,7 +89,8 @@ def instance_norm(x: jax.Array, eps: float) -> jax.Array:
 
 
 def modulate(x: jax.Array, scale: jax.Array, shift: jax.Array) -> jax.Array:
-    """(B,H,W,C) * scale + shift with per-sample scale/shift of shape (B, C) or (C,)."""
+    """(B,H,W,C) * scale + shift: scale/shift per channel (C,), per sample (B, C) or per pixel
+    (B,H,W,C) (spatially varying styles)."""
     if scale.ndim == 2:
         scale, shift = scale[:, None, None, :], shift[:, None, None, :]
     return x * scale + shift
@@ -166,6 +167,22 @@ class NetSpec:
             (f"expand_{i}", f, i < last or self.norm_output)
             for i, (f, _, _) in enumerate(self.expand)
         ]
+        return out
+
+    def strides(self) -> dict[str, int]:
+        """Each layer's output resolution as a divisor of the input's (``contract_2``: 4).
+
+        Integer for the networks here, whose upsampling never exceeds the downsampling.
+        """
+        out, f = {}, 1
+        for i, (_, _, s) in enumerate(self.contract):
+            f *= s
+            out[f"contract_{i}"] = f
+        for i in range(self.residual_blocks):
+            out[f"res_{i}_0"] = out[f"res_{i}_1"] = f
+        for i, (_, _, u) in enumerate(self.expand):
+            f //= u
+            out[f"expand_{i}"] = f
         return out
 
     def norm_layers(self) -> list[tuple[str, int]]:

@@ -23,8 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from jaxstyle.errors import WeightsError, first_line
+from jaxstyle.errors import WeightsError
 from jaxstyle.models.ghiasi import GHIASI_EPS, GHIASI_SPEC, MOBILENET_V2_BLOCKS
+from jaxstyle.weights.onnx_import import check_tree, load_onnx
 
 QuantTable = dict[str, tuple[float, int]]
 
@@ -58,23 +59,6 @@ class GhiasiWeights:
     transformer_quant: QuantTable
     predictor_points: dict[str, str]
     transformer_points: dict[str, str]
-
-
-def _load(path: str | Path) -> Any:
-    """The ``onnx.ModelProto`` in ``path``, or a one-line WeightsError."""
-    import onnx
-    from google.protobuf.message import DecodeError
-
-    path = Path(path)
-    if not path.is_file():
-        raise WeightsError(f"{path}: ONNX file not found")
-    try:
-        model = onnx.load(str(path))
-    except (DecodeError, ValueError, OSError, RuntimeError) as e:
-        raise WeightsError(f"{path}: not a readable ONNX file ({first_line(e)})") from None
-    if not model.graph.node:
-        raise WeightsError(f"{path}: not an ONNX network (no graph nodes)")
-    return model
 
 
 class _Graph:
@@ -247,22 +231,6 @@ def _graph_eps(g: _Graph) -> float:
 
 # ---- checks and entry point ---------------------------------------------------------------
 
-def _check_shapes(params: dict[str, Any], expected: Any, g: _Graph) -> None:
-    """One-line WeightsError naming the first tensor whose shape differs from the model's."""
-    import jax
-
-    got = jax.tree_util.tree_flatten_with_path(params)[0]
-    want = dict(jax.tree_util.tree_flatten_with_path(expected)[0])
-    if len(got) != len(want):
-        raise g.fail(f"{len(got)} tensors, the model has {len(want)}")
-    for path, value in got:
-        name = "/".join(str(getattr(k, "key", k)) for k in path)
-        if path not in want:
-            raise g.fail(f"unexpected tensor {name}")
-        if tuple(value.shape) != tuple(want[path].shape):
-            raise g.fail(f"{name} has shape {value.shape}, the model needs {want[path].shape}")
-
-
 def _expected(model: Any, *inputs: Any) -> Any:
     import jax
 
@@ -282,20 +250,33 @@ def import_ghiasi(predict_path: str | Path, transform_path: str | Path) -> Ghias
 
     from jaxstyle.models.ghiasi import GhiasiTransformer, StylePredictor
 
-    pg = _Graph(_load(predict_path), Path(predict_path), "style predictor")
-    tg = _Graph(_load(transform_path), Path(transform_path), "transformer")
+    pg = _Graph(load_onnx(predict_path), Path(predict_path), "style predictor")
+    tg = _Graph(load_onnx(transform_path), Path(transform_path), "transformer")
     predictor, predictor_points = _predictor(pg)
     transformer, transformer_points = _transformer(tg)
     eps = _graph_eps(tg)
     if np.float32(eps) != np.float32(GHIASI_EPS):
         raise tg.fail(f"instance-norm epsilon {eps:g}, expected {GHIASI_EPS:g}")
     image = jax.ShapeDtypeStruct((1, 64, 64, 3), jnp.float32)
-    _check_shapes(predictor, _expected(StylePredictor(), image), pg)
+    check_tree(predictor, _expected(StylePredictor(), image), str(pg.path))
     style = jax.ShapeDtypeStruct((1, 100), jnp.float32)
-    _check_shapes(transformer, _expected(GhiasiTransformer(), image, style), tg)
+    check_tree(transformer, _expected(GhiasiTransformer(), image, style), str(tg.path))
     return GhiasiWeights(
         predictor={"params": predictor}, transformer={"params": transformer}, eps=eps,
         predictor_quant={k: pg.quant(v) for k, v in predictor_points.items()},
         transformer_quant={k: tg.quant(v) for k, v in transformer_points.items()},
         predictor_points=predictor_points, transformer_points=transformer_points,
     )
+
+
+def import_ghiasi_variables(*paths: str | Path) -> dict[str, Any]:
+    """``{"predictor", "transformer"}`` variables from the ONNX pair given in either order
+    (what the weights cache stores; the fake-quantization tables are left out)."""
+    from jaxstyle.weights.onnx_import import initializers
+
+    if len(paths) != 2:
+        raise WeightsError("ghiasi needs both arbitrary_predict.onnx and arbitrary_transform.onnx")
+    first = set(initializers(load_onnx(paths[0])))
+    predict, transform = paths if "mobilenet_conv/Conv/weights" in first else paths[::-1]
+    w = import_ghiasi(predict, transform)
+    return {"predictor": w.predictor, "transformer": w.transformer}

@@ -66,6 +66,13 @@ PRETRAINED: dict[str, PretrainedNet] = {
         "Magenta's 26-style conditional-instance-norm network (Dumoulin et al. 2017)",
         sha256="d594dc97079566685bf373f66f0c6994bc0aff511420379819b0581bdc6c4938",
     ),
+    "ghiasi": PretrainedNet(
+        "ghiasi", ("models/arbitrary_predict.onnx", "models/arbitrary_transform.onnx"),
+        "jaxstyle.weights.ghiasi_import:import_ghiasi_variables",
+        "jaxstyle.models.ghiasi:self_style",
+        "Magenta's arbitrary-style network (Ghiasi et al. 2017, MobileNet-v2 predictor)",
+        sha256="b03918fe50b61fba261e65ff44dd0759cbbe5a53840d2e10bb73781746b21f5b",
+    ),
 }
 
 
@@ -168,6 +175,8 @@ def detect_net(path: str | Path) -> str | None:
     names = set(initializers(load_onnx(path)))
     if "contract.0.norm.gamma" in names:
         return "cin26"
+    if "mobilenet_conv/Conv/weights" in names or "transformer/contract/conv1/weights" in names:
+        return "ghiasi"
     return None
 
 
