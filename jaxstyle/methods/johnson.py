@@ -25,7 +25,7 @@ import optax
 from jaxstyle.errors import InputError
 from jaxstyle.methods import per_style
 from jaxstyle.methods.stylizer import GENERIC_CONTROLS
-from jaxstyle.methods.trainer import gradient_step
+from jaxstyle.methods.trainer import gradient_step, weighted_loss
 from jaxstyle.models.johnson import JohnsonNet, johnson_spec
 from jaxstyle.weights.encoders import load_encoder
 
@@ -68,8 +68,7 @@ class Johnson:
         terms = per_style.stylization_terms(
             frozen["vgg"], out, batch["content"], frozen["grams"], CONTENT_LAYER, STYLE_LAYERS
         )
-        loss = sum(self.weights[k] * v for k, v in terms.items())
-        return loss, {f"loss/{k}": v for k, v in terms.items()}
+        return weighted_loss(terms, self.weights)
 
     def train_step(self, params, opt_states, batch, frozen, rng, step):
         return gradient_step(self.loss_fn, self.optimizers())(params, opt_states, batch, frozen, rng, step)

@@ -34,7 +34,7 @@ import optax
 from jaxstyle import losses
 from jaxstyle.methods import per_style
 from jaxstyle.methods.stylizer import GENERIC_CONTROLS
-from jaxstyle.methods.trainer import gradient_step
+from jaxstyle.methods.trainer import gradient_step, weighted_loss
 from jaxstyle.models.multimodal import SUBNETS, MultimodalNet, level_sizes, resize_to
 from jaxstyle.weights.encoders import load_encoder
 
@@ -94,12 +94,11 @@ class Multimodal:
             terms = per_style.stylization_terms(
                 frozen["vgg"], out, target, frozen["grams"][k - 1], CONTENT_LAYER, STYLE_LAYERS
             )
-            level = w["content"] * terms["content"] + w["style"] * terms["style"]
             if self.tv:
                 terms["tv"] = losses.total_variation(out)
-                level = level + self.tv * terms["tv"]
+            level, level_metrics = weighted_loss(terms, {**w, "tv": self.tv})
             total = total + w["lambda"] * level
-            metrics |= {f"loss/{name}_{k}": v for name, v in terms.items()}
+            metrics |= {f"{name}_{k}": v for name, v in level_metrics.items()}
         return total, metrics
 
     def train_step(self, params, opt_states, batch, frozen, rng, step):
