@@ -230,6 +230,15 @@ class ConvLayer(nn.Module):
         k = self.kernel
         if k == 3 and self.stride == 1:
             y = conv3x3_reflect(x, kernel)
+        elif self.stride == 1:
+            # 'Same' on the reflect-padded image, then the centre: the 'valid' result, but
+            # XLA:CPU runs a 'valid' conv with few output channels far slower (9x9 32 -> 3 at
+            # 1024 px: 7.3 s vs 0.4 s; 3 -> 32: 1.5 vs 0.8 s) for 1.6% more FLOPs.
+            p = k // 2
+            x = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)), mode="reflect")
+            y = jax.lax.conv_general_dilated(
+                x, kernel, (1, 1), ((p, p), (p, p)), dimension_numbers=("NHWC", "HWIO", "NHWC"),
+            )[:, p:-p, p:-p]
         else:
             p = k // 2
             x = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)), mode="reflect")
