@@ -10,12 +10,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import run_cli_fast_compile
 
-from jaxstyle.cli import main
-from jaxstyle.config import load_config
 from jaxstyle.io import load_image
 from jaxstyle.models.multimodal import MultimodalNet, level_sizes
-from jaxstyle.train import train
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -56,11 +54,11 @@ def optax_norm(tree) -> jax.Array:
 @pytest.fixture(scope="module")
 def multimodal_run(tmp_path_factory, images_dir, style_paths):
     workdir = tmp_path_factory.mktemp("multimodal")
-    cfg = load_config(str(REPO / "configs/multimodal.py:tiny"), [
+    run_cli_fast_compile(
+        "train", "--config", "configs/multimodal.py:tiny", "--workdir", str(workdir),
         f"--config.data.content_dir={images_dir / 'content'}", f"--config.style_image={style_paths[0]}",
         "--config.train.sample_every=0", "--config.train.steps=6", "--config.train.checkpoint_every=6",
-    ])  # fmt: skip
-    train(cfg, workdir)
+    )  # fmt: skip
     return workdir
 
 
@@ -71,8 +69,8 @@ def test_tiny_training_lowers_the_loss_and_writes_all_scales(multimodal_run, con
     assert {f"loss/style_{k}" for k in (1, 2, 3)} <= set(logs[0])
     print(f"multimodal tiny: loss {losses[0]:.4g} -> {losses[-1]:.4g} in {len(losses)} steps")
     out = tmp_path / "out"
-    assert main(["stylize", "--method", "multimodal", "--checkpoint", str(multimodal_run), "--content",
-                 str(content_paths[0]), "--size", "64", "--all-scales", "--no-sheet", "--output", str(out)]) == 0
+    run_cli_fast_compile("stylize", "--method", "multimodal", "--checkpoint", str(multimodal_run), "--content",
+                         str(content_paths[0]), "--size", "64", "--all-scales", "--no-sheet", "--output", str(out))
     files = sorted(p.name for p in out.iterdir())
     stem = f"{content_paths[0].stem}__multimodal"
     assert files == [f"{stem}.png", f"{stem}_16.png", f"{stem}_32.png"], files
