@@ -66,6 +66,8 @@ def main() -> None:
     p.add_argument("--style", default=str(sorted((IMAGES / "style").glob("*.jpg"))[0]))
     p.add_argument("--batch", type=int, default=2)
     p.add_argument("--out", default="/tmp/jaxstyle_evidence")
+    p.add_argument("--multimodal-style", default="", metavar="W1,W2,W3",
+                   help="style weights per output instead of the config's 2e4,1e5,1e3")
     args = p.parse_args()
 
     from jaxstyle.io import load_image, resize_long_side
@@ -84,14 +86,16 @@ def main() -> None:
         "johnson@high": ("johnson", "configs/johnson.py:paper",
                          [f"--config.data.crop_size={low}", f"--config.data.load_size={low}",
                           f"--config.style_size={high}"]),
-        "multimodal": ("multimodal", "configs/multimodal.py:paper",
-                       [f"--config.data.crop_size={high}", f"--config.data.load_size={high}"]),
     }
+    mm_name = f"multimodal[{args.multimodal_style}]" if args.multimodal_style else "multimodal"
+    runs[mm_name] = ("multimodal", "configs/multimodal.py:paper",
+                     [f"--config.data.crop_size={high}", f"--config.data.load_size={high}"]
+                     + ([f"--config.loss.style=({args.multimodal_style})"] if args.multimodal_style else []))
     contents = [resize_long_side(load_image(c), high) for c in sorted((IMAGES / "content").glob("*.jpg"))]
     style = load_image(args.style)
     table = {}
     for name, (method, config, extra) in runs.items():
-        workdir = out / name.replace("@", "_")
+        workdir = out / name.replace("@", "_").replace("[", "_").replace("]", "").replace(",", "_")
         seconds = run_config(config, workdir, common + extra) if not (workdir / "checkpoints").is_dir() else 0.0
         logs = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
         table[name] = {"train_s": seconds, "loss_first": logs[0]["loss"], "loss_last": logs[-1]["loss"],
