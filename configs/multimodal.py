@@ -5,7 +5,9 @@ Variants (``configs/multimodal.py:VARIANT``):
   paper  outputs at 256, 512 and 1024 px (``data.crop_size`` is the final size: COCO photos
          resized to 1024 on the shorter side), batch 1, Adam 1e-3 x0.8 every 2000 steps,
          10,000 steps, lambda 1 / 0.5 / 0.25, style weights 2e4 / 1e5 / 1e3, content 1
-         (FeliMe's PyTorch port; the paper has no official code).
+         (FeliMe's PyTorch port; the paper has no official code). BENCHMARKS.md: with
+         these weights the finest output stays near the photo; style 1e5 at every output
+         (--config.loss.style="(1e5,1e5,1e5)") kept fine texture best in a small run.
   tiny   a smoke run: 64 px final crops (16 / 32 / 64 px outputs), 1/8 widths, one residual
          block per group.
 

@@ -70,7 +70,7 @@ def add_model_args(p: argparse.ArgumentParser, default_method: str | None) -> No
     m.add_argument("--method", choices=list(METHODS), default=default_method, required=default_method is None)
     m.add_argument("--checkpoint", nargs="+", default=S, metavar="PATH",
                    help="trained methods: a training workdir or checkpoint; or the official files "
-                   "(AdaIN decoder.pth; RAST TRANSFORMER.pth DECODER.pth)")
+                   "(AdaIN decoder.pth; RAST TRANSFORMER.pth DECODER.pth; Johnson candy.pth & co.)")
     m.add_argument("--vgg", default=S, help="official vgg_normalised.pth for official AdaIN/RAST files")
 
 

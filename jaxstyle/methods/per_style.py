@@ -26,7 +26,7 @@ import numpy as np
 
 from jaxstyle import losses
 from jaxstyle.errors import InputError
-from jaxstyle.io import load_image, resize, resize_long_side, resize_short_side
+from jaxstyle.io import load_image, resize_long_side, resize_short_side
 from jaxstyle.methods.stylizer import FeedForwardStylizer
 from jaxstyle.models.encoder import Encoder
 
@@ -113,7 +113,3 @@ class PerStyleStylizer(FeedForwardStylizer):
         del styles, masks  # the style is the network's; no mask control declared
         return self.fn(self.params, contents, **controls)
 
-
-def resize_batch(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """(N,H,W,3) host images resized (Lanczos) to ``size``."""
-    return np.stack([resize(img, size) for img in x])
