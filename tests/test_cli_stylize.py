@@ -150,9 +150,9 @@ def test_two_processes_share_the_pairs_and_write_only_their_own(tmp_path):
     for p, (_, err) in zip(procs, outs, strict=True):
         assert p.returncode == 0, err[-2000:]
     wrote = [[line for line in out.splitlines() if line.startswith("wrote ")] for out, _ in outs]
-    assert wrote == [[f"wrote {tmp_path / 'multi' / 'chelsea__ihc.png'}"],
-                     [f"wrote {tmp_path / 'multi' / 'coffee__ihc.png'}"]]
+    assert wrote == [[f"wrote {tmp_path / 'multi' / 'chelsea__starry_night.png'}"],
+                     [f"wrote {tmp_path / 'multi' / 'coffee__starry_night.png'}"]]
     assert main([*args, "--output", str(tmp_path / "single")]) == 0
-    for name in ("chelsea__ihc.png", "coffee__ihc.png"):
+    for name in ("chelsea__starry_night.png", "coffee__starry_night.png"):
         a, b = load_image(tmp_path / "multi" / name), load_image(tmp_path / "single" / name)
         assert np.abs(a - b).max() <= 1 / 255 + 1e-6

@@ -56,3 +56,29 @@ def test_reflect_conv_equals_pad_then_valid_conv(shape):
     theirs = jax.vjp(ref, x, k)[1](g)
     for a, b in zip(ours, theirs, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "h, w, k, stride", [(37, 50, 9, 1), (16, 9, 5, 1), (16, 16, 3, 2), (17, 15, 3, 2), (10, 11, 5, 2), (9, 12, 3, 3)]
+)
+def test_border_corrected_conv_equals_reflect_pad_then_strided_valid_conv(h, w, k, stride):
+    import jax.numpy as jnp
+
+    from jaxstyle.models.conv import conv_reflect
+
+    rng = np.random.default_rng(k + stride)
+    x = jnp.asarray(rng.standard_normal((2, h, w, 3), dtype=np.float32))
+    kernel = jnp.asarray(rng.standard_normal((k, k, 3, 4), dtype=np.float32))
+
+    def reference(x):
+        p = k // 2
+        padded = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)), mode="reflect")
+        return jax.lax.conv_general_dilated(padded, kernel, (stride, stride), "VALID",
+                                            dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+    want, got = reference(x), conv_reflect(x, kernel, stride)
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, atol=1e-4 * float(jnp.abs(want).max()))
+    g_want = jax.grad(lambda x: jnp.sum(reference(x) ** 2))(x)
+    g_got = jax.grad(lambda x: jnp.sum(conv_reflect(x, kernel, stride) ** 2))(x)
+    np.testing.assert_allclose(g_got, g_want, atol=1e-4 * float(jnp.abs(g_want).max()))

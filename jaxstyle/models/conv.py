@@ -23,6 +23,7 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 _CONV_DIMS = ("NHWC", "HWIO", "NHWC")
 
@@ -116,3 +117,53 @@ def conv3x3_reflect(x: jax.Array, kernel: jax.Array) -> jax.Array:
     right = _conv(x[:, :, w - 2 : w - 1], kernel[:, 2:3], 1, col_pad=0)
     y = y.at[:, 0:1].add(top).at[:, h - 1 : h].add(bottom)
     return y.at[:, :, 0:1].add(left).at[:, :, w - 1 : w].add(right)
+
+
+
+def conv_reflect(x: jax.Array, kernel: jax.Array, stride: int = 1) -> jax.Array:
+    """k x k convolution (k odd) with ``stride`` of ``x`` reflection-padded by ``p = k // 2``,
+    computed as the zero-padded convolution plus the reflected border's contribution.
+
+    The idea of :func:`conv3x3_reflect` for any odd k and stride: XLA:CPU runs a convolution
+    with padding in its dimension numbers 2-3x faster than the 'valid' one of an explicitly
+    padded image (1024 px, 9x9 3 -> 32: 0.52 vs 1.33 s; 3x3 stride 2 32 -> 32: 0.15 vs 0.41 s).
+    Both read padded rows ``s*i .. s*i+k-1`` for output row i, so they differ only by the
+    convolution of ``reflect - zero`` padding, which is non-zero on the p-pixel ring: four
+    thin bands (top and bottom with the corners, left and right without), each convolved
+    'valid' over just the outputs it reaches. Exact up to rounding.
+    (N,H,W,Cin), (k,k,Cin,Cout) -> (N,Ho,Wo,Cout), Ho = (H - 1) // stride + 1.
+    """
+    k = kernel.shape[0]
+    p, s = k // 2, stride
+    h, w = x.shape[1], x.shape[2]
+    padded = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)), mode="reflect")
+    y = jax.lax.conv_general_dilated(x, kernel, (s, s), ((p, p), (p, p)), dimension_numbers=_CONV_DIMS)
+    ho, wo = y.shape[1], y.shape[2]
+
+    def band(n_pad: int, n_out: int, ring: tuple[int, int]) -> tuple[int, int, int, int] | None:
+        """Outputs [o0, o1) reached by padded positions ``ring`` and the padded range they read."""
+        lo, hi = ring
+        o0 = max(0, -(-(lo - k + 1) // s))
+        o1 = min(n_out, (hi - 1) // s + 1)
+        return None if o0 >= o1 else (o0, o1, s * o0, s * (o1 - 1) + k)
+
+    def ring_conv(rows, cols, keep_rows, keep_cols):
+        """VALID conv of padded[rows, cols] with everything outside ``keep_*`` zeroed."""
+        part = padded[:, rows[0] : rows[1], cols[0] : cols[1]]
+        r = np.arange(rows[0], rows[1])
+        c = np.arange(cols[0], cols[1])
+        mask = ((r >= keep_rows[0]) & (r < keep_rows[1]))[:, None] & ((c >= keep_cols[0]) & (c < keep_cols[1]))[None]
+        part = part * jnp.asarray(mask, part.dtype)[None, :, :, None]
+        return jax.lax.conv_general_dilated(part, kernel, (s, s), "VALID", dimension_numbers=_CONV_DIMS)
+
+    full_rows, full_cols = (0, h + 2 * p), (0, w + 2 * p)
+    inner_rows = (p, h + p)
+    for ring in ((0, p), (h + p, h + 2 * p)):  # top and bottom, corners included
+        b = band(h + 2 * p, ho, ring)
+        if b is not None:
+            y = y.at[:, b[0] : b[1]].add(ring_conv((b[2], b[3]), full_cols, ring, full_cols))
+    for ring in ((0, p), (w + p, w + 2 * p)):  # left and right, corners excluded
+        b = band(w + 2 * p, wo, ring)
+        if b is not None:
+            y = y.at[:, :, b[0] : b[1]].add(ring_conv(full_rows, (b[2], b[3]), inner_rows, ring))
+    return y

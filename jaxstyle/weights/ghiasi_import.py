@@ -25,7 +25,7 @@ import numpy as np
 
 from jaxstyle.errors import WeightsError
 from jaxstyle.models.ghiasi import GHIASI_EPS, GHIASI_SPEC, MOBILENET_V2_BLOCKS
-from jaxstyle.weights.onnx_import import check_tree, load_onnx
+from jaxstyle.weights.onnx_import import check_tree, load_onnx, oihw_to_hwio
 
 QuantTable = dict[str, tuple[float, int]]
 
@@ -127,11 +127,6 @@ class _Graph:
         return float(scale.reshape(())), int(zp.reshape(()))
 
 
-def _hwio(w: np.ndarray) -> np.ndarray:
-    """ONNX (O, I, kh, kw) -> Flax (kh, kw, I, O); depthwise (C, 1, kh, kw) -> (kh, kw, 1, C)."""
-    return np.ascontiguousarray(w.transpose(2, 3, 1, 0))
-
-
 def _dense(w: np.ndarray) -> np.ndarray:
     """A 1x1 conv (O, I, 1, 1) as a Dense kernel (I, O)."""
     return np.ascontiguousarray(w[:, :, 0, 0].T)
@@ -139,7 +134,8 @@ def _dense(w: np.ndarray) -> np.ndarray:
 
 def _conv_params(g: _Graph, name: str, dense: bool = False) -> dict[str, np.ndarray]:
     w, b, _ = g.conv(name)
-    return {"kernel": _dense(w) if dense else _hwio(w), "bias": b}
+    # oihw_to_hwio also maps a depthwise (C, 1, kh, kw) kernel to Flax's (kh, kw, 1, C).
+    return {"kernel": _dense(w) if dense else oihw_to_hwio(w), "bias": b}
 
 
 # ---- predictor ----------------------------------------------------------------------------
