@@ -82,12 +82,14 @@ def test_tiny_training_lowers_the_loss_and_writes_all_scales(multimodal_run, con
 @pytest.mark.slow  # minutes: three networks trained, evaluated at 4x their training size
 def test_hierarchy_evidence_script_reports_fine_layer_distances(tmp_path):
     """benchmarks/multimodal_evidence.py end to end (a short run; BENCHMARKS.md has the long one)."""
+    import os
     import subprocess
     import sys
 
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     proc = subprocess.run(
         [sys.executable, str(REPO / "benchmarks/multimodal_evidence.py"), "--steps", "20", "--scale", "16",
-         "--out", str(tmp_path)], capture_output=True, text=True, cwd=REPO, timeout=1800,
+         "--out", str(tmp_path)], capture_output=True, text=True, cwd=REPO, timeout=1800, env=env,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = [line for line in proc.stdout.splitlines() if line.startswith(("| johnson", "| multimodal"))]
