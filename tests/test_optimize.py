@@ -120,6 +120,7 @@ np.savez({out!r}, *out)
 """
 
 
+@pytest.mark.slow  # the default suite keeps the engine's (test_engine) and feed-forward (test_methods) 4-device checks
 def test_sharded_over_4_devices_equals_single_device(content_paths, style_paths, vgg16, tmp_path):
     contents = [str(p) for p in content_paths[:3]]
     styles = [str(p) for p in style_paths[:1]]
