@@ -217,6 +217,15 @@ def load_checkpoint_params(path: str | Path) -> tuple[dict[str, Any], dict]:
     return _restore_params_numpy(find_checkpoint(path))
 
 
+def load_method_checkpoint(path: str | Path, method: str) -> tuple[dict[str, Any], dict]:
+    """:func:`load_checkpoint_params` of a checkpoint that ``method`` wrote; a one-line
+    InputError for one trained by another method (its config's ``method``)."""
+    params, config = load_checkpoint_params(path)
+    if config.get("method") != method:
+        raise InputError(f"{path}: not a {method} checkpoint (it was trained as {config.get('method')!r})")
+    return params, config
+
+
 def _restore_params_numpy(step_dir: Path) -> tuple[dict[str, Any], dict]:
     ckptr = ocp.PyTreeCheckpointer()
     meta = ckptr.metadata(step_dir / "state")

@@ -195,9 +195,9 @@ def load_stylizer(source: str | Path | Sequence[str | Path] | None, *, vgg: str 
             vgg = path.parent / "vgg_normalised.pth"
         encoder = adain_import.load_official_encoder(vgg) if vgg else load_encoder("vgg19")
         return Stylizer(decoder, encoder)
-    from jaxstyle.checkpoint import load_checkpoint_params
+    from jaxstyle.checkpoint import load_method_checkpoint
 
-    params, config = load_checkpoint_params(path)
+    params, config = load_method_checkpoint(path, "adain")
     model = config.get("model", {})
     name = resolve_encoder_name(model.get("encoder", "auto"))
     encoder = load_encoder(name, model.get("encoder_weights") or None)

@@ -190,11 +190,9 @@ def load_variables(source: str | Path | None) -> dict:
     if path.is_file() and path.suffix == ".safetensors":
         return read_net(path, "ghiasi")
     if path.is_dir():
-        from jaxstyle.checkpoint import load_checkpoint_params
+        from jaxstyle.checkpoint import load_method_checkpoint
 
-        params, config = load_checkpoint_params(path)
-        if config.get("method") != "ghiasi":
-            raise InputError(f"{path}: not a ghiasi checkpoint (method {config.get('method')!r})")
+        params, _ = load_method_checkpoint(path, "ghiasi")
         return {name: {"params": params[name]} for name in ("predictor", "transformer")}
     raise InputError(f"{path}: expected a ghiasi training workdir/checkpoint or a converted "
                      ".safetensors (the ONNX pair imports with `jaxstyle weights import`)")

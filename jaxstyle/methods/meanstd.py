@@ -27,7 +27,7 @@ import ml_collections
 import optax
 
 from jaxstyle import losses
-from jaxstyle.checkpoint import load_checkpoint_params
+from jaxstyle.checkpoint import load_method_checkpoint
 from jaxstyle.errors import InputError
 from jaxstyle.methods.stylizer import GENERIC_CONTROLS, FeedForwardStylizer, check_alpha_and_mixing
 from jaxstyle.methods.trainer import gradient_step, weighted_loss
@@ -120,8 +120,6 @@ def load_stylizer(source: str | Path | None) -> Stylizer:
     """A :class:`Stylizer` from a ``jaxstyle train`` workdir or checkpoint step directory."""
     if source is None:
         raise InputError("meanstd needs a trained model: a training workdir (--checkpoint)")
-    params, config = load_checkpoint_params(source)
-    if config.get("method") != "meanstd":
-        raise InputError(f"{source}: not a meanstd checkpoint (method {config.get('method')!r})")
+    params, config = load_method_checkpoint(source, "meanstd")
     cfg = ml_collections.ConfigDict(config)
     return Stylizer(ColourTransform(hidden=int(cfg.model.hidden)), params["transform"])

@@ -87,15 +87,11 @@ def stylization_terms(
 def load_trained(source: str | Path | None, method: str) -> tuple[dict[str, Any], ml_collections.ConfigDict]:
     """``(params, config)`` of a ``jaxstyle train`` workdir/checkpoint of ``method``; a one-line
     error for a checkpoint of another method."""
-    from jaxstyle.checkpoint import load_checkpoint_params
+    from jaxstyle.checkpoint import load_method_checkpoint
 
     if source is None:
         raise InputError(f"{method} needs a trained model: a training workdir (--checkpoint)")
-    params, config = load_checkpoint_params(source)
-    if config.get("method") != method:
-        raise InputError(
-            f"{source}: not a {method} checkpoint (it was trained as {config.get('method')!r})"
-        )
+    params, config = load_method_checkpoint(source, method)
     return params, ml_collections.ConfigDict(config)
 
 

@@ -236,11 +236,11 @@ def load_stylizer(
         return Stylizer(model, params[GENERATOR], encoder)
     import ml_collections
 
-    from jaxstyle.checkpoint import load_checkpoint_params
+    from jaxstyle.checkpoint import load_method_checkpoint
 
-    params, config = load_checkpoint_params(source)
-    if config.get("method") != "rast" or GENERATOR not in params:
-        raise InputError(f"{source}: not a RAST checkpoint (method {config.get('method')!r})")
+    params, config = load_method_checkpoint(source, "rast")
+    if GENERATOR not in params:
+        raise InputError(f"{source}: not a RAST checkpoint (no {GENERATOR} parameters)")
     cfg = ml_collections.ConfigDict(config)
     encoder = build_encoder(cfg.model)
     return Stylizer(build_model(cfg.model, encoder), params[GENERATOR], encoder)
