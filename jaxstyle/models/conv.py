@@ -167,3 +167,30 @@ def conv_reflect(x: jax.Array, kernel: jax.Array, stride: int = 1) -> jax.Array:
         if b is not None:
             y = y.at[:, :, b[0] : b[1]].add(ring_conv(full_rows, (b[2], b[3]), inner_rows, ring))
     return y
+
+
+def reflect_conv(x: jax.Array, kernel: jax.Array, stride: int = 1) -> jax.Array:
+    """k x k convolution (k odd) with ``stride`` of ``x`` reflection-padded by ``k // 2``, in the
+    form XLA runs fastest; every form gives the same result up to rounding.
+
+    - stride-1 3x3: :func:`conv3x3_reflect`;
+    - on the CPU, strided convs and wide ones (>= 16 outputs, e.g. Johnson's/CIN's 9x9 3 -> 32):
+      :func:`conv_reflect`, 2-3x faster there;
+    - other stride-1 (narrow outputs): 'same' on the reflect-padded image, then the centre —
+      the 'valid' result, which XLA:CPU runs far slower (9x9 32 -> 3 at 1024 px: 7.3 s vs 0.4 s);
+    - otherwise reflect-pad and a 'valid' convolution.
+
+    (N,H,W,Cin), (k,k,Cin,Cout) -> (N,Ho,Wo,Cout), Ho = (H - 1) // stride + 1.
+    """
+    k = kernel.shape[0]
+    if k == 3 and stride == 1:
+        return conv3x3_reflect(x, kernel)
+    if (stride > 1 or kernel.shape[-1] >= 16) and jax.default_backend() == "cpu":
+        return conv_reflect(x, kernel, stride)
+    p = k // 2
+    padded = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)), mode="reflect")
+    if stride == 1:
+        return jax.lax.conv_general_dilated(padded, kernel, (1, 1), ((p, p), (p, p)),
+                                            dimension_numbers=_CONV_DIMS)[:, p:-p, p:-p]
+    return jax.lax.conv_general_dilated(padded, kernel, (stride, stride), "VALID",
+                                        dimension_numbers=_CONV_DIMS)

@@ -34,7 +34,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxstyle.models.conv import conv3x3_reflect, conv_reflect
+from jaxstyle.models.conv import reflect_conv
 from jaxstyle.models.decoder import upsample_nearest2x
 
 NormParams = Mapping[str, tuple[jax.Array, jax.Array]]
@@ -195,9 +195,7 @@ class ConvLayer(nn.Module):
 
     Parameters ``kernel`` (k, k, Cin, features) and ``bias`` (features,), as pytorch/examples'
     ``ConvLayer``/``UpsampleConvLayer`` and Magenta's ``model_util.conv2d``/``upsampling``.
-    Stride-1 3x3 convs run through :func:`~jaxstyle.models.conv.conv3x3_reflect`, strided and
-    wide large-kernel ones on the CPU through :func:`~jaxstyle.models.conv.conv_reflect` (same
-    result, faster there).
+    The convolution is :func:`~jaxstyle.models.conv.reflect_conv` (the fastest exact form).
     """
 
     features: int
@@ -222,34 +220,9 @@ class ConvLayer(nn.Module):
         else:
             for _ in range(self.upsample.bit_length() - 1):
                 x = upsample_nearest2x(x)
-            y = self._conv(x, kernel)
+            y = reflect_conv(x, kernel, self.stride)
         if self.use_bias:
             y = y + self.param("bias", nn.initializers.zeros, (self.features,)).astype(self.dtype)
-        return y
-
-    def _conv(self, x: jax.Array, kernel: jax.Array) -> jax.Array:
-        k = self.kernel
-        if k == 3 and self.stride == 1:
-            y = conv3x3_reflect(x, kernel)
-        elif (self.stride > 1 or self.features >= 16) and jax.default_backend() == "cpu":
-            # XLA:CPU's padded-convolution path is 2-3x faster for strided convs and wide
-            # large-kernel ones (Johnson's/CIN's 9x9 3 -> 32); not for narrow ones (-> 3, -> 8).
-            y = conv_reflect(x, kernel, self.stride)
-        elif self.stride == 1:
-            # Narrow outputs: 'same' on the reflect-padded image, then the centre, is the 'valid'
-            # result, but XLA:CPU runs it far faster (9x9 32 -> 3 at 1024 px: 0.4 s vs 7.3 s).
-            p = k // 2
-            x = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)), mode="reflect")
-            y = jax.lax.conv_general_dilated(
-                x, kernel, (1, 1), ((p, p), (p, p)), dimension_numbers=("NHWC", "HWIO", "NHWC"),
-            )[:, p:-p, p:-p]
-        else:
-            p = k // 2
-            x = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)), mode="reflect")
-            y = jax.lax.conv_general_dilated(
-                x, kernel, (self.stride, self.stride), "VALID",
-                dimension_numbers=("NHWC", "HWIO", "NHWC"),
-            )
         return y
 
 
