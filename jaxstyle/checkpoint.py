@@ -13,6 +13,17 @@ killed run never leaves a half-written step that resume would pick (it cleans su
 Resume order (see :func:`jaxstyle.train.train`): latest checkpoint in the workdir >
 ``--init-from`` > scratch.
 
+A committed step can still be damaged afterwards (a truncated array file, an emptied
+``_METADATA`` or iterator-state file: disks, copies, quotas). Every reader here restores the
+newest step it *can read*: an unreadable step is named in one ``warning:`` line on stderr and
+the previous one is tried; when none is readable, a one-line :class:`InputError` (exit 2).
+A trainer or optimization run that falls back moves the unreadable steps aside, to
+``<checkpoints>.unreadable/<step>`` (kept for inspection, never deleted): left in place they
+would count towards ``max_to_keep``, so cleanup could delete the last good step while keeping
+damaged ones, and re-saving their step numbers would fail.
+
+Directories are :class:`etils.epath.Path`: a workdir may be ``gs://bucket/run`` on a pod.
+
 :class:`PytreeCheckpointer` is the same machinery for state that is one plain pytree of arrays
 (the optimization engine's per-bucket variables and optimizer state).
 """
@@ -21,15 +32,19 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
 from etils import epath
 
-from jaxstyle.errors import InputError
+from jaxstyle.errors import InputError, first_line
+
+T = TypeVar("T")
 
 CHECKPOINT_SUBDIR = "checkpoints"
 
@@ -86,9 +101,15 @@ def _options(keep: int | None, async_save: bool) -> ocp.CheckpointManagerOptions
     )
 
 
-def _manager(directory: Path, keep: int | None = None, async_save: bool = True) -> ocp.CheckpointManager:
+def as_path(path: str | Path | epath.Path) -> epath.Path:
+    """``path`` as an absolute :class:`etils.epath.Path` (``gs://...`` stays a URI)."""
+    path = epath.Path(path)
+    return path if str(path).startswith(("gs://", "s3://", "az://", "hf://")) else path.absolute()
+
+
+def _manager(directory: epath.Path, keep: int | None = None, async_save: bool = True) -> ocp.CheckpointManager:
     return ocp.CheckpointManager(
-        directory.absolute(),
+        directory,
         options=_options(keep, async_save),
         item_handlers={
             "state": ocp.StandardCheckpointHandler(),
@@ -96,6 +117,127 @@ def _manager(directory: Path, keep: int | None = None, async_save: bool = True) 
             "config": ocp.JsonCheckpointHandler(),
         },
     )
+
+
+
+def _short(err: BaseException, limit: int = 160) -> str:
+    """The first line of ``err`` cut to ``limit`` characters (tensorstore's run to pages)."""
+    text = first_line(err)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def warn(message: str) -> None:
+    """One ``warning:`` line on stderr (main process only)."""
+    if jax.process_index() == 0:
+        print(f"warning: {message}", file=sys.stderr, flush=True)
+
+
+def _all_processes_agree(ok: bool) -> bool:
+    """True when ``ok`` holds on every process (a collective in multi-process runs): all
+    processes must fall back to the same step, or they would train from different states."""
+    if jax.process_count() == 1:
+        return ok
+    from jax.experimental import multihost_utils
+
+    return bool(np.all(multihost_utils.process_allgather(np.int32(ok))))
+
+
+_JSON_NAMES = ("_METADATA", "_CHECKPOINT_METADATA", "metadata")
+
+
+def verify_step(step_dir: epath.Path, window: int = 64) -> None:
+    """Check one step directory: its JSON files parse and its array stores read in full.
+
+    Raises ValueError naming the damaged file. The JSON check only gives the message a file
+    name (orbax would fail on them too); the array check is what keeps a failed read quiet.
+    """
+    for item in [step_dir, *(p for p in step_dir.iterdir() if p.is_dir())]:
+        for path in item.iterdir():
+            if path.name in _JSON_NAMES or path.name.endswith(".json"):
+                try:
+                    json.loads(path.read_text())
+                except ValueError as e:
+                    raise ValueError(f"{path.relative_to(step_dir)}: not valid JSON ({e})") from None
+    verify_arrays(step_dir, window)
+
+
+def verify_arrays(step_dir: epath.Path, window: int = 64) -> None:
+    """Read every byte of the array stores (OCDBT databases) of one step; raises on damage.
+
+    Orbax reads arrays concurrently on an asyncio loop: when one read fails it closes the
+    loop while tensorstore still completes the others, whose callbacks then print "Event loop
+    is closed" tracebacks (and "sys.meta_path is None" at exit). Reading the raw values first,
+    synchronously and ``window`` at a time, finds a truncated or missing data file without
+    any of that; it costs one extra read of the step, once per resume.
+    """
+    import tensorstore as ts
+
+    for item in step_dir.iterdir():
+        if not (item / "manifest.ocdbt").exists():
+            continue
+        url = str(item) if "://" in str(item) else f"file://{item}"
+        store = ts.KvStore.open({"driver": "ocdbt", "base": url.rstrip("/") + "/"}).result()
+        keys = store.list().result()
+        for start in range(0, len(keys), window):
+            reads = [store.read(key) for key in keys[start : start + window]]
+            for key, read in zip(keys[start : start + window], reads, strict=True):
+                try:
+                    read.result()
+                except Exception as e:  # noqa: BLE001 - reported as damage to this item
+                    raise ValueError(f"{item.name}/{key.decode(errors='replace')}: {first_line(e)}") from None
+
+
+def restore_newest_readable(
+    steps: Sequence[int], restore: Callable[[int], T], where: Callable[[int], Any], note: str = ""
+) -> tuple[int, T, list[int]]:
+    """``(step, restore(step), unreadable_steps)`` for the newest of ``steps`` that restores.
+
+    An exception from ``restore`` (anything but :class:`InputError`, which is the user's
+    mistake, not damage) marks the step unreadable; one warning line names the unreadable
+    steps and the step used (then ``note``). Raises a one-line InputError when none restores.
+    """
+    bad: list[tuple[int, str]] = []
+    for step in sorted(steps, reverse=True):
+        try:
+            out, reason = restore(step), ""
+        except InputError:
+            raise
+        except Exception as e:  # noqa: BLE001 - any failure to read is damage to report
+            out, reason = None, _short(e)
+        if _all_processes_agree(not reason):
+            if bad:
+                names = ", ".join(f"{where(s)} ({r})" for s, r in bad)
+                warn(f"unreadable checkpoint {names}; falling back to step {step}{note}")
+            return step, out, [s for s, _ in bad]
+        bad.append((step, reason or "unreadable on another process"))
+    names = "; ".join(f"{where(s)}: {r}" for s, r in bad)
+    raise InputError(f"no readable checkpoint: {names}")
+
+
+def _aside_note(directory: epath.Path) -> str:
+    return f" (the unreadable step is moved to {directory.parent / (directory.name + '.unreadable')})"
+
+
+def _move_aside(mngr: ocp.CheckpointManager, steps: Sequence[int]) -> None:
+    """Move unreadable ``steps`` to ``<directory>.unreadable/<step>`` (process 0) and reload
+    the manager: they no longer count towards ``max_to_keep`` nor block re-saving the step."""
+    if not steps:
+        return
+    directory = epath.Path(mngr.directory)
+    aside = directory.parent / f"{directory.name}.unreadable"
+    if jax.process_index() == 0:
+        aside.mkdir(parents=True, exist_ok=True)
+        for step in steps:
+            target = aside / str(step)
+            n = 1
+            while target.exists():  # an earlier fallback moved this step number already
+                target, n = aside / f"{step}.{n}", n + 1
+            (directory / str(step)).rename(target)
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices("jaxstyle_checkpoint_move_aside")
+    mngr.reload()
 
 
 class _Steps:
@@ -124,8 +266,8 @@ class Checkpointer(_Steps):
       async_save: write array data in a background thread while training continues.
     """
 
-    def __init__(self, workdir: str | Path, keep: int | None = 3, async_save: bool = True):
-        self.directory = Path(workdir) / CHECKPOINT_SUBDIR
+    def __init__(self, workdir: str | Path | epath.Path, keep: int | None = 3, async_save: bool = True):
+        self.directory = as_path(workdir) / CHECKPOINT_SUBDIR
         self._mngr = _manager(self.directory, keep, async_save)
 
     def save(self, step: int, state: dict[str, Any], data_state: Any, config: dict) -> None:
@@ -155,6 +297,7 @@ class Checkpointer(_Steps):
             "step": np.zeros((), np.int32),
             "rng": np.zeros(jax.random.key_data(abstract_state["rng"]).shape, np.uint32),
         }
+        verify_step(self.directory / str(step))
         out = self._mngr.restore(
             step,
             args=ocp.args.Composite(
@@ -164,6 +307,19 @@ class Checkpointer(_Steps):
         state = dict(out["state"])
         state["rng"] = jax.random.wrap_key_data(np.asarray(state["rng"]))
         return state, out["data"]
+
+    def restore_latest(self, abstract_state: dict[str, Any]) -> tuple[int, dict[str, Any], Any] | None:
+        """``(step, state, data_state)`` of the newest readable step (see :meth:`restore`);
+        None when there is no step. Unreadable newer steps are reported and moved aside."""
+        steps = self._mngr.all_steps()
+        if not steps:
+            return None
+        step, (state, data), bad = restore_newest_readable(
+            steps, lambda s: self.restore(s, abstract_state), lambda s: self.directory / str(s),
+            _aside_note(self.directory),
+        )
+        _move_aside(self._mngr, bad)
+        return step, state, data
 
 
 class PytreeCheckpointer(_Steps):
@@ -177,44 +333,70 @@ class PytreeCheckpointer(_Steps):
       keep: keep the last ``keep`` steps (None keeps all).
     """
 
-    def __init__(self, directory: str | Path, keep: int | None = 2):
-        self._mngr = ocp.CheckpointManager(Path(directory).absolute(), options=_options(keep, async_save=True))
+    def __init__(self, directory: str | Path | epath.Path, keep: int | None = 2):
+        self.directory = as_path(directory)
+        self._mngr = ocp.CheckpointManager(self.directory, options=_options(keep, async_save=True))
 
     def save(self, step: int, tree: Any) -> None:
         self._mngr.save(step, args=ocp.args.StandardSave(tree), force=True)
 
-    def restore_latest(self, like: Any) -> tuple[int, Any] | None:
-        """``(step, tree)`` of the latest step, laid out like ``like`` (shapes, dtypes, shardings).
+    def _restore(self, step: int, abstract: Any) -> Any:
+        verify_step(self.directory / str(step))
+        return self._mngr.restore(step, args=ocp.args.StandardRestore(abstract))
 
-        None when there is no step yet.
-        """
-        step = self._mngr.latest_step()
-        if step is None:
+    def restore_latest(self, like: Any) -> tuple[int, Any] | None:
+        """``(step, tree)`` of the newest readable step, laid out like ``like`` (shapes, dtypes,
+        shardings); None when there is no step yet. Unreadable newer steps are reported and
+        moved aside (see the module docstring)."""
+        steps = self._mngr.all_steps()
+        if not steps:
             return None
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
-        return step, self._mngr.restore(step, args=ocp.args.StandardRestore(abstract))
+        step, tree, bad = restore_newest_readable(
+            steps,
+            lambda s: self._restore(s, abstract),
+            lambda s: self.directory / str(s),
+            _aside_note(self.directory),
+        )
+        _move_aside(self._mngr, bad)
+        return step, tree
+
+
+def checkpoint_steps(path: str | Path) -> list[Path]:
+    """The step directories a workdir, its ``checkpoints/`` folder or a step directory names,
+    newest first (one for a step directory: the user picked it)."""
+    path = epath.Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: checkpoint not found")
+    if not path.is_dir():
+        raise InputError(f"{path}: not a checkpoint folder (expected a training workdir or WORKDIR/checkpoints/<step>)")
+    if (path / "state").is_dir():
+        return [path]
+    root = path / CHECKPOINT_SUBDIR if (path / CHECKPOINT_SUBDIR).is_dir() else path
+    steps = sorted(((int(p.name), p) for p in root.iterdir() if p.name.isdigit() and (p / "state").is_dir()), reverse=True)
+    if not steps:
+        raise InputError(f"{path}: no checkpoint in it (expected WORKDIR/checkpoints/<step>/state)")
+    return [p for _, p in steps]
 
 
 def find_checkpoint(path: str | Path) -> Path:
-    """A step directory from a workdir, its ``checkpoints/`` folder or a step directory."""
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: checkpoint not found")
-    if (path / "state").is_dir():
-        return path
-    root = path / CHECKPOINT_SUBDIR if (path / CHECKPOINT_SUBDIR).is_dir() else path
-    steps = sorted((int(p.name), p) for p in root.iterdir() if p.name.isdigit() and (p / "state").is_dir())
-    if not steps:
-        raise InputError(f"{path}: no checkpoint in it (expected WORKDIR/checkpoints/<step>/state)")
-    return steps[-1][1]
+    """The newest step directory from a workdir, its ``checkpoints/`` folder or a step directory."""
+    return Path(str(checkpoint_steps(path)[0]))
 
 
 def load_checkpoint_params(path: str | Path) -> tuple[dict[str, Any], dict]:
-    """``(params, config_dict)`` of the checkpoint at/under ``path``, as host numpy arrays.
+    """``(params, config_dict)`` of the newest readable checkpoint at/under ``path``, as host
+    numpy arrays (an unreadable newer step: one warning line, the previous one is used).
 
     For fine-tuning (``--init-from``) and test-time use; optimizer state is not read.
     """
-    return _restore_params_numpy(find_checkpoint(path))
+    dirs = {_step_number(d): d for d in checkpoint_steps(path)}
+    _, out, _ = restore_newest_readable(list(dirs), lambda s: _restore_params_numpy(dirs[s]), dirs.__getitem__)
+    return out
+
+
+def _step_number(step_dir: epath.Path) -> int:
+    return int(step_dir.name) if step_dir.name.isdigit() else 0
 
 
 def load_method_checkpoint(path: str | Path, method: str) -> tuple[dict[str, Any], dict]:
@@ -226,19 +408,24 @@ def load_method_checkpoint(path: str | Path, method: str) -> tuple[dict[str, Any
     return params, config
 
 
-def _restore_params_numpy(step_dir: Path) -> tuple[dict[str, Any], dict]:
-    ckptr = ocp.PyTreeCheckpointer()
-    meta = ckptr.metadata(step_dir / "state")
-    tree = meta.item_metadata.tree if hasattr(meta, "item_metadata") else meta.tree
-    restore_args = jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), tree)
-    state = ckptr.restore(step_dir / "state", restore_args=restore_args)
-    config_path = step_dir / "config" / "metadata"
-    config = {}
-    for candidate in (config_path, *sorted((step_dir / "config").glob("*"))):
-        if candidate.is_file():
-            try:
-                config = json.loads(candidate.read_text())
-                break
-            except ValueError:
-                continue
+def _restore_params_numpy(step_dir: epath.Path) -> tuple[dict[str, Any], dict]:
+    """The parameters (host numpy) and config of one step directory; raises on damage.
+
+    The item handler is used directly: a checkpointer would look for step metadata inside
+    ``state/`` and log a warning that it is missing there.
+    """
+    step_dir = epath.Path(step_dir)
+    verify_step(step_dir)
+    handler = ocp.PyTreeCheckpointHandler()
+    try:
+        tree = handler.metadata(step_dir / "state").tree
+        params_meta = {"params": tree["params"]}
+        restore_args = jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), params_meta)
+        state = handler.restore(
+            step_dir / "state",
+            args=ocp.args.PyTreeRestore(item=params_meta, restore_args=restore_args, partial_restore=True),
+        )
+    finally:
+        handler.close()
+    config = json.loads((step_dir / "config" / "metadata").read_text())
     return state["params"], config

@@ -111,3 +111,47 @@ def make_tiny(cfg: ml_collections.ConfigDict, *, crop_size: int) -> ml_collectio
     )
     cfg.optim.lr = 1e-3
     return cfg
+
+
+# Fields of cfg.train that count something: must be positive (sample_every: 0 = never).
+_POSITIVE_TRAIN = ("steps", "batch_size", "log_every", "checkpoint_every")
+_NON_NEGATIVE_TRAIN = ("sample_every", "num_samples")
+
+
+def _numbers(node: Any, prefix: str):
+    """``(dotted_key, value)`` of every int/float leaf under ``node`` (bools left out)."""
+    for key, value in node.items():
+        if isinstance(value, ml_collections.ConfigDict):
+            yield from _numbers(value, f"{prefix}{key}.")
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            yield f"{prefix}{key}", value
+
+
+def validate_train_config(cfg: ml_collections.ConfigDict) -> None:
+    """One-line :class:`InputError` for a config no run can use, before anything is made.
+
+    Checks: ``train.steps``, ``batch_size``, ``log_every``, ``checkpoint_every`` positive;
+    ``sample_every``, ``num_samples`` >= 0; ``keep_checkpoints`` None or >= 1; every number
+    in ``optim`` and ``loss`` finite, and ``optim.lr`` and every ``loss`` weight >= 0 (a
+    NaN or infinite weight would train to a black image with exit 0).
+    """
+    import math
+
+    train = cfg.train
+    for name in _POSITIVE_TRAIN:
+        if name in train and not train[name] > 0:
+            raise InputError(f"--config.train.{name} must be positive, got {train[name]}")
+    for name in _NON_NEGATIVE_TRAIN:
+        if name in train and not train[name] >= 0:
+            raise InputError(f"--config.train.{name} must be >= 0, got {train[name]}")
+    keep = train.get("keep_checkpoints")
+    if keep is not None and keep < 1:
+        raise InputError(f"--config.train.keep_checkpoints must be >= 1 (or None: keep all), got {keep}")
+    for section in ("optim", "loss"):
+        if section not in cfg:
+            continue
+        for key, value in _numbers(cfg[section], f"{section}."):
+            if not math.isfinite(value):
+                raise InputError(f"--config.{key} must be a finite number, got {value}")
+            if (section == "loss" or key == "optim.lr") and value < 0:
+                raise InputError(f"--config.{key} must be >= 0, got {value}")

@@ -438,19 +438,10 @@ def _to_uint8(img: np.ndarray) -> np.ndarray:
     return np.rint(np.clip(arr, 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
-def save_image(path: str | Path, img: np.ndarray, *, quality: int = 95) -> Path:
-    """Write ``img`` atomically, in the format named by the file extension.
-
-    Args:
-        path: ``.png``, ``.jpg``/``.jpeg``, ``.webp`` or ``.tif``/``.tiff``; parent folders
-            are created.
-        img: float ``HxWx3`` / ``HxW`` in [0, 1] (values outside are clipped) or uint8.
-        quality: JPEG/WebP quality, 1..100.
-
-    Returns:
-        The path written. A failure leaves any existing file at ``path`` untouched.
-    """
-    path = Path(path).expanduser()
+def encode_image(path: str | Path, img: np.ndarray, *, quality: int = 95) -> bytes:
+    """``img`` encoded in the format named by ``path``'s extension, in memory (see
+    :func:`save_image`); nothing is written. One-line InputError for an unknown extension."""
+    path = Path(str(path))
     fmt = SAVE_FORMATS.get(path.suffix.lower())
     if fmt is None:
         known = ", ".join(SAVE_FORMATS)
@@ -482,8 +473,25 @@ def save_image(path: str | Path, img: np.ndarray, *, quality: int = 95) -> Path:
         pil.save(buffer, format=fmt, **options)
     except (OSError, ValueError) as e:
         raise InputError(f"{path}: cannot encode as {fmt} ({one_line(e)})") from None
+    return buffer.getvalue()
+
+
+def save_image(path: str | Path, img: np.ndarray, *, quality: int = 95) -> Path:
+    """Write ``img`` atomically, in the format named by the file extension.
+
+    Args:
+        path: ``.png``, ``.jpg``/``.jpeg``, ``.webp`` or ``.tif``/``.tiff``; parent folders
+            are created.
+        img: float ``HxWx3`` / ``HxW`` in [0, 1] (values outside are clipped) or uint8.
+        quality: JPEG/WebP quality, 1..100.
+
+    Returns:
+        The path written. A failure leaves any existing file at ``path`` untouched.
+    """
+    path = Path(path).expanduser()
+    data = encode_image(path, img, quality=quality)
     try:
-        write_bytes_atomic(path, buffer.getvalue())
+        write_bytes_atomic(path, data)
     except OSError as e:
         raise InputError(f"{path}: cannot write file ({one_line(e)})") from None
     return path

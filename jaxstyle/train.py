@@ -32,10 +32,11 @@ from jax.experimental import multihost_utils
 from jax.sharding import Mesh
 
 from jaxstyle import sharding as shd
-from jaxstyle.checkpoint import Checkpointer, load_checkpoint_params
+from jaxstyle.checkpoint import Checkpointer, checkpoint_steps, load_checkpoint_params
+from jaxstyle.config import validate_train_config
 from jaxstyle.errors import InputError, JaxstyleError
 from jaxstyle.methods import get_trainer
-from jaxstyle.train_log import MetricsLogger, sample_grid
+from jaxstyle.train_log import MetricsLogger, sample_grid, workdir_path
 
 ParamGroups = dict[str, Any]  # e.g. {"decoder": pytree} (see jaxstyle.methods)
 OptStates = dict[str, Any]  # one optax state per trainable group
@@ -103,10 +104,11 @@ def restore_or_init(
     first: dict[str, np.ndarray],
     mesh: Mesh,
     *,
-    init_from: str | Path | None,
+    init_params: ParamGroups | None,
     info: Callable[[str], None],
 ) -> tuple[ParamGroups, OptStates, int, dict[str, np.ndarray]]:
-    """The state to start from: the latest checkpoint in the workdir > ``init_from`` > scratch.
+    """The state to start from: the latest checkpoint in the workdir > ``init_params`` (host
+    arrays from ``--init-from``, see :func:`load_init_params`) > scratch.
 
     A resumed run also restores the input iterator's position, so its first batch is the one
     after the checkpoint; otherwise it is ``first`` (already drawn for shapes: no batch skipped).
@@ -114,29 +116,29 @@ def restore_or_init(
     Returns:
       ``(params, opt_states, start_step, first_local_batch)``, replicated over ``mesh``.
     """
-    start = ckpt.latest_step()
-    if start is not None:
-        repl = shd.replicated(mesh)
-        abstract = jax.tree.map(
-            lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=repl),
-            jax.eval_shape(init_fn, rng),
-        )
-        state, data_state = ckpt.restore(
-            start,
-            {"params": abstract[0], "opt_states": abstract[1], "step": jnp.int32(0), "rng": rng},
-        )
+    repl = shd.replicated(mesh)
+    abstract = jax.tree.map(
+        lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=repl), jax.eval_shape(init_fn, rng)
+    )
+    # The newest *readable* step: a damaged one is reported and moved aside (jaxstyle.checkpoint).
+    restored = ckpt.restore_latest(
+        {"params": abstract[0], "opt_states": abstract[1], "step": jnp.int32(0), "rng": rng}
+    )
+    if restored is not None:
+        start, state, data_state = restored
         data_iter.set_state(data_state)
         info(f"resumed from {ckpt.directory / str(start)} (step {start})")
         return state["params"], state["opt_states"], start, next(data_iter)
     params, opt_states = init_fn(rng)
-    if init_from:
-        params = load_init_params(init_from, params, mesh)
-        info(f"initialized parameters from {init_from}")
+    if init_params is not None:
+        params = {k: shd.replicate(v, mesh) for k, v in init_params.items()}
+        info("initialized parameters from --init-from")
     return params, opt_states, 0, first
 
 
-def load_init_params(init_from: str | Path, params: ParamGroups, mesh: Mesh) -> ParamGroups:
-    """``params`` with every group replaced by ``init_from``'s (same shapes), replicated on ``mesh``."""
+def load_init_params(init_from: str | Path, params: ParamGroups) -> ParamGroups:
+    """``init_from``'s parameter groups (host numpy) for every group of ``params`` (arrays or
+    shape structs); one-line InputError when a group is missing or shapes differ."""
     loaded, _ = load_checkpoint_params(init_from)
     missing = set(params) - set(loaded)
     if missing:
@@ -145,7 +147,7 @@ def load_init_params(init_from: str | Path, params: ParamGroups, mesh: Mesh) -> 
     got = jax.tree.map(lambda a: tuple(np.shape(a)), {k: loaded[k] for k in params})
     if want != got:
         raise InputError(f"{init_from}: parameter shapes differ from this config's model")
-    return {k: shd.replicate(loaded[k], mesh) for k in params}
+    return {k: loaded[k] for k in params}
 
 
 # ------------------------------------------------------------------------------------------
@@ -222,7 +224,10 @@ def train(
       TrainingDiverged: a loss became NaN/Inf (the last good checkpoint is kept).
       InputError / WeightsError: bad configuration, data or weights.
     """
-    workdir = Path(workdir)
+    validate_train_config(cfg)
+    if init_from:
+        checkpoint_steps(init_from)  # a folder holding a step: fail before any heavy work
+    workdir = workdir_path(workdir)  # local folder or gs://bucket/... (etils.epath)
     is_main = jax.process_index() == 0
     tcfg = cfg.train
     info = console(is_main)
@@ -240,12 +245,6 @@ def train(
     optimizers = method.optimizers()
     first = next(data_iter)  # shapes for init; fed to the first step too (no batch skipped)
     base_rng = jax.random.key(cfg.seed)
-    # Files only once the config, data and frozen networks are known good: a bad run
-    # leaves no half-made workdir behind.
-    workdir.mkdir(parents=True, exist_ok=True)
-    logger = MetricsLogger(workdir, enabled=is_main)
-    if is_main:
-        (workdir / "config.json").write_text(cfg.to_json(indent=2))
 
     # ---------------------------------------------------------------------- sharding
     frozen = jax.device_put(frozen, repl)
@@ -266,10 +265,21 @@ def train(
     p_step = jax.jit(step_fn, donate_argnums=(0, 1), out_shardings=(repl, repl, repl))
 
     # ---------------------------------------------------------------------- checkpoint
+    init_params = None
+    if init_from:  # read and shape-checked before any file is made
+        init_params = load_init_params(init_from, jax.eval_shape(init_fn, base_rng)[0])
+        info(f"--init-from {init_from}: parameters read")
+    # Files only once the config, data, frozen networks and --init-from are known good: a
+    # bad run leaves no half-made workdir behind.
+    workdir.mkdir(parents=True, exist_ok=True)
+    logger = MetricsLogger(workdir, enabled=is_main)
+    if is_main:
+        (workdir / "config.json").write_text(cfg.to_json(indent=2))  # epath: local or bucket
     ckpt = Checkpointer(workdir, keep=tcfg.keep_checkpoints)
     params, opt_states, start, first = restore_or_init(
-        ckpt, init_fn, base_rng, data_iter, first, mesh, init_from=init_from, info=info
+        ckpt, init_fn, base_rng, data_iter, first, mesh, init_params=init_params, info=info
     )
+    logger.resume_at(start)  # drop lines a killed run logged after its last checkpoint
     n_params = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(params))
     info(f"{cfg.method}: {n_params / 1e6:.2f}M trainable parameters in groups {sorted(params)}")
     save = functools.partial(
