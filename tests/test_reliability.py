@@ -1,0 +1,217 @@
+"""Reliability: damaged checkpoints fall back, bad inputs are one line before any work, runs repeat.
+
+Checkpoint damage comes in the three forms seen in the field: a truncated array data file
+(``state/ocdbt.process_0/d/*``), an emptied ``state/_METADATA`` and an emptied iterator state
+``data/process_0-of-1.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from jaxstyle.errors import InputError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _damage(step_dir: Path, how: str) -> None:
+    """Damage one checkpoint step directory in place."""
+    if how == "truncated_data":
+        # Array bytes live in ocdbt.process_0/d/ and, once orbax has merged a step's
+        # per-process databases, in state/d/: truncate the largest data file either way.
+        files = [*(step_dir / "state").glob("ocdbt.process_0/d/*"), *(step_dir / "state").glob("d/*")]
+        os.truncate(max(files, key=lambda p: p.stat().st_size), 10)
+    elif how == "empty_metadata":
+        (step_dir / "state" / "_METADATA").write_text("")
+    elif how == "empty_data_state":
+        (step_dir / "data" / "process_0-of-1.json").write_text("")
+    else:
+        raise ValueError(how)
+
+
+DAMAGES = ("truncated_data", "empty_metadata", "empty_data_state")
+
+
+def _train_cfg(images_dir: Path, steps: int, *extra: str):
+    from jaxstyle.config import load_config
+
+    return load_config(str(REPO / "configs/meanstd.py:tiny"), [
+        f"--config.data.content_dir={images_dir / 'content'}",
+        f"--config.data.style_dir={images_dir / 'style'}",
+        f"--config.train.steps={steps}", "--config.train.checkpoint_every=1",
+        "--config.train.sample_every=0", "--config.train.keep_checkpoints=3", *extra,
+    ])  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def meanstd_run(tmp_path_factory, images_dir):
+    """A 3-step tiny meanstd training run with a checkpoint per step (steps 1, 2, 3)."""
+    from jaxstyle.train import train
+
+    workdir = tmp_path_factory.mktemp("meanstd")
+    train(_train_cfg(images_dir, 3), workdir)
+    return workdir
+
+
+def _copy(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst)
+    return dst
+
+
+def _abstract_state(workdir: Path):
+    """What the trainer passes to restore: the shapes of a step's state."""
+    import jax
+
+    from jaxstyle.checkpoint import load_checkpoint_params
+
+    params, _ = load_checkpoint_params(workdir / "checkpoints" / "1")
+    import optax
+
+    opt = {"transform": optax.adam(1e-2).init(params["transform"])}
+    return {"params": params, "opt_states": opt, "step": np.int32(0), "rng": jax.random.key(0)}
+
+
+@pytest.mark.parametrize("how", DAMAGES)
+def test_damaged_newest_checkpoint_falls_back_with_one_line_and_is_moved_aside(meanstd_run, tmp_path, how, capfd):
+    from jaxstyle.checkpoint import Checkpointer
+
+    workdir = _copy(meanstd_run, tmp_path / "run")
+    _damage(workdir / "checkpoints" / "3", how)
+    ckpt = Checkpointer(workdir, keep=3, async_save=False)
+    try:
+        step, state, data = ckpt.restore_latest(_abstract_state(workdir))
+        assert step == 2 and int(state["step"]) == 2 and data is not None
+        err = capfd.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("warning: unreadable checkpoint") and "checkpoints/3" in err[0]
+        assert "falling back to step 2" in err[0]
+        # Moved aside: it neither counts towards keep nor blocks re-saving step 3.
+        assert ckpt.latest_step() == 2 and (workdir / "checkpoints.unreadable" / "3").is_dir()
+    finally:
+        ckpt.close()
+
+
+@pytest.mark.parametrize("how", DAMAGES[:2])  # the iterator state is not part of a stylizer
+def test_stylizer_from_workdir_with_damaged_newest_step_uses_the_previous(meanstd_run, tmp_path, how, capfd):
+    from jaxstyle.checkpoint import load_checkpoint_params, load_method_checkpoint
+
+    workdir = _copy(meanstd_run, tmp_path / "run")
+    want, _ = load_checkpoint_params(workdir / "checkpoints" / "2")
+    _damage(workdir / "checkpoints" / "3", how)
+    capfd.readouterr()
+    got, config = load_method_checkpoint(workdir, "meanstd")
+    assert config["method"] == "meanstd"
+    import jax
+
+    jax.tree.map(np.testing.assert_array_equal, got, want)
+    err = capfd.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "checkpoints/3" in err[0] and "falling back to step 2" in err[0], err
+    assert (workdir / "checkpoints" / "3").is_dir()  # a reader never moves anything
+
+
+def test_no_readable_checkpoint_is_one_line_exit_2(meanstd_run, tmp_path):
+    workdir = _copy(meanstd_run, tmp_path / "run")
+    for step in (1, 2, 3):
+        _damage(workdir / "checkpoints" / str(step), "truncated_data")
+    proc = subprocess.run(
+        [sys.executable, "-m", "jaxstyle", "stylize", "--method", "meanstd", "--checkpoint", str(workdir),
+         "--output", str(tmp_path / "out")],
+        capture_output=True, text=True, cwd=REPO, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: no readable checkpoint"), lines
+    assert not (tmp_path / "out").exists()
+
+
+def test_training_resumes_from_previous_step_after_damage_and_matches_uninterrupted(
+    meanstd_run, tmp_path, images_dir, capfd
+):
+    """Damaged newest step, resume, keep=3 cleanup: the run ends like an uninterrupted one,
+    metrics.jsonl has each step once, and good checkpoints remain."""
+    from jaxstyle.train import train
+    from jaxstyle.train_log import read_metrics
+
+    workdir = _copy(meanstd_run, tmp_path / "run")
+    _damage(workdir / "checkpoints" / "3", "truncated_data")
+    capfd.readouterr()
+    train(_train_cfg(images_dir, 5), workdir)
+    out = capfd.readouterr()
+    assert "resumed from" in out.out and "(step 2)" in out.out
+    assert len(out.err.strip().splitlines()) == 1, out.err
+    steps = [r["step"] for r in read_metrics(workdir)]
+    assert steps == [1, 2, 3, 4, 5]  # step 3 logged once although the first run logged it too
+    reference = [r["loss"] for r in read_metrics(meanstd_run)]
+    assert [r["loss"] for r in read_metrics(workdir)][:3] == pytest.approx(reference, rel=1e-6)
+    kept = sorted(int(p.name) for p in (workdir / "checkpoints").iterdir() if p.name.isdigit())
+    assert kept == [3, 4, 5]
+
+
+@pytest.mark.parametrize("how", DAMAGES[:2])  # an optimization checkpoint has no iterator state
+def test_optimization_resume_falls_back_past_a_damaged_step_and_ends_identically(tmp_path, how, capfd):
+    """``stylize --checkpoint-dir``'s engine: a damaged newest step is reported in one line,
+    the run resumes from the previous step and ends bit-identical to an uninterrupted run."""
+    from jaxstyle.optimize import EngineConfig, make_pairs, optimize_pairs
+
+    rng = np.random.default_rng(0)
+    pairs = make_pairs([rng.random((32, 32, 3), np.float32)], [rng.random((32, 32, 3), np.float32)])
+    settings = EngineConfig(size=32, steps=6, chunk=2, optimizer="adam", init="noise")
+    reference = optimize_pairs(_Pull(), pairs, settings)[0].image
+    first = optimize_pairs(_Pull(), pairs, settings, checkpoint_dir=tmp_path, checkpoint_every=2)[0].image
+    (bucket,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    assert sorted(int(p.name) for p in bucket.iterdir() if p.name.isdigit()) == [4, 6]  # keep=2
+    item = bucket / "6" / "default"
+    if how == "truncated_data":
+        files = [*item.glob("ocdbt.process_0/d/*"), *item.glob("d/*")]
+        os.truncate(max(files, key=lambda p: p.stat().st_size), 10)
+    else:
+        (item / "_METADATA").write_text("")
+    capfd.readouterr()
+    seen = []
+    again = optimize_pairs(_Pull(), pairs, settings, checkpoint_dir=tmp_path, checkpoint_every=2,
+                           progress=lambda s, _: seen.append(s))[0].image
+    err = capfd.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "/6 (" in err[0] and "falling back to step 4" in err[0], err
+    assert seen[0] == 6  # resumed at step 4, ran steps 5-6 again
+    np.testing.assert_array_equal(first, reference)
+    np.testing.assert_array_equal(again, reference)
+
+
+class _Pull:
+    """The cheapest objective: the image pulled towards the content (no network)."""
+
+    extra_inputs = ()
+
+    def __hash__(self):
+        return 0
+
+    def __eq__(self, other):
+        return isinstance(other, _Pull)
+
+    def __repr__(self):
+        return "_Pull()"
+
+    def frozen(self):
+        return None
+
+    def prepare(self, frozen, inputs):
+        return {"content": inputs["content"]}
+
+    def init(self, inputs, rng, image):
+        return {"image": image}
+
+    def loss(self, variables, targets, frozen):
+        import jax.numpy as jnp
+
+        mse = jnp.mean(jnp.square(variables["image"] - targets["content"]))
+        return mse, {"content": mse}
+
+    def image(self, variables):
+        return variables["image"]
