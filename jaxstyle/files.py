@@ -39,3 +39,24 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> None:
 def write_text_atomic(path: str | Path, text: str, encoding: str = "utf-8") -> None:
     """Write ``text`` to ``path`` atomically (see :func:`write_bytes_atomic`), UTF-8 by default."""
     write_bytes_atomic(path, text.encode(encoding))
+
+
+def check_can_write(path: str | Path) -> None:
+    """Raise OSError (with a one-line reason) unless a file could be written at ``path``.
+
+    Checked before a long computation, writing nothing: ``path`` is not a folder, its
+    nearest existing ancestor is a folder (not a file), and a file can be created there
+    (a probe file is created and removed at once: permissions, read-only or virtual file
+    systems such as /proc).
+    """
+    path = Path(path).expanduser().absolute()
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder")
+    parent = path.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise NotADirectoryError(f"{parent} is a file, not a folder")
+    fd, probe = tempfile.mkstemp(dir=parent, prefix=".jaxstyle-probe-")
+    os.close(fd)
+    os.unlink(probe)

@@ -36,6 +36,10 @@ IMAGE_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".webp", ".tif", "
 
 # Pillow's own hard limit (2x MAX_IMAGE_PIXELS); the default keeps both limits aligned.
 DEFAULT_MAX_PIXELS = 178_956_970
+# The largest long side a result may have (--size), in px: 16384^2 RGB float32 images are
+# 3 GiB each, and an optimization holds several (and VGG features at full resolution).
+# A larger value is refused before anything is allocated.
+MAX_SIZE = 16384
 
 SAVE_FORMATS: dict[str, str] = {
     ".png": "PNG",

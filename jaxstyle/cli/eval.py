@@ -49,19 +49,27 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from jaxstyle.errors import InputError
     from jaxstyle.evaluate import evaluate_dirs, metrics_table, write_report
+    from jaxstyle.files import check_can_write
     from jaxstyle.methods import load_stylizer
 
     source = args.checkpoint[0] if len(args.checkpoint) == 1 else args.checkpoint
-    transfer = load_stylizer(args.method, source, vgg=args.vgg).transfer
     first = Path(args.checkpoint[0])
     out = Path(args.out) if args.out else (first / "eval" if first.is_dir() else Path("eval"))
+    json_path = Path(args.json) if args.json else out / "metrics.json"
+    for flag, path in (("--json", json_path), ("--out", out / "table.md")):
+        try:  # before the whole computation, not after it
+            check_can_write(path)
+        except OSError as e:
+            raise InputError(f"{flag} {path}: cannot write there ({e.strerror or e})") from None
+    transfer = load_stylizer(args.method, source, vgg=args.vgg).transfer
     result = evaluate_dirs(
         transfer, args.content, args.style, size=args.size, batch_size=args.batch_size
     )
     record = write_report(
         result,
-        json_path=Path(args.json) if args.json else out / "metrics.json",
+        json_path=json_path,
         table_path=out / "table.md",
         grid_path=out / "grid.png",
         name=f"{args.method}: {' '.join(args.checkpoint)}",

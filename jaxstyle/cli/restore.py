@@ -55,6 +55,6 @@ def run(args: argparse.Namespace) -> int:
     refs = references * len(stylized) if len(references) == 1 else references
     results = stylizer.restore(stylized, refs, **controls)
     jobs = [(f"{n}__restored", [s, r], out) for n, s, r, out in zip(names, stylized, refs, results, strict=True)]
-    for path in write_results(jobs, out_dir, out_file, None if args.no_sheet else min(size, 512)):
-        print(f"wrote {path}")
+    write_results(jobs, out_dir, out_file, None if args.no_sheet else min(size, 512),
+                  report=lambda path: print(f"wrote {path}", flush=True))
     return 0

@@ -37,11 +37,24 @@ def _csv(value: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in value.split(",") if v.strip())
 
 
+def _finite(value: str) -> float:
+    """A finite float: NaN or Inf weights and rates would run to a black image with exit 0."""
+    import math
+
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {value!r}") from None
+    if not math.isfinite(number):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {value!r}")
+    return number
+
+
 def _floats(value: str) -> tuple[float, ...]:
     try:
-        return tuple(float(v) for v in _csv(value))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {value!r}") from None
+        return tuple(_finite(v) for v in _csv(value))
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated finite numbers, got {value!r}") from None
 
 
 def method_list() -> str:
@@ -93,7 +106,7 @@ def register(subparsers) -> None:
     c.add_argument("--preserve-color", nargs="?", const="luminance", default=S,
                    choices=("none", "luminance", "histogram"),
                    help="keep the content's colours: luminance-only transfer, or histogram matching")
-    c.add_argument("--alpha", type=float, default=S, help="content-style trade-off: 0 content, 1 full style")
+    c.add_argument("--alpha", type=_finite, default=S, help="content-style trade-off: 0 content, 1 full style")
     c.add_argument("--style-weights", type=_floats, default=S,
                    help="mix ALL styles with these weights (one output per content), e.g. 0.7,0.3")
     c.add_argument("--mask", dest="masks", nargs="+", default=S,
@@ -107,16 +120,16 @@ def register(subparsers) -> None:
     o = p.add_argument_group("optimization methods (gatys, lapstyle)")
     o.add_argument("--steps", type=int, default=S, help=f"optimizer steps per scale (default {CLI_DEFAULTS['steps']})")
     o.add_argument("--optimizer", choices=("lbfgs", "adam", "sgd"), default=S, help="default lbfgs")
-    o.add_argument("--lr", type=float, default=S, help="learning rate (default: 1 lbfgs, 0.02 adam, 0.2 sgd)")
+    o.add_argument("--lr", type=_finite, default=S, help="learning rate (default: 1 lbfgs, 0.02 adam, 0.2 sgd)")
     o.add_argument("--line-search", action="store_true", default=S,
                    help="L-BFGS with a zoom (strong Wolfe) line search: safer steps, ~3x the evaluations")
     o.add_argument("--init", choices=("content", "noise", "style"), default=S, help="default content")
     o.add_argument("--content-layers", type=_csv, default=S, help="comma-separated encoder taps (default relu4_2)")
     o.add_argument("--style-layers", type=_csv, default=S, help="comma-separated encoder taps (default relu1_1..relu5_1)")
-    o.add_argument("--content-weight", type=float, default=S, help="alpha (default per method)")
-    o.add_argument("--style-weight", type=float, default=S, help="beta (default per method)")
-    o.add_argument("--tv-weight", type=float, default=S)
-    o.add_argument("--lap-weight", type=float, default=S, help="Laplacian loss weight (lapstyle)")
+    o.add_argument("--content-weight", type=_finite, default=S, help="alpha (default per method)")
+    o.add_argument("--style-weight", type=_finite, default=S, help="beta (default per method)")
+    o.add_argument("--tv-weight", type=_finite, default=S)
+    o.add_argument("--lap-weight", type=_finite, default=S, help="Laplacian loss weight (lapstyle)")
     o.add_argument("--lap-pool", type=int, default=S, help="average pooling before the Laplacian (default 4)")
     o.add_argument("--content-loss", choices=("mse", "lpips"), default=S,
                    help="feature MSE (default), or LPIPS as a perceptual content loss")
@@ -171,17 +184,32 @@ def split_method_args(args: argparse.Namespace) -> tuple[dict, dict]:
 
 
 def output_plan(output: str, n_outputs: int) -> tuple[Path, Path | None]:
-    """(directory, single output file or None). A path with an image suffix is a file."""
-    from jaxstyle.io import IMAGE_EXTENSIONS
+    """(directory, single output file or None), checked writable before any computation.
+
+    A path with a suffix is an image file, which must be one we can write (``.png``,
+    ``.jpg``, ...); a folder whose name has a dot is given with a trailing ``/``. The check
+    writes nothing (:func:`jaxstyle.files.check_can_write` probes the nearest existing folder).
+    """
+    import os
+
+    from jaxstyle.files import check_can_write
+    from jaxstyle.io import SAVE_FORMATS
 
     path = Path(output)
-    if path.suffix.lower() in IMAGE_EXTENSIONS:
-        if n_outputs != 1:
-            raise InputError(f"--output {output} is a single file but there are {n_outputs} pairs; give a folder")
-        return path.parent, path
-    if path.exists() and not path.is_dir():
+    as_folder = output.endswith(("/", os.sep)) or path.is_dir() or not path.suffix
+    if not as_folder and path.suffix.lower() not in SAVE_FORMATS:
+        raise InputError(f"--output {output}: cannot write {path.suffix!r} images (use one of "
+                         f"{', '.join(SAVE_FORMATS)}; a folder name with a dot ends with /)")
+    if not as_folder and n_outputs != 1:
+        raise InputError(f"--output {output} is a single file but there are {n_outputs} pairs; give a folder")
+    if path.exists() and as_folder and not path.is_dir():
         raise InputError(f"--output {output} exists and is not a folder")
-    return path, None
+    probe = path / "probe.png" if as_folder else path
+    try:
+        check_can_write(probe)
+    except OSError as e:
+        raise InputError(f"--output {output}: cannot write there ({e.strerror or e})") from None
+    return (path, None) if as_folder else (path.parent, path)
 
 
 def load_images(specs: list[str]) -> tuple[list, list[str]]:
@@ -192,10 +220,17 @@ def load_images(specs: list[str]) -> tuple[list, list[str]]:
     return [load_image(p) for p in paths], [p.stem.replace(" ", "_") for p in paths]
 
 
-def write_results(jobs, out_dir: Path, out_file: Path | None, sheet_height: int | None) -> list[Path]:
-    """Save each ``(name, shown_inputs, result)``; with ``sheet_height``, also inputs | result sheets."""
+def write_results(jobs, out_dir: Path, out_file: Path | None, sheet_height: int | None,
+                  report=None) -> list[Path]:
+    """Save each ``(name, shown_inputs, result)``; with ``sheet_height``, also inputs | result sheets.
+
+    Each file is written atomically and ``report(path)`` is called as soon as it is: when a
+    later write fails (disk full), what was written has been reported and nothing is
+    half-written. Returns the result images written (sheets are reported, not returned).
+    """
     from jaxstyle.io import make_grid, save_image
 
+    report = report or (lambda path: None)
     written = []
     for name, shown, result in jobs:
         if result is None:  # owned by another process
@@ -205,10 +240,12 @@ def write_results(jobs, out_dir: Path, out_file: Path | None, sheet_height: int 
             result, *side = result
             for img in side:
                 written.append(save_image(target.with_name(f"{target.stem}_{max(img.shape[:2])}.png"), img))
+                report(written[-1])
         written.append(save_image(target, result))
+        report(written[-1])
         if sheet_height:
             sheet = make_grid([*shown, result], height=sheet_height)
-            save_image(target.with_name(f"{target.stem}_sheet.png"), sheet)
+            report(save_image(target.with_name(f"{target.stem}_sheet.png"), sheet))
     return written
 
 
@@ -232,6 +269,10 @@ def run(args: argparse.Namespace) -> int:
     if "masks" in controls:
         controls["masks"] = load_images(controls["masks"])[0]  # grey-scaled by the stylizer
     size = controls.setdefault("size", _stylizer_attr(args.method, "default_size", None) or DEFAULT_SIZE)
+    from jaxstyle.io import MAX_SIZE
+
+    if not 1 <= size <= MAX_SIZE:  # before anything allocates a size x size image
+        raise InputError(f"--size must be in 1..{MAX_SIZE} px, got {size}")
     contact_sheet = controls.get("cin_style") == "all"
     if built_in:  # one output per content (x26 for 'all'), the style is a control
         specs = list(range(26)) if contact_sheet else [controls.get("cin_style", 0)]
@@ -271,12 +312,16 @@ def run(args: argparse.Namespace) -> int:
         results = stylizer.stylize(inputs, style_entries, **controls, **hooks)
     finally:
         bar.close()
+    # Each `wrote` line is printed as its file lands, so a failing write (disk full) leaves
+    # an honest account of what exists above the error line.
     written = write_results(zip(names, shown, results, strict=True), out_dir, out_file,
-                            None if args.no_sheet or contact_sheet else min(size, 512))
+                            None if args.no_sheet or contact_sheet else min(size, 512),
+                            report=lambda path: print(f"wrote {path}", flush=True))
     if contact_sheet:
-        written += _contact_sheets(contents, cnames, results, out_dir, min(size, 256))
-    for path in written:
-        print(f"wrote {path}")
+        sheets = _contact_sheets(contents, cnames, results, out_dir, min(size, 256))
+        for path in sheets:
+            print(f"wrote {path}")
+        written += sheets
     elapsed = time.perf_counter() - t0
     print(f"{len(written)} image(s) in {elapsed:.1f} s ({len(names)} output(s) in all)")
     return 0

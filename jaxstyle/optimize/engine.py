@@ -59,6 +59,7 @@ import contextlib
 import dataclasses
 import functools
 import hashlib
+import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -70,8 +71,8 @@ import optax
 
 from jaxstyle import color
 from jaxstyle.checkpoint import PytreeCheckpointer
-from jaxstyle.errors import InputError, flag
-from jaxstyle.io import resize, resize_long_side
+from jaxstyle.errors import InputError, JaxstyleError, flag
+from jaxstyle.io import MAX_SIZE, resize, resize_long_side
 from jaxstyle.optimize.objective import Frozen, Objective, Variables
 from jaxstyle.pairs import Pair, PairAxis, buckets
 
@@ -85,12 +86,18 @@ FrameFn = Callable[[int, list[int], np.ndarray], None]
 def check_fields(config: Any, choices: Mapping[str, Sequence[str]], positive: Sequence[str] = (),
                  non_negative: Sequence[str] = ()) -> None:
     """Raise :class:`InputError` naming the CLI flag of the first field of ``config`` that is
-    not one of its ``choices``, not ``positive``, or negative (``non_negative``; None passes)."""
+    not one of its ``choices``, not ``positive``, or negative (``non_negative``; None passes).
+    A NaN or infinite ``positive`` / ``non_negative`` number is refused too: it would run to
+    a black image with exit 0."""
     for name, allowed in choices.items():
         value = getattr(config, name)
         if value not in allowed:
             what = name.replace("_", " ")
             raise InputError(f"unknown {what} {value!r}; expected one of {', '.join(allowed)}")
+    for name in (*positive, *non_negative):
+        value = getattr(config, name)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise InputError(f"{flag(name)} must be a finite number, got {value}")
     for name in positive:
         if getattr(config, name) <= 0:
             raise InputError(f"{flag(name)} must be positive, got {getattr(config, name)}")
@@ -131,8 +138,13 @@ class EngineConfig:
             positive=("size", "steps", "scales", "chunk"),
             non_negative=("lr",),
         )
-        if self.size < 32:
-            raise InputError(f"--size must be at least 32 px, got {self.size}")
+        if not 32 <= self.size <= MAX_SIZE:
+            raise InputError(f"--size must be in 32..{MAX_SIZE} px, got {self.size}")
+        most = max_scales(self.size)
+        if self.scales > most:
+            # Levels below 32 px would all be clamped to 32 px: refuse instead of repeating them.
+            raise InputError(f"--scales {self.scales} is too many for --size {self.size}: at most {most} "
+                             "(each level halves the size, the smallest is 32 px)")
 
     def learning_rate(self) -> float:
         return self.lr if self.lr is not None else {"lbfgs": 1.0, "adam": 0.02, "sgd": 0.2}[self.optimizer]
@@ -218,9 +230,27 @@ def _images(variables, *, objective: Objective) -> jax.Array:
 # --------------------------------------------------------------------------- inputs
 
 
+def max_scales(size: int) -> int:
+    """The most coarse-to-fine levels ``size`` allows: each halves the next, the coarsest >= 32 px."""
+    return 1 + max(0, int(math.floor(math.log2(size / 32))))
+
+
 def _scale_sizes(size: int, scales: int) -> list[int]:
     """Long sides of the coarse-to-fine levels, coarsest first, halving down from ``size`` (>= 32)."""
     return [max(32, round(size / 2 ** (scales - 1 - k))) for k in range(scales)]
+
+
+class OptimizationDiverged(JaxstyleError):
+    """A loss term became NaN/Inf during an optimization; the run stopped."""
+
+
+def check_finite_losses(step: int, losses: dict[str, float]) -> None:
+    """Raise :class:`OptimizationDiverged` naming the non-finite terms of ``losses`` at ``step``."""
+    bad = {k: v for k, v in losses.items() if not math.isfinite(v)}
+    if bad:
+        terms = ", ".join(f"{k}={v}" for k, v in bad.items())
+        raise OptimizationDiverged(f"non-finite loss at step {step} ({terms}); stopped (try a smaller --lr "
+                                   "or other loss weights)")
 
 
 @dataclasses.dataclass
@@ -454,8 +484,12 @@ def _optimize_bucket(
         n = _chunk_length(step, settings, save_every, checkpoint_every if ckpt else 0)
         report = chunk(n)
         step += n
+        losses = mean_losses(report)  # waits for the chunk, as progress would
+        # Stop on NaN/Inf (before a checkpoint could save it): a NaN pair would turn the
+        # whole result black with exit 0.
+        check_finite_losses(step, losses)
         if progress is not None:
-            progress(step, mean_losses(report))
+            progress(step, losses)
         if on_frame is not None and save_every and step % save_every == 0:
             on_frame(step, axis.owned(_images(state["variables"], objective=objective)))
         if ckpt is not None and (step % checkpoint_every == 0 or step == settings.steps):

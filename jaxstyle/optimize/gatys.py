@@ -160,7 +160,9 @@ class StylizeConfig(EngineConfig):
             non_negative=("content_weight", "style_weight", "tv_weight", "lap_weight"),
         )
         if not self.style_layers:
-            raise InputError("at least one style layer is needed")
+            raise InputError("at least one style layer is needed (--style-layers)")
+        if not self.content_layers and self.content_loss == "mse" and self.weight("content") > 0:
+            raise InputError("at least one content layer is needed (--content-layers), or --content-weight 0")
 
     def objective(self, encoder: Encoder | None = None, lpips: LPIPS | None = None) -> Gatys:
         """The objective ``method`` names with this config's layers, losses and weights."""

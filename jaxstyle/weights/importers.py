@@ -43,6 +43,7 @@ from jaxstyle.models.vgg import ARCHS, conv_names, param_shapes
 from jaxstyle.weights.safe_pickle import load_numpy_pickle
 from jaxstyle.weights.store import (
     VGGWeights,
+    check_finite,
     check_shapes,
     load_vgg_weights,
     vgg16_from_lpips_tree,
@@ -280,10 +281,13 @@ def read_state_dict(path: str | Path, what: str) -> dict[str, np.ndarray]:
         raise WeightsError(f"{path}: {what} weights file not found")
     fmt = detect_format(path)
     if fmt in ("torch-zip", "torch-legacy"):
-        return _load_torch(path, fmt)
-    if fmt == "safetensors":
-        return _load_safetensors(path)
-    raise WeightsError(f"{path}: not a PyTorch state_dict (.pth) or safetensors file ({what})")
+        state = _load_torch(path, fmt)
+    elif fmt == "safetensors":
+        state = _load_safetensors(path)
+    else:
+        raise WeightsError(f"{path}: not a PyTorch state_dict (.pth) or safetensors file ({what})")
+    check_finite(state, str(path))
+    return state
 
 
 def conv_from_state_dict(

@@ -89,6 +89,9 @@ def check_tree(params: Any, expected: Any, source: str) -> None:
     extra = sorted(set(got) - set(want))
     if extra:
         raise WeightsError(f"{source}: unexpected tensor {extra[0]}")
+    from jaxstyle.weights.store import check_finite
+
+    check_finite({jax.tree_util.keystr(k): v for k, v in jax.tree_util.tree_leaves_with_path(params)}, source)
 
 
 # --------------------------------------------------------------------------- CIN

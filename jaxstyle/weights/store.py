@@ -38,8 +38,22 @@ def cache_dir() -> Path:
     return Path(root) / "weights"
 
 
+def check_finite(tensors: Mapping[str, np.ndarray], source: str) -> None:
+    """Raise a one-line WeightsError naming the first tensor with a NaN or infinite value.
+
+    The one finiteness check every importer shares (state_dicts, VGG weights of any format,
+    ONNX models): such a file would load, then stylize every image to black.
+    """
+    for name, value in tensors.items():
+        arr = np.asarray(value)
+        if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():
+            bad = int(arr.size - np.isfinite(arr).sum())
+            raise WeightsError(f"{source}: tensor {name} has {bad} non-finite value(s) (NaN or Inf)")
+
+
 def check_shapes(arch: str, params: Mapping[str, Mapping[str, np.ndarray]], source: str) -> None:
-    """Raise a one-line WeightsError naming the first missing or mis-shaped tensor."""
+    """Raise a one-line WeightsError naming the first missing or mis-shaped tensor, or one
+    with a non-finite value (:func:`check_finite`)."""
     for layer, shapes in param_shapes(arch).items():
         for name, expected in shapes.items():
             if layer not in params or name not in params[layer]:
@@ -49,6 +63,7 @@ def check_shapes(arch: str, params: Mapping[str, Mapping[str, np.ndarray]], sour
                 raise WeightsError(
                     f"{source}: {layer}.{name} has shape {actual}, expected {expected} for {arch}"
                 )
+    check_finite({f"{layer}.{name}": v for layer, group in params.items() for name, v in group.items()}, source)
 
 
 def save_vgg_weights(path: str | Path, weights: VGGWeights) -> Path:
