@@ -7,7 +7,6 @@ Checkpoint damage comes in the three forms seen in the field: a truncated array 
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -215,3 +214,187 @@ class _Pull:
 
     def image(self, variables):
         return variables["image"]
+
+
+# ------------------------------------------------------------------------------ inputs
+
+
+def _cli(args, capsys):
+    from jaxstyle.cli import main
+
+    try:
+        code = main(args)
+    except SystemExit as e:  # argparse usage errors
+        code = e.code
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+TINY = ["--size", "32", "--steps", "2", "--optimizer", "adam", "--style-layers", "relu1_1"]
+
+
+@pytest.fixture
+def no_loading(monkeypatch):
+    """Loading a stylizer fails the test: the input must be refused before any work."""
+    import jaxstyle.methods
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the stylizer was loaded: the input was not checked first")
+
+    monkeypatch.setattr(jaxstyle.methods, "load_stylizer", refuse)
+
+
+@pytest.mark.parametrize("bad, expect", [
+    (["--content-weight", "nan"], "--content-weight"),
+    (["--content-weight", "inf"], "--content-weight"),
+    (["--style-weight", "-inf"], "--style-weight"),
+    (["--tv-weight", "nan"], "--tv-weight"),
+    (["--lr", "nan"], "--lr"),
+    (["--size", "100000"], "--size"),
+    (["--output", "/proc/x.png"], "/proc/x.png"),
+    (["--output", "{file}/x.png"], "not a folder"),
+    (["--output", "{tmp}/out.bmp"], ".bmp"),
+    (["--output", "{tmp}/out.xyz"], ".xyz"),
+])  # fmt: skip
+def test_bad_values_and_output_paths_are_refused_before_any_work(bad, expect, tmp_path, capsys, no_loading):
+    blocker = tmp_path / "file"
+    blocker.write_text("a file, not a folder")
+    args = [a.format(file=blocker, tmp=tmp_path) for a in bad]
+    code, _, err = _cli(["stylize", *TINY, "--output", str(tmp_path / "out"), *args], capsys)
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and expect in lines[0], err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]  # nothing written
+
+
+@pytest.mark.parametrize("bad, expect", [
+    (["--content-layers", ""], "--content-layers"),
+    (["--scales", "20", "--size", "64"], "at most 2"),
+])  # fmt: skip
+def test_layers_and_scales_that_cannot_run_are_refused(bad, expect, tmp_path, capsys):
+    code, _, err = _cli(["stylize", *TINY, "--output", str(tmp_path / "out"), *bad], capsys)
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and expect in lines[0], err
+    assert not (tmp_path / "out").exists()
+
+
+def test_library_configs_refuse_non_finite_numbers():
+    from jaxstyle.optimize import EngineConfig, StylizeConfig
+
+    for kwargs in ({"lr": float("nan")}, {"lr": float("inf")}):
+        with pytest.raises(InputError, match="--lr must be a finite number"):
+            EngineConfig(**kwargs)
+    for name in ("content_weight", "style_weight", "tv_weight", "lap_weight"):
+        with pytest.raises(InputError, match="finite"):
+            StylizeConfig(**{name: float("nan")})
+    with pytest.raises(InputError, match="at most 2"):
+        EngineConfig(size=64, scales=20)
+
+
+def test_non_finite_loss_during_an_optimization_stops_with_one_line_naming_the_term():
+    from jaxstyle.optimize import EngineConfig, make_pairs, optimize_pairs
+    from jaxstyle.optimize.engine import OptimizationDiverged
+
+    rng = np.random.default_rng(0)
+    pairs = make_pairs([rng.random((32, 32, 3), np.float32)], [rng.random((32, 32, 3), np.float32)])
+    settings = EngineConfig(size=32, steps=40, chunk=2, optimizer="sgd", lr=1e30, init="noise")  # overflows
+    with pytest.raises(OptimizationDiverged, match=r"non-finite loss at step 2 \(content=") as e:
+        optimize_pairs(_Pull(), pairs, settings)
+    assert "\n" not in str(e.value)
+
+
+def _vgg16_state(nan: bool) -> dict[str, np.ndarray]:
+    """A torchvision-layout VGG16 ``features`` state_dict (random), optionally with one NaN."""
+    from jaxstyle.models.vgg import conv_names, param_shapes
+    from jaxstyle.weights.importers import TORCHVISION_CONV_INDICES
+
+    rng = np.random.default_rng(0)
+    shapes = param_shapes("vgg16")
+    state = {}
+    for index, layer in zip(TORCHVISION_CONV_INDICES["vgg16"], conv_names("vgg16"), strict=True):
+        kh, kw, cin, cout = shapes[layer]["kernel"]
+        state[f"features.{index}.weight"] = rng.normal(0, 0.05, (cout, cin, kh, kw)).astype(np.float32)
+        state[f"features.{index}.bias"] = np.zeros(cout, np.float32)
+    if nan:
+        state["features.28.weight"][0, 0, 0, 0] = np.nan
+    return state
+
+
+def test_weights_import_refuses_non_finite_tensors(tmp_path, capsys):
+    from safetensors.numpy import save_file
+
+    from jaxstyle.errors import WeightsError
+    from jaxstyle.weights.importers import read_state_dict
+
+    bad = tmp_path / "vgg16_nan.safetensors"
+    save_file(_vgg16_state(nan=True), str(bad))
+    code, out, err = _cli(["weights", "import", str(bad), "--name", "nanvgg"], capsys)
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and "conv5_3.kernel" in lines[0] and "non-finite" in lines[0], err
+    assert "wrote" not in out
+    with pytest.raises(WeightsError, match="non-finite"):  # the state_dict importers' shared reader
+        read_state_dict(bad, "AdaIN decoder")
+    good = tmp_path / "vgg16.safetensors"
+    save_file(_vgg16_state(nan=False), str(good))
+    assert read_state_dict(good, "test")["features.0.weight"].shape == (64, 3, 3, 3)
+
+
+@pytest.mark.parametrize("init_from", ["file", "/nonexistent"])
+def test_train_init_from_bad_path_is_one_line_and_writes_nothing(init_from, tmp_path, images_dir):
+    from jaxstyle.train import train
+
+    (tmp_path / "file").write_text("not a checkpoint")
+    source = tmp_path / "file" if init_from == "file" else init_from
+    with pytest.raises(InputError) as e:
+        train(_train_cfg(images_dir, 3), tmp_path / "run", init_from=source)
+    assert "\n" not in str(e.value) and str(source) in str(e.value)
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("override, expect", [
+    ("--config.train.steps=-3", "train.steps must be positive"),
+    ("--config.loss.content=nan", "loss.content must be a finite number"),
+    ("--config.loss.style=inf", "loss.style must be a finite number"),
+    ("--config.optim.lr=nan", "optim.lr must be a finite number"),
+    ("--config.optim.lr=-1", "optim.lr must be >= 0"),
+])  # fmt: skip
+def test_train_config_that_cannot_run_is_refused_before_the_workdir(override, expect, tmp_path, images_dir):
+    from jaxstyle.train import train
+
+    with pytest.raises(InputError, match=expect):
+        train(_train_cfg(images_dir, 3, override), tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+def test_eval_json_into_unwritable_path_is_refused_before_computing(tmp_path, capsys, no_loading):
+    (tmp_path / "file").write_text("a file")
+    code, _, err = _cli(["eval", "--method", "adain", "--checkpoint", str(tmp_path), "--content", str(tmp_path),
+                         "--style", str(tmp_path), "--json", str(tmp_path / "file" / "m.json"),
+                         "--out", str(tmp_path / "out")], capsys)  # fmt: skip
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and "--json" in lines[0] and "not a folder" in lines[0], err
+    assert not (tmp_path / "out").exists()
+
+
+def test_disk_full_while_writing_the_sheet_reports_what_was_written(meanstd_run, tmp_path, capsys, monkeypatch):
+    """The result lands and is reported (`wrote`), the sheet fails whole: one error line, exit 2,
+    no partial or temporary file left."""
+    import errno
+
+    import jaxstyle.io
+
+    real = jaxstyle.io.write_bytes_atomic
+
+    def disk_full_for_sheets(path, data):
+        if "_sheet" in Path(path).name:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(path, data)
+
+    monkeypatch.setattr(jaxstyle.io, "write_bytes_atomic", disk_full_for_sheets)
+    out = tmp_path / "out"
+    code, stdout, err = _cli(["stylize", "--method", "meanstd", "--checkpoint", str(meanstd_run),
+                              "--size", "32", "--output", str(out)], capsys)  # fmt: skip
+    lines = [ln for ln in err.strip().splitlines() if not ln.startswith("meanstd x1")]  # tqdm's bar
+    assert code == 2 and len(lines) == 1 and "No space left" in lines[0], err
+    assert "Traceback" not in err
+    (result,) = out.iterdir()
+    assert f"wrote {result}" in stdout and "_sheet" not in result.name
