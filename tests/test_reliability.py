@@ -398,3 +398,53 @@ def test_disk_full_while_writing_the_sheet_reports_what_was_written(meanstd_run,
     assert "Traceback" not in err
     (result,) = out.iterdir()
     assert f"wrote {result}" in stdout and "_sheet" not in result.name
+
+
+# ------------------------------------------------------------------------------ remote workdirs
+
+
+@pytest.fixture
+def memory_bucket(monkeypatch, tmp_path):
+    """``gs://`` served by fsspec's in-memory file system (offline), through etils.epath's own
+    fsspec backend; the working directory and temp dir are ``tmp_path`` to see stray files."""
+    import tempfile
+
+    import fsspec
+    from etils.epath import backend
+
+    memory = fsspec.filesystem("memory")
+    monkeypatch.setattr(backend._FileSystemSpecBackend, "fs", lambda self, path: memory)
+    monkeypatch.setenv("EPATH_USE_TF", "0")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    yield memory
+    memory.store.clear()
+    memory.pseudo_dirs.clear()
+
+
+def test_trainer_files_go_to_a_bucket_workdir_not_a_local_folder(memory_bucket, tmp_path, capsys):
+    from etils import epath
+
+    from jaxstyle.checkpoint import as_path
+    from jaxstyle.train_log import MetricsLogger, read_metrics, workdir_path
+
+    workdir = workdir_path("gs://bucket/runs/adain")
+    assert str(workdir) == "gs://bucket/runs/adain"
+    logger = MetricsLogger(workdir, enabled=True)
+    logger.scalars(1, {"loss": 2.0})
+    logger.scalars(2, {"loss": 1.0})
+    logger.image(2, "samples", np.zeros((8, 16, 3), np.float32))
+    logger.close()
+    assert "TensorBoard events go to the local folder" in capsys.readouterr().out
+    # A resumed run (checkpoint at step 1) drops step 2 and logs it again.
+    logger = MetricsLogger("gs://bucket/runs/adain", enabled=True)
+    logger.resume_at(1)
+    logger.scalars(2, {"loss": 0.5})
+    logger.close()
+    assert read_metrics("gs://bucket/runs/adain") == [{"step": 1, "loss": 2.0}, {"step": 2, "loss": 0.5}]
+    png = epath.Path("gs://bucket/runs/adain/samples/samples_00000002.png").read_bytes()
+    assert png.startswith(b"\x89PNG")
+    assert str(as_path(workdir) / "checkpoints") == "gs://bucket/runs/adain/checkpoints"  # orbax gets the URI
+    assert not any(p.name == "gs:" for p in tmp_path.rglob("*"))  # the old bug: a local folder "gs:"
+    assert any((tmp_path / "tmp" / "jaxstyle_tb").rglob("events.out.tfevents.*"))
