@@ -448,3 +448,40 @@ def test_trainer_files_go_to_a_bucket_workdir_not_a_local_folder(memory_bucket, 
     assert str(as_path(workdir) / "checkpoints") == "gs://bucket/runs/adain/checkpoints"  # orbax gets the URI
     assert not any(p.name == "gs:" for p in tmp_path.rglob("*"))  # the old bug: a local folder "gs:"
     assert any((tmp_path / "tmp" / "jaxstyle_tb").rglob("events.out.tfevents.*"))
+
+
+# ------------------------------------------------------------------------------ determinism
+
+
+def test_training_twice_is_bit_identical_on_cpu(meanstd_run, tmp_path, images_dir):
+    """The same config and data twice (two compilations): every logged loss and every
+    parameter equal bit for bit."""
+    import jax
+
+    from jaxstyle.checkpoint import load_checkpoint_params
+    from jaxstyle.train import train
+    from jaxstyle.train_log import read_metrics
+
+    train(_train_cfg(images_dir, 3), tmp_path / "again")
+    losses = lambda w: [{k: v for k, v in r.items() if k.startswith("loss")} for r in read_metrics(w)]  # noqa: E731
+    assert losses(tmp_path / "again") == losses(meanstd_run)
+    got, _ = load_checkpoint_params(tmp_path / "again")
+    want, _ = load_checkpoint_params(meanstd_run)
+    jax.tree.map(np.testing.assert_array_equal, got, want)
+
+
+@pytest.mark.slow
+def test_stylize_twice_is_bit_identical_on_cpu(tmp_path):
+    """`jaxstyle stylize` (gatys, noise start: the seed matters) run twice in fresh processes
+    writes the same bytes."""
+    outputs = []
+    for k in range(2):
+        out = tmp_path / f"run{k}.png"
+        proc = subprocess.run(
+            [sys.executable, "-m", "jaxstyle", "stylize", *TINY, "--init", "noise", "--seed", "3",
+             "--no-sheet", "--output", str(out)],
+            capture_output=True, text=True, cwd=REPO, timeout=600,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        outputs.append(out.read_bytes())
+    assert outputs[0] == outputs[1]
