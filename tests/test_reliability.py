@@ -485,3 +485,49 @@ def test_stylize_twice_is_bit_identical_on_cpu(tmp_path):
         assert proc.returncode == 0, proc.stderr[-2000:]
         outputs.append(out.read_bytes())
     assert outputs[0] == outputs[1]
+
+
+# ------------------------------------------------------------------------------ multi-process
+
+
+@pytest.mark.slow
+def test_survivor_of_a_killed_process_stops_with_one_line(tmp_path, images_dir):
+    """Two `jaxstyle train` processes over 127.0.0.1; process 1 is killed (-9) mid-run. Process 0
+    stops within the watchdog's ~10 s (not JAX's 100 s heartbeat and C++ abort): one line, exit 3."""
+    import signal
+    import socket
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    procs = []
+    for rank in range(2):
+        cmd = [sys.executable, "-m", "jaxstyle", "train", "--config", str(REPO / "configs/meanstd.py:tiny"),
+               "--workdir", str(tmp_path / "run"), f"--config.data.content_dir={images_dir / 'content'}",
+               f"--config.data.style_dir={images_dir / 'style'}", "--config.train.steps=100000",
+               "--config.train.sample_every=0", "--config.train.checkpoint_every=1000",
+               "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2", "--process-id", str(rank)]  # fmt: skip
+        procs.append(subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
+    try:
+        metrics = tmp_path / "run" / "metrics.jsonl"
+        deadline = time.time() + 300
+        while time.time() < deadline and not (metrics.exists() and metrics.read_text().count("\n") >= 2):
+            assert all(p.poll() is None for p in procs), procs[0].stderr.read()[-2000:]
+            time.sleep(0.2)
+        procs[1].send_signal(signal.SIGKILL)
+        killed_at = time.time()
+        _, err = procs[0].communicate(timeout=90)
+        waited = time.time() - killed_at
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    lines = err.strip().splitlines()
+    assert procs[0].returncode == 3, err[-3000:]
+    # Either the watchdog saw the silence first, or the step's all-reduce failed on the closed
+    # connection: one line either way.
+    assert len(lines) == 1 and lines[0].startswith("error:") and "stopping this process too" in lines[0], err[-3000:]
+    assert "process 1 of 2 stopped" in lines[0] or "another process probably died" in lines[0], lines[0]
+    assert waited < 60  # bounded: the watchdog's 10 s plus a loaded machine's slack
