@@ -148,7 +148,7 @@ def test_training_resumes_from_previous_step_after_damage_and_matches_uninterrup
     steps = [r["step"] for r in read_metrics(workdir)]
     assert steps == [1, 2, 3, 4, 5]  # step 3 logged once although the first run logged it too
     reference = [r["loss"] for r in read_metrics(meanstd_run)]
-    assert [r["loss"] for r in read_metrics(workdir)][:3] == pytest.approx(reference, rel=1e-6)
+    assert [r["loss"] for r in read_metrics(workdir)][:3] == reference  # step 3 recomputed, bit-identical
     kept = sorted(int(p.name) for p in (workdir / "checkpoints").iterdir() if p.name.isdigit())
     assert kept == [3, 4, 5]
 
@@ -453,6 +453,7 @@ def test_trainer_files_go_to_a_bucket_workdir_not_a_local_folder(memory_bucket, 
 # ------------------------------------------------------------------------------ determinism
 
 
+@pytest.mark.slow  # the default suite has bit-identical resume (above) and optimization runs
 def test_training_twice_is_bit_identical_on_cpu(meanstd_run, tmp_path, images_dir):
     """The same config and data twice (two compilations): every logged loss and every
     parameter equal bit for bit."""
