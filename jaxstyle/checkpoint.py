@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -45,6 +46,20 @@ from etils import epath
 from jaxstyle.errors import InputError, first_line
 
 T = TypeVar("T")
+
+
+class _QuietStepMetadata(logging.Filter):
+    """Drops orbax's absl log lines about a missing or unparsable metadata file: a valid
+    stylizer load used to print "Metadata file does not exist", and a damaged step is
+    reported here in one line of our own (the reader falls back)."""
+
+    _PREFIXES = ("Metadata file does not exist", "Failed to json parse Metadata file", "Failed to read Metadata file")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(self._PREFIXES)
+
+
+logging.getLogger("absl").addFilter(_QuietStepMetadata())  # orbax logs through absl's logger
 
 CHECKPOINT_SUBDIR = "checkpoints"
 

@@ -32,6 +32,8 @@ def _damage(step_dir: Path, how: str) -> None:
         (step_dir / "state" / "_METADATA").write_text("")
     elif how == "empty_data_state":
         (step_dir / "data" / "process_0-of-1.json").write_text("")
+    elif how == "empty_step_metadata":  # read by orbax's manager when it lists the steps
+        (step_dir / "_CHECKPOINT_METADATA").write_text("")
     else:
         raise ValueError(how)
 
@@ -78,7 +80,7 @@ def _abstract_state(workdir: Path):
     return {"params": params, "opt_states": opt, "step": np.int32(0), "rng": jax.random.key(0)}
 
 
-@pytest.mark.parametrize("how", DAMAGES)
+@pytest.mark.parametrize("how", [*DAMAGES, "empty_step_metadata"])
 def test_damaged_newest_checkpoint_falls_back_with_one_line_and_is_moved_aside(meanstd_run, tmp_path, how, capfd):
     from jaxstyle.checkpoint import Checkpointer
 
