@@ -534,3 +534,32 @@ def test_survivor_of_a_killed_process_stops_with_one_line(tmp_path, images_dir):
     assert len(lines) == 1 and lines[0].startswith("error:") and "stopping this process too" in lines[0], err[-3000:]
     assert "process 1 of 2 stopped" in lines[0] or "another process probably died" in lines[0], lines[0]
     assert waited < 60  # bounded: the watchdog's 10 s plus a loaded machine's slack
+
+
+@pytest.mark.slow  # two interpreters + gloo, twice: ~2 min on the shared 2-core box
+def test_two_processes_fall_back_together_past_a_damaged_step(tmp_path, images_dir):
+    """Both processes of a resumed run agree on the fallback step (an all-gather of "readable?")."""
+    import json as json_lib
+
+    workdir = tmp_path / "run"
+
+    def run(steps: int) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            ["bash", str(REPO / "launch/local.sh"), "2", "--config", str(REPO / "configs/meanstd.py:tiny"),
+             "--workdir", str(workdir), f"--config.data.content_dir={images_dir / 'content'}",
+             f"--config.data.style_dir={images_dir / 'style'}", f"--config.train.steps={steps}",
+             "--config.train.checkpoint_every=1", "--config.train.sample_every=0"],
+            capture_output=True, text=True, cwd=REPO, timeout=600, env={**os.environ, "PYTHON": sys.executable},
+        )  # fmt: skip
+
+    first = run(3)
+    assert first.returncode == 0, first.stderr[-3000:]
+    step = workdir / "checkpoints" / "3" / "state"
+    files = [*step.glob("ocdbt.process_*/d/*"), *step.glob("d/*")]
+    os.truncate(max(files, key=lambda p: p.stat().st_size), 10)
+    second = run(5)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert second.stderr.count("warning: unreadable checkpoint") == 1  # process 0 speaks for both
+    assert second.stdout.count("resumed from") == 1 and "(step 2)" in second.stdout
+    steps = [json_lib.loads(line)["step"] for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3, 4, 5]
