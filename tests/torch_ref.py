@@ -493,3 +493,25 @@ def randomize_instance_norms(model: nn.Module, seed: int = 0) -> nn.Module:
             m.weight.data.copy_(0.5 + torch.rand(m.num_features, generator=g))
             m.bias.data.copy_(0.2 * torch.randn(m.num_features, generator=g))
     return model.eval()
+
+
+# --------------------------------------------------------------------------- style swap
+
+
+def style_swap_torch(content: torch.Tensor, style: torch.Tensor, patch: int = 3, stride: int = 1) -> torch.Tensor:
+    """The official style swap in PyTorch for one pair: (1, C, H, W), (1, C, h, w) -> (1, C, H', W').
+
+    Unfold the style into patches, divide by their norm + 1e-8, score by conv2d, one-hot of
+    the argmax over patches, then conv_transpose2d of the one-hot with the raw patches over
+    conv_transpose2d of the one-hot with ones. H' = (Ho - 1) * stride + patch (= H when the
+    stride tiles the map).
+    """
+    c = style.shape[1]
+    cols = torch.nn.functional.unfold(style, patch, stride=stride)  # (1, C*k*k, P)
+    kernels = cols[0].T.reshape(-1, c, patch, patch)  # (P, C, k, k)
+    norms = kernels.flatten(1).norm(dim=1).reshape(-1, 1, 1, 1)
+    scores = torch.nn.functional.conv2d(content, kernels / (norms + 1e-8), stride=stride)
+    onehot = torch.zeros_like(scores).scatter_(1, scores.argmax(dim=1, keepdim=True), 1.0)
+    total = torch.nn.functional.conv_transpose2d(onehot, kernels, stride=stride)
+    count = torch.nn.functional.conv_transpose2d(onehot, torch.ones_like(kernels), stride=stride)
+    return total / count
