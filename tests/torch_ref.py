@@ -515,3 +515,32 @@ def style_swap_torch(content: torch.Tensor, style: torch.Tensor, patch: int = 3,
     total = torch.nn.functional.conv_transpose2d(onehot, kernels, stride=stride)
     count = torch.nn.functional.conv_transpose2d(onehot, torch.ones_like(kernels), stride=stride)
     return total / count
+
+
+class IrasinRC(nn.Module):
+    """irasin/Pytorch_Style_Swap's ``RC``: ReflectionPad2d(1), 3x3 conv, optional ReLU (no norm)."""
+
+    def __init__(self, cin: int, cout: int, relu: bool = True):
+        super().__init__()
+        self.pad = nn.ReflectionPad2d(1)
+        self.conv = nn.Conv2d(cin, cout, 3)
+        self.relu = relu
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv(self.pad(x))
+        return torch.relu(x) if self.relu else x
+
+
+class IrasinDecoder(nn.Module):
+    """irasin's relu3_1 inverse network: rc1..rc5 with two nearest x2 upsamplings (``model_state.pth`` keys)."""
+
+    def __init__(self):
+        super().__init__()
+        self.rc1, self.rc2, self.rc3 = IrasinRC(256, 128), IrasinRC(128, 128), IrasinRC(128, 64)
+        self.rc4, self.rc5 = IrasinRC(64, 64), IrasinRC(64, 3, relu=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        up = torch.nn.functional.interpolate
+        x = up(self.rc1(x), scale_factor=2, mode="nearest")
+        x = up(self.rc3(self.rc2(x)), scale_factor=2, mode="nearest")
+        return self.rc5(self.rc4(x))
