@@ -18,9 +18,10 @@ Optimization defaults (:class:`~jaxstyle.optimize.styleswap.StyleSwapConfig`), c
 looking at results on the shared test photos at the CLI's 256 px (README "Style swap"):
 Adam, lr 0.05, from the content image, as the official ``synth()``; 100 steps as the official
 code (the CLI runs its usual 150: the loss still falls a little, the image barely changes);
-TV weight 1e-3 on mean squared neighbour differences (golden_gate x starry_night at 150 steps
-looked nearly the same with 1.0, slightly smoother; a small weight keeps the swapped patch
-texture, as the official near-zero 1e-7 does); the embedded VGG16 (the official code used Caffe VGG19:
+TV weight 10 on mean squared neighbour differences: at 1e-3 (near the official 1e-7) the dark
+areas of hoovertowernight x the_scream were covered in red/green pixel speckle, which 10
+removes while the swapped strokes stay (golden_gate x starry_night looked nearly the same at
+1e-3 and 1); the embedded VGG16 (the official code used Caffe VGG19:
 ``--encoder vgg19 --weights FILE``).
 
 Training (``TRAINER``, ``configs/styleswap.py``): per batch of N (content, style) crops the

@@ -35,7 +35,7 @@ from jaxstyle.ops.style_swap import DEFAULT_CHUNK, style_swap
 from jaxstyle.optimize.engine import EngineConfig, check_fields
 
 DEFAULT_SWAP_LAYER = "relu3_1"
-DEFAULT_TV_WEIGHT = 1e-3  # on mean squared differences; see jaxstyle.methods.styleswap
+DEFAULT_TV_WEIGHT = 10.0  # on mean squared differences; see jaxstyle.methods.styleswap
 
 
 @dataclasses.dataclass(frozen=True)
