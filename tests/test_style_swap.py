@@ -148,6 +148,7 @@ def tiny_run(tmp_path_factory, images_dir):
     return workdir
 
 
+@pytest.mark.slow  # a tiny training run: ~40 s of compiles on the 2-core CPU
 def test_tiny_inverse_network_training_lowers_the_loss(tiny_run):
     import json
 
@@ -155,6 +156,7 @@ def test_tiny_inverse_network_training_lowers_the_loss(tiny_run):
     assert np.mean(losses[-3:]) < 0.7 * np.mean(losses[:3])
 
 
+@pytest.mark.slow  # a tiny training run: ~40 s of compiles on the 2-core CPU
 def test_trained_workdir_stylizes_through_the_cli(tiny_run, images_dir, tmp_path):
     from jaxstyle.cli import main
     from jaxstyle.io import load_image
@@ -166,3 +168,15 @@ def test_trained_workdir_stylizes_through_the_cli(tiny_run, images_dir, tmp_path
     assert main(args) == 0
     assert load_image(out).shape[2] == 3 and max(load_image(out).shape[:2]) == 48
     assert main([*args, "--steps", "3"]) == 2  # a trained network has no --steps (--refine-steps)
+
+
+@pytest.mark.slow  # a tiny training run: ~40 s of compiles on the 2-core CPU
+def test_refine_steps_start_from_the_decoded_image_and_move_it(tiny_run, content_paths, style_paths):
+    from jaxstyle.methods import load_stylizer
+
+    contents, styles = _small_images(content_paths, style_paths)
+    decoded = load_stylizer("styleswap", tiny_run).stylize(contents[:1], styles[:1])[0]
+    one_step = load_stylizer("styleswap", tiny_run, refine_steps=1, lr=1e-6).stylize(contents[:1], styles[:1])[0]
+    refined = load_stylizer("styleswap", tiny_run, refine_steps=3, lr=0.05).stylize(contents[:1], styles[:1])[0]
+    np.testing.assert_allclose(one_step, decoded, atol=1e-4)  # a negligible step keeps the start
+    assert np.abs(refined - decoded).mean() > 1e-3
