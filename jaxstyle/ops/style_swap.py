@@ -17,7 +17,8 @@ of ``chunk`` with masked (-inf) patches. What remains are three (patches x 9C) m
 the style windows, their normalised kernel copy, and the content windows the correlation
 multiplies (0.6 GB each at 1024 px). Measured for 1024 px content and style at relu3_1
 (256x256x256 features, 65,025 patches, jit on the CPU): XLA's compiled temp memory
-1.80 GB at chunk 512, 1024 or 2048 (process peak RSS in BENCHMARKS.md, "Style swap").
+1.80 GB at chunk 512, 1024 or 2048; peak RSS of a process doing only this swap (VmHWM) 2.2 GB
+(BENCHMARKS.md, "Style swap").
 
 Reconstruction. A one-hot map has exactly one 1 per position, so the transposed convolution
 of the one-hot with the patches is an overlap-add of the chosen patches. It is done here as
