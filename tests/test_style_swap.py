@@ -180,3 +180,29 @@ def test_refine_steps_start_from_the_decoded_image_and_move_it(tiny_run, content
     refined = load_stylizer("styleswap", tiny_run, refine_steps=3, lr=0.05).stylize(contents[:1], styles[:1])[0]
     np.testing.assert_allclose(one_step, decoded, atol=1e-4)  # a negligible step keeps the start
     assert np.abs(refined - decoded).mean() > 1e-3
+
+
+SHARDED_RUN = """
+import sys, numpy as np
+sys.path.insert(0, {repo!r})
+from jaxstyle.methods import load_stylizer
+rng = np.random.default_rng(0)
+contents = [rng.random((32, 40, 3), np.float32) for _ in range(3)]
+styles = [rng.random((36, 32, 3), np.float32) for _ in range(3)]
+out = load_stylizer("styleswap", steps=3, swap_chunk=64).stylize(contents, styles, size=40)
+np.save({out!r}, np.stack(out))
+"""
+
+
+@pytest.mark.slow  # two interpreters, each compiling the engine's program
+def test_pairs_sharded_over_two_devices_equal_one_device(tmp_path):
+    from tests.conftest import REPO, run_python
+
+    results = []
+    for devices in (2, 1):
+        out = tmp_path / f"out{devices}.npy"
+        proc = run_python(SHARDED_RUN.format(repo=str(REPO), out=str(out)),
+                          env={"XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"})
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        results.append(np.load(out))
+    np.testing.assert_allclose(results[0], results[1], rtol=1e-5, atol=1e-5)
