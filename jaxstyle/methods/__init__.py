@@ -46,6 +46,7 @@ METHODS: dict[str, MethodEntry] = {
     "johnson": MethodEntry("jaxstyle.methods.johnson", "feed-forward, one style per network: Johnson et al. 2016 (imports pytorch/examples' candy.pth & co.)"),
     "multimodal": MethodEntry("jaxstyle.methods.multimodal", "feed-forward, one style per network: Multimodal Transfer's 256/512/1024 hierarchy (Wang et al. 2017)"),
     "meanstd": MethodEntry("jaxstyle.methods.meanstd", "feed-forward: 1x1-conv colour transfer on mean/std (the template method)"),
+    "wct": MethodEntry("jaxstyle.methods.wct", "feed-forward: whitening and colouring at five VGG levels, coarse to fine (Li et al. 2017)"),
 }
 
 
