@@ -493,3 +493,54 @@ def randomize_instance_norms(model: nn.Module, seed: int = 0) -> nn.Module:
             m.weight.data.copy_(0.5 + torch.rand(m.num_features, generator=g))
             m.bias.data.copy_(0.2 * torch.randn(m.num_features, generator=g))
     return model.eval()
+
+
+# --------------------------------------------------------------------------- style swap
+
+
+def style_swap_torch(content: torch.Tensor, style: torch.Tensor, patch: int = 3, stride: int = 1) -> torch.Tensor:
+    """The official style swap in PyTorch for one pair: (1, C, H, W), (1, C, h, w) -> (1, C, H', W').
+
+    Unfold the style into patches, divide by their norm + 1e-8, score by conv2d, one-hot of
+    the argmax over patches, then conv_transpose2d of the one-hot with the raw patches over
+    conv_transpose2d of the one-hot with ones. H' = (Ho - 1) * stride + patch (= H when the
+    stride tiles the map).
+    """
+    c = style.shape[1]
+    cols = torch.nn.functional.unfold(style, patch, stride=stride)  # (1, C*k*k, P)
+    kernels = cols[0].T.reshape(-1, c, patch, patch)  # (P, C, k, k)
+    norms = kernels.flatten(1).norm(dim=1).reshape(-1, 1, 1, 1)
+    scores = torch.nn.functional.conv2d(content, kernels / (norms + 1e-8), stride=stride)
+    onehot = torch.zeros_like(scores).scatter_(1, scores.argmax(dim=1, keepdim=True), 1.0)
+    total = torch.nn.functional.conv_transpose2d(onehot, kernels, stride=stride)
+    count = torch.nn.functional.conv_transpose2d(onehot, torch.ones_like(kernels), stride=stride)
+    return total / count
+
+
+class IrasinRC(nn.Module):
+    """irasin/Pytorch_Style_Swap's ``RC``: ReflectionPad2d(1), 3x3 conv, optional ReLU (no norm)."""
+
+    def __init__(self, cin: int, cout: int, relu: bool = True):
+        super().__init__()
+        self.pad = nn.ReflectionPad2d(1)
+        self.conv = nn.Conv2d(cin, cout, 3)
+        self.relu = relu
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv(self.pad(x))
+        return torch.relu(x) if self.relu else x
+
+
+class IrasinDecoder(nn.Module):
+    """irasin's relu3_1 inverse network: rc1..rc5 with two nearest x2 upsamplings (``model_state.pth`` keys)."""
+
+    def __init__(self):
+        super().__init__()
+        self.rc1, self.rc2, self.rc3 = IrasinRC(256, 128), IrasinRC(128, 128), IrasinRC(128, 64)
+        self.rc4, self.rc5 = IrasinRC(64, 64), IrasinRC(64, 3, relu=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        up = torch.nn.functional.interpolate
+        x = up(self.rc1(x), scale_factor=2, mode="nearest")
+        x = up(self.rc3(self.rc2(x)), scale_factor=2, mode="nearest")
+        return self.rc5(self.rc4(x))

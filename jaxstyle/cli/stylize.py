@@ -135,6 +135,13 @@ def register(subparsers) -> None:
                    help="save optimizer state here every --checkpoint-every steps; re-running resumes")
     o.add_argument("--checkpoint-every", type=int, default=S, metavar="N", help="default 50")
 
+    w = p.add_argument_group("style swap (styleswap)")
+    w.add_argument("--swap-layer", default=S, help="encoder tap whose patches are swapped (default relu3_1)")
+    w.add_argument("--patch-size", type=int, default=S, help="swap patch size in feature pixels (default 3)")
+    w.add_argument("--swap-stride", type=int, default=S, help="stride between swap patches (default 1)")
+    w.add_argument("--refine-steps", type=int, default=S, metavar="N",
+                   help="with --checkpoint (inverse network): N optimization steps from its output (default 0)")
+
     add_distributed_args(p)
     p.set_defaults(func=run)
 
@@ -166,8 +173,8 @@ def split_method_args(args: argparse.Namespace) -> tuple[dict, dict]:
     unused = [flag(k) for k in rest if k not in CONTROL_FLAGS]
     if unused:
         raise InputError(f"--method {args.method} does not use {', '.join(unused)}")
-    for key, value in CLI_DEFAULTS.items():
-        if key in options_taken and key not in options:
+    for key, value in CLI_DEFAULTS.items():  # for optimization runs, not trained models
+        if key in options_taken and key not in options and "source" not in options:
             options[key] = value
     return options, rest
 

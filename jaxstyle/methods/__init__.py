@@ -45,6 +45,7 @@ METHODS: dict[str, MethodEntry] = {
     "ghiasi": MethodEntry("jaxstyle.methods.ghiasi", "feed-forward, pretrained: any style image in one pass (Ghiasi et al. 2017)"),
     "johnson": MethodEntry("jaxstyle.methods.johnson", "feed-forward, one style per network: Johnson et al. 2016 (imports pytorch/examples' candy.pth & co.)"),
     "multimodal": MethodEntry("jaxstyle.methods.multimodal", "feed-forward, one style per network: Multimodal Transfer's 256/512/1024 hierarchy (Wang et al. 2017)"),
+    "styleswap": MethodEntry("jaxstyle.methods.styleswap", "optimization or inverse network: patch-based style swap at relu3_1 (Chen & Schmidt 2016)"),
     "meanstd": MethodEntry("jaxstyle.methods.meanstd", "feed-forward: 1x1-conv colour transfer on mean/std (the template method)"),
     "wct": MethodEntry("jaxstyle.methods.wct", "feed-forward: whitening and colouring at five VGG levels, coarse to fine (Li et al. 2017)"),
 }

@@ -1,1 +1,1 @@
-"""Pure feature-space operations (style swap, whitening and colouring), one pair at a time."""
+"""Pure feature-space operations on encoder activations (style swap, WCT): jit/vmap-able, no weights."""
