@@ -3,6 +3,8 @@ multi-level stylizer and the five decoders' training (jaxstyle/ops/wct.py, metho
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -108,6 +110,19 @@ def test_batched_pairs_equal_one_pair_at_a_time():
     for i in range(p):
         single = W.wct_mix(c[i], tuple(s[i] for s in styles), masks=masks[i], alpha=0.7)
         np.testing.assert_allclose(batched[i], single, atol=1e-4 * float(jnp.abs(single).max()))
+
+
+def test_swap_in_whitened_space_of_content_with_itself_returns_it():
+    """-swap5: every whitened content patch finds itself among the (identical) whitened style
+    patches, and colouring with the content's own statistics undoes the whitening."""
+    from jaxstyle.ops.style_swap import style_swap
+
+    f = jnp.asarray(_features(12, 7, 9, 16))
+    out = W.wct_mix(f, (f,), swap=functools.partial(style_swap, patch=3, stride=1))
+    np.testing.assert_allclose(out, f, atol=2e-4 * float(jnp.abs(f).max()))
+    other = jnp.asarray(_features(13, 6, 6, 16))
+    swapped = W.wct_mix(f, (other,), swap=functools.partial(style_swap, patch=3, stride=1))
+    assert np.abs(np.asarray(swapped) - np.asarray(W.wct(f, other))).max() > 1e-2  # not plain WCT
 
 
 @pytest.mark.parametrize("n,c,tol", [(400, 64, 1e-4), (100, 256, 1e-4)])
