@@ -255,8 +255,8 @@ def test_tiny_config_trains_all_five_decoders_and_stylizes_with_masks_and_weight
         losses = _level_losses(rows, level)
         assert np.mean(losses[-5:]) < np.mean(losses[:5]), (level, losses)
     stylizer = load_stylizer("wct", tmp_path / "run")
-    content = resize_long_side(load_image(content_paths[0]), 64)
-    styles = [resize_long_side(load_image(p), 64) for p in style_paths[:2]]
+    content = resize_long_side(load_image(content_paths[0]), 96)  # relu5_1 >= 3x3 for the swap
+    styles = [resize_long_side(load_image(p), 96) for p in style_paths[:2]]
     mask = np.zeros(content.shape[:2], np.float32)
     mask[:, : content.shape[1] // 2] = 1.0
     (masked,) = stylizer.stylize([content], [tuple(styles)], masks=[mask, 1.0 - mask])
