@@ -48,28 +48,28 @@ def reference_wct(content: np.ndarray, style: np.ndarray, eps: float = W.EPS) ->
 
 
 def test_whitened_features_have_identity_covariance_on_the_kept_subspace():
-    f = _features(0, 6, 7, 64, rank=20)  # 42 positions, rank 20 < 64 channels: a null space
+    f = _features(0, 8, 8, 16, rank=6)  # rank 6 < 16 channels: a null space
     stats = W.feature_stats(jnp.asarray(f))
     keep = np.asarray(W.kept_eigenvalues(stats))
-    assert keep.sum() == 20  # the null space (44 noise eigenvalues in float32) is masked
+    assert keep.sum() == 6  # the null space (noise eigenvalues in float32) is masked
     mean, cov = _cov(W.whiten(jnp.asarray(f), stats))
     e = np.asarray(stats.eigvecs)[:, keep]
     np.testing.assert_allclose(mean, 0, atol=1e-5)
     np.testing.assert_allclose(cov, e @ e.T, atol=2e-4)  # the projector onto the kept subspace
-    np.testing.assert_allclose(np.linalg.eigvalsh(cov)[-20:], 1, atol=2e-4)
+    np.testing.assert_allclose(np.linalg.eigvalsh(cov)[-6:], 1, atol=2e-4)
 
 
 def test_coloured_features_have_the_styles_mean_and_covariance():
-    content, style = _features(1, 16, 20, 32), _features(2, 12, 9, 32, scale=8.0)
+    content, style = _features(1, 8, 8, 16), _features(2, 6, 6, 16, scale=8.0)
     out = W.wct(jnp.asarray(content), jnp.asarray(style))
     (m_out, c_out), (m_s, c_s) = _cov(out), _cov(style)
     np.testing.assert_allclose(m_out, m_s, atol=1e-4 * np.abs(m_s).max())
     np.testing.assert_allclose(c_out, c_s, atol=1e-3 * np.abs(c_s).max())  # float32, condition ~1e4
 
 
-@pytest.mark.parametrize("rank", [None, 10])
+@pytest.mark.parametrize("rank", [None, 6])
 def test_wct_of_content_with_itself_at_alpha_1_returns_it(rank):
-    f = _features(3, 8, 8, 32, rank=rank)
+    f = _features(3, 8, 8, 16, rank=rank)
     np.testing.assert_allclose(W.wct(jnp.asarray(f), jnp.asarray(f), 1.0), f, atol=2e-4 * np.abs(f).max())
 
 
@@ -90,12 +90,12 @@ def test_weights_interpolate_the_coloured_features_of_each_style():
 
 
 def test_masks_whiten_each_region_with_its_own_statistics():
-    c = jnp.asarray(_features(9, 8, 12, 16))
-    s1, s2 = jnp.asarray(_features(10, 6, 6, 16)), jnp.asarray(_features(11, 7, 7, 16, scale=9.0))
-    left = jnp.zeros((8, 12)).at[:, :5].set(1.0)
+    c = jnp.asarray(_features(9, 8, 8, 16))
+    s1, s2 = jnp.asarray(_features(10, 6, 6, 16)), jnp.asarray(_features(11, 8, 8, 16, scale=9.0))
+    left = jnp.zeros((8, 8)).at[:, :5].set(1.0)
     out = W.wct_mix(c, (s1, s2), masks=jnp.stack([left, 1.0 - left]))
     # Each region comes out as if it were an image of its own: stats over those pixels only.
-    tol = 1e-4 * float(jnp.abs(out).max())
+    tol = 5e-4 * float(jnp.abs(out).max())  # float32, 40 positions for 16 channels
     np.testing.assert_allclose(out[:, :5], W.wct(c[:, :5], s1), atol=tol)
     np.testing.assert_allclose(out[:, 5:], W.wct(c[:, 5:], s2), atol=tol)
 
@@ -117,7 +117,7 @@ def test_swap_in_whitened_space_of_content_with_itself_returns_it():
     patches, and colouring with the content's own statistics undoes the whitening."""
     from jaxstyle.ops.style_swap import style_swap
 
-    f = jnp.asarray(_features(12, 7, 9, 16))
+    f = jnp.asarray(_features(12, 8, 8, 16))
     out = W.wct_mix(f, (f,), swap=functools.partial(style_swap, patch=3, stride=1))
     np.testing.assert_allclose(out, f, atol=2e-4 * float(jnp.abs(f).max()))
     other = jnp.asarray(_features(13, 6, 6, 16))
@@ -125,10 +125,10 @@ def test_swap_in_whitened_space_of_content_with_itself_returns_it():
     assert np.abs(np.asarray(swapped) - np.asarray(W.wct(f, other))).max() > 1e-2  # not plain WCT
 
 
-@pytest.mark.parametrize("n,c,tol", [(400, 64, 1e-4), (100, 256, 1e-4)])
+@pytest.mark.parametrize("n,c,tol", [(400, 64, 1e-4), (40, 64, 1e-4)])
 def test_float32_wct_agrees_with_the_float64_official_rule(n, c, tol):
-    """Relu-like features, full rank (400 positions, 64 channels) and rank-deficient (100
-    positions for 256 channels, as relu5_1 of a small image)."""
+    """Relu-like features, full rank (400 positions, 64 channels) and rank-deficient (40
+    positions for 64 channels, as relu5_1 of a small image)."""
     content = _features(40, n // 10, 10, c, relu=True, scale=20.0)
     style = _features(41, n // 20, 20, c, relu=True, scale=30.0)
     ref = reference_wct(content, style)
@@ -137,14 +137,14 @@ def test_float32_wct_agrees_with_the_float64_official_rule(n, c, tol):
 
 
 def test_rank_bound_masks_the_float32_null_space_noise():
-    """100 positions, 256 channels: float32 eigh returns the null space's eigenvalues as noise,
+    """40 positions, 64 channels: float32 eigh returns the null space's eigenvalues as noise,
     some above the official 1e-5; kept, they blow up directions the content does not have."""
-    content = _features(42, 10, 10, 256, relu=True, scale=40.0)
+    content = _features(40, 4, 10, 64, relu=True, scale=20.0)
     stats = W.feature_stats(jnp.asarray(content))
-    d64 = np.linalg.eigvalsh(np.cov(content.reshape(-1, 256).astype(np.float64), rowvar=False))
+    d64 = np.linalg.eigvalsh(np.cov(content.reshape(-1, 64).astype(np.float64), rowvar=False))
     d32 = np.asarray(stats.eigvals)
     assert (d32 > W.EPS).sum() > (d64 > W.EPS).sum()  # noise above the official threshold
-    assert np.asarray(W.kept_eigenvalues(stats)).sum() <= (d64 > W.EPS).sum() <= 99
+    assert np.asarray(W.kept_eigenvalues(stats)).sum() <= (d64 > W.EPS).sum() <= 39
 
 
 @pytest.fixture(scope="module")
