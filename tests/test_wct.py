@@ -222,12 +222,13 @@ def test_tiny_training_lowers_each_decoders_loss_and_the_workdir_stylizes(wct_ru
 def test_alpha_0_is_the_decoders_reconstruction_chain(wct_run, content_paths, style_paths):
     """alpha 0 leaves every level's features alone: the output is the content encoded and
     decoded coarse to fine, whatever the style."""
-    from jaxstyle.io import load_image, resize_long_side
+    from jaxstyle.io import load_image, resize, resize_long_side
     from jaxstyle.methods import load_stylizer
 
     stylizer = load_stylizer("wct", wct_run[0])
     content = resize_long_side(load_image(content_paths[0]), 48)
-    styles = [resize_long_side(load_image(p), 48) for p in style_paths[:2]]
+    first = resize_long_side(load_image(style_paths[0]), 48)
+    styles = [first, resize(load_image(style_paths[1]), first.shape[:2])]  # one shape: one compile
     a, b = (stylizer.stylize([content], [s], alpha=0.0)[0] for s in styles)
     np.testing.assert_allclose(a, b, atol=1e-6)
     assert np.abs(stylizer.stylize([content], [styles[0]], alpha=1.0)[0] - a).max() > 1e-3
@@ -236,6 +237,7 @@ def test_alpha_0_is_the_decoders_reconstruction_chain(wct_run, content_paths, st
 def test_wct_refuses_bad_controls_in_one_line(wct_run):
     from jaxstyle.errors import InputError
     from jaxstyle.methods import load_stylizer
+    from jaxstyle.methods.wct import parse_levels
 
     stylizer = load_stylizer("wct", wct_run[0])
     img = np.zeros((16, 16, 3), np.float32)
@@ -243,6 +245,8 @@ def test_wct_refuses_bad_controls_in_one_line(wct_run):
         stylizer.stylize([img], [img], wct_swap5=True)
     with pytest.raises(InputError, match="alpha"):
         stylizer.stylize([img], [img], alpha=1.5)
+    with pytest.raises(InputError, match="relu9_1"):
+        parse_levels("relu5_1,relu9_1")
 
 
 @pytest.mark.slow

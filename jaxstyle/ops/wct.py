@@ -84,13 +84,20 @@ def feature_stats(feats: jax.Array, mask: jax.Array | None = None) -> FeatureSta
         so every eigenvalue is masked and the region whitens to 0.
     """
     f = feats.reshape(-1, feats.shape[-1]).astype(jnp.float32)
-    m = jnp.ones((f.shape[0],), jnp.float32) if mask is None else mask.reshape(-1).astype(jnp.float32)
-    n = jnp.sum(m)
-    mean = jnp.matmul(m, f, precision=HIGHEST) / jnp.maximum(n, 1e-12)
-    centred = f - mean
-    cov = jnp.matmul((centred * m[:, None]).T, centred, precision=HIGHEST) / jnp.maximum(n - 1.0, 1.0)
+    if mask is None:  # no weights: spare the (N, C) multiply (a third of the time at 1024 px)
+        n = count = jnp.float32(f.shape[0])
+        mean = jnp.mean(f, axis=0)
+        centred = f - mean
+        weighted = centred
+    else:
+        m = mask.reshape(-1).astype(jnp.float32)
+        n, count = jnp.sum(m), jnp.sum(m > 0).astype(jnp.float32)
+        mean = jnp.matmul(m, f, precision=HIGHEST) / jnp.maximum(n, 1e-12)
+        centred = f - mean
+        weighted = centred * m[:, None]
+    cov = jnp.matmul(weighted.T, centred, precision=HIGHEST) / jnp.maximum(n - 1.0, 1.0)
     eigvals, eigvecs = jnp.linalg.eigh(cov, symmetrize_input=True)
-    return FeatureStats(mean, eigvals, eigvecs, jnp.sum(m > 0).astype(jnp.float32))
+    return FeatureStats(mean, eigvals, eigvecs, count)
 
 
 def kept_eigenvalues(stats: FeatureStats, eps: float = EPS, rel_eps: float = REL_EPS) -> jax.Array:
