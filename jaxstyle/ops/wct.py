@@ -23,8 +23,8 @@ float32 covariance) get eigenvalues right to about ``1e-7..7e-7 x d_max`` in abs
 
 - the rank bound: ``count`` positions give a covariance of rank at most ``count - 1``, so the
   ``C - count + 1`` smallest eigenvalues are masked whatever their value. This is the case that
-  matters: a 256 px image has 192 positions at relu5_1 for 512 channels; float64 puts its 321
-  null eigenvalues at ~1e-14, float32 ``eigh`` returns 48 of them as noise above 1e-5 (up to
+  matters: a 256 px image has 192 positions at relu5_1 for 512 channels; float64 puts all 321
+  null eigenvalues below 1e-5, float32 ``eigh`` returns 48 of them as noise above 1e-5 (up to
   2.5e-4), and their inverse square roots (~100) blow up directions the content does not have
   (the output then differs from the float64 official rule by 1.0 x its std at worst; with the
   rank bound, 0.2).
