@@ -26,7 +26,7 @@ CLI_DEFAULTS = {"steps": 150}  # method options, applied where the method takes 
 
 # Flags that are stylizer controls or hooks (checked against the loaded stylizer's declaration).
 CONTROL_FLAGS = {"size", "preserve_color", "alpha", "style_weights", "masks", "cin_style",
-                 "all_scales", "save_every", "checkpoint_dir", "checkpoint_every"}
+                 "all_scales", "wct_swap5", "save_every", "checkpoint_dir", "checkpoint_every"}
 
 # Flags that are not method options or controls (inputs, outputs, multi-host).
 _COMMON = {"content", "style", "stylized", "output", "pairs", "no_sheet", "method", "func", "command",
@@ -116,6 +116,8 @@ def register(subparsers) -> None:
                    "sheet of the 26 (default 0)")
     c.add_argument("--all-scales", action="store_true", default=S,
                    help="multimodal: also write each subnet's output (NAME_256.png, NAME_512.png at --size 1024)")
+    c.add_argument("--wct-swap5", action="store_true", default=S,
+                   help="wct: at relu5_1, style swap (3x3, stride 1) between the whitened content and style, then colour")
 
     o = p.add_argument_group("optimization methods (gatys, lapstyle)")
     o.add_argument("--steps", type=int, default=S, help=f"optimizer steps per scale (default {CLI_DEFAULTS['steps']})")
