@@ -37,6 +37,10 @@ Single-group methods write a loss function and get ``train_step`` from
 :func:`apply_updates` for each group — all in one jitted function, so the discriminator and
 generator updates of one step are fused by XLA.
 
+:func:`step_function` is the step the trainer jits (the base key folded with the step number,
+then ``train_step``); :func:`train_step_program` returns it jitted with abstract arguments
+for ``jax.export`` (tests/test_export.py proves every method's step compiles for CUDA and TPU).
+
 Loss weights live in the config (``cfg.loss.<term>``); a term whose weight is 0 must not be
 computed at all (methods check ``weight != 0`` at trace time), so ablations cost nothing.
 """
