@@ -31,7 +31,7 @@ def test_sanet_key_bias_changes_nothing_and_gets_exactly_zero_gradient():
     def out(t):
         return model.transform.apply({"params": t}, c4, s4, c5, s5)
 
-    grads = jax.grad(lambda t: jnp.sum(jnp.sin(out(t))))(transform)
+    grads = jax.jit(jax.grad(lambda t: jnp.sum(jnp.sin(out(t)))))(transform)
     for block in ("sanet4_1", "sanet5_1"):
         assert np.all(np.asarray(grads[block]["g"]["bias"]) == 0.0)  # exactly: no rounding noise
         assert np.abs(np.asarray(grads[block]["f"]["bias"])).max() > 1e-3  # the query bias matters
@@ -47,7 +47,7 @@ def test_discriminator_biases_before_instance_norm_get_exactly_zero_gradient():
     model = _tiny_model()
     disc = _with_random_biases(model.init(0, 32)["disc_style"], 3)
     x = jnp.asarray(np.random.default_rng(4).uniform(size=(2, 32, 32, 3)), jnp.float32)
-    grads = jax.grad(lambda d: sum(jnp.sum(jnp.sin(o)) for o in model.discriminate(d, x)))(disc)
+    grads = jax.jit(jax.grad(lambda d: sum(jnp.sum(jnp.sin(o)) for o in model.discriminate(d, x))))(disc)
     for scale in grads.values():
         for i in (1, 2, 3):  # followed by InstanceNorm: the mean subtraction removes the bias
             assert np.all(np.asarray(scale[f"conv_{i}"]["bias"]) == 0.0)
