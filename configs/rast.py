@@ -123,4 +123,11 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
         cfg.model.encoder_weights = ""
         cfg.model.disc_width = 1 / 16
         cfg.model.proj_dim = 32
+        # make_tiny's lr 1e-3 suits a narrow decoder, but RAST's transform stays 512 channels
+        # wide (f/g/h 1x1 convs, a 3x3 merge conv of fan-in 4608): Adam's first step moves every
+        # weight by about +-lr, and a coherent 1e-3 step of 4608 inputs moves an output by
+        # several times its initial scale (issue 17: loss 1.65e3 -> 1.5e5 at step 2; with the
+        # cancelled biases' gradients fixed, still 1596 -> 2872 -> 3701 at batch 8). The
+        # paper's 1e-4 decreases it from the first step (1596 -> 995 -> 960).
+        cfg.optim.lr = 1e-4
     return cfg

@@ -36,6 +36,7 @@ from jaxstyle.checkpoint import Checkpointer, checkpoint_steps, load_checkpoint_
 from jaxstyle.config import validate_train_config
 from jaxstyle.errors import InputError, JaxstyleError
 from jaxstyle.methods import get_trainer
+from jaxstyle.methods.trainer import step_function
 from jaxstyle.train_log import MetricsLogger, sample_grid, workdir_path
 
 ParamGroups = dict[str, Any]  # e.g. {"decoder": pytree} (see jaxstyle.methods)
@@ -256,10 +257,7 @@ def train(
     init_fn = jax.jit(init_state, out_shardings=repl)
 
     # ---------------------------------------------------------------------- step
-    def step_fn(params, opt_states, batch, frozen, rng, step):
-        return method.train_step(
-            params, opt_states, batch, frozen, jax.random.fold_in(rng, step), step
-        )
+    step_fn = step_function(method)  # fold_in(rng, step), then the method's step
 
     # Donate the state: XLA updates it in place (one copy of params + Adam moments in memory).
     p_step = jax.jit(step_fn, donate_argnums=(0, 1), out_shardings=(repl, repl, repl))

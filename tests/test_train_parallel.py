@@ -18,29 +18,38 @@ import jax
 from jaxstyle.config import load_config
 from jaxstyle.train import train
 assert jax.device_count() == 8, jax.devices()
-images, out = sys.argv[-2], sys.argv[-1]
+config, steps, images, out = sys.argv[-4], int(sys.argv[-3]), sys.argv[-2], sys.argv[-1]
 results = {}
 for n in (1, 8):
-    cfg = load_config("configs/adain.py:tiny", [
+    cfg = load_config(config, [
         f"--config.data.content_dir={images}/content", f"--config.data.style_dir={images}/style",
-        "--config.train.batch_size=8", "--config.train.steps=2", "--config.train.checkpoint_every=2",
-        "--config.train.sample_every=0",
+        "--config.train.batch_size=8", f"--config.train.steps={steps}",
+        f"--config.train.checkpoint_every={steps}", "--config.train.sample_every=0",
     ])
     train(cfg, f"{out}/n{n}", num_devices=n)
-    results[n] = [json.loads(l)["loss"] for l in open(f"{out}/n{n}/metrics.jsonl")]
+    results[n] = [json.loads(l) for l in open(f"{out}/n{n}/metrics.jsonl")]
 print("RESULT", json.dumps(results))
 """
+
+
+def eight_vs_one(config: str, steps: int, images_dir: Path, out: Path) -> tuple[list[dict], list[dict]]:
+    """The metrics.jsonl records of ``config`` trained ``steps`` steps at global batch 8 on 1
+    and on 8 forced CPU devices (one subprocess: the device count is fixed at jax import)."""
+    args = [config, str(steps), str(images_dir), str(out)]
+    code = f"import sys; sys.argv += {args!r}\n" + _EIGHT_VS_ONE
+    proc = run_python(code, env={"XLA_FLAGS": "--xla_force_host_platform_device_count=8"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads(proc.stdout.split("RESULT ")[1])
+    return results["1"], results["8"]
 
 
 # ~45 s of compiles: opt-in (make test-slow) so the default suite stays within its budget;
 # the pair-axis sharding of stylization keeps a 4-device test in the default suite.
 @pytest.mark.slow
 def test_eight_devices_equal_one(tmp_path, images_dir):
-    code = f"import sys; sys.argv += [{str(images_dir)!r}, {str(tmp_path)!r}]\n" + _EIGHT_VS_ONE
-    proc = run_python(code, env={"XLA_FLAGS": "--xla_force_host_platform_device_count=8"})
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    results = json.loads(proc.stdout.split("RESULT ")[1])
-    one, eight = results["1"], results["8"]
+    one, eight = (
+        [r["loss"] for r in run] for run in eight_vs_one("configs/adain.py:tiny", 2, images_dir, tmp_path)
+    )
     assert len(one) == len(eight) == 2
     # Step 2's loss depends on step 1's update: equal losses mean equal gradients and params.
     assert eight == pytest.approx(one, rel=1e-5)
@@ -54,6 +63,26 @@ def test_eight_devices_equal_one(tmp_path, images_dir):
     for a, b in zip(*(sorted(_flat(p)) for p in (p1, p8)), strict=True):
         assert a[0] == b[0]
         np.testing.assert_allclose(a[1], b[1], rtol=1e-4, atol=1e-6)
+
+
+# Open (issue 17): the 8-device program computes the same function (float64: bit-identical
+# stage outputs, loss terms equal), but XLA:CPU rounds some per-image computations differently
+# with 1 image per device than with 8 (a (H, W) reduce in the normalisations; SANet's attention
+# when its logits dot is fused with the softmax), ~1e-7; RAST's second passes (unscaled
+# attention logits ~200, std floors of sqrt(1e-5) on near-constant channels) amplify that to
+# ~1% of the step-1 gradients, and Adam's sign-like first steps to 3e-4 of the loss at step 2
+# and ~10% at step 3. strict: the day it passes, the marker must go.
+# ~4-6 min on the shared 2-core box (two 3-step RAST runs at batch 8): opt-in.
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason="issue 17: XLA:CPU rounding depends on the per-device batch; RAST amplifies it")
+def test_rast_eight_devices_equal_one(tmp_path, images_dir):
+    one, eight = eight_vs_one("configs/rast.py:tiny", 3, images_dir, tmp_path)
+    assert [r["step"] for r in one] == [r["step"] for r in eight] == [1, 2, 3]
+    for a, b in zip(one, eight, strict=True):
+        losses = sorted(k for k in a if k == "loss" or k.startswith("loss/"))
+        assert losses == sorted(k for k in b if k == "loss" or k.startswith("loss/"))
+        for k in losses:  # every term, not only the total
+            assert b[k] == pytest.approx(a[k], rel=1e-4), (a["step"], k)
 
 
 def _flat(tree, prefix=""):

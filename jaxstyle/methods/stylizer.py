@@ -24,6 +24,7 @@ styles too) and ``preserve_color`` (:mod:`jaxstyle.color` modes, done around the
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -179,6 +180,33 @@ class FeedForwardStylizer(Stylizer):
         """``(P, H, W, 3)`` contents, K ``(P, h, w, 3)`` styles, masks ``(P, K, H, W)`` -> ``(P, H, W, 3)``."""
         raise NotImplementedError
 
+    def forward_program(self, contents: jax.ShapeDtypeStruct, styles: Sequence[jax.ShapeDtypeStruct] = (),
+                        **controls: Any) -> tuple[Callable[..., Any], tuple[Any, ...]]:
+        """The network this stylizer runs, as one jitted program with its weights as arguments.
+
+        Returns ``(jitted, args)``: ``jitted(state, contents, styles, pair_inputs)`` computes
+        :meth:`apply` for a ``(P, H, W, 3)`` batch and ``args`` are abstract
+        (:class:`jax.ShapeDtypeStruct`) values of those arguments: ``state``, every attribute
+        of this stylizer that is a pytree of arrays (weights, encoders), ``contents``,
+        ``styles`` (K ``(P, h, w, 3)`` entries; none for methods without style images) and the
+        per-pair inputs :meth:`per_pair` derives from ``controls``. Nothing is computed, so
+        ``jax.export.export(jitted, platforms=("cuda", "tpu"))(*args)`` serializes the
+        forward pass for other backends (tests/test_export.py) or for serving. Generic for
+        every :class:`FeedForwardStylizer` whose :meth:`apply` reads its weights from ``self``.
+        """
+        n = contents.shape[0]
+        state = {k: v for k, v in vars(self).items() if _is_array_tree(v)}
+        pair_inputs, fixed = self.per_pair(dict(controls), n)
+        stacked = {k: np.stack([np.asarray(x) for x in v]) for k, v in pair_inputs.items()}
+
+        def program(state, contents, styles, pair_inputs):
+            clone = copy.copy(self)
+            clone.__dict__.update(state)  # the traced weights instead of the concrete ones
+            return clone.apply(contents, tuple(styles), None, **pair_inputs, **fixed)
+
+        abstract = jax.tree.map(lambda a: jax.ShapeDtypeStruct(np.shape(a), a.dtype), (state, stacked))
+        return jax.jit(program), (abstract[0], contents, tuple(styles), abstract[1])
+
     def _run(self, contents, styles, *, masks: Any = None, progress: ProgressFn | None = None,
              **controls: Any) -> list:
         per_pair_masks = None
@@ -204,6 +232,12 @@ class FeedForwardStylizer(Stylizer):
                 if progress is not None:
                     progress(done, {})
         return results
+
+
+def _is_array_tree(x: Any) -> bool:
+    """Whether ``x`` is a non-empty pytree whose leaves are all arrays (weights, an encoder)."""
+    leaves = jax.tree.leaves(x)
+    return bool(leaves) and all(isinstance(leaf, np.ndarray | jax.Array) for leaf in leaves)
 
 
 def _owned(axis: PairAxis, out: jax.Array | tuple[jax.Array, ...]) -> list:

@@ -37,6 +37,10 @@ Single-group methods write a loss function and get ``train_step`` from
 :func:`apply_updates` for each group — all in one jitted function, so the discriminator and
 generator updates of one step are fused by XLA.
 
+:func:`step_function` is the step the trainer jits (the base key folded with the step number,
+then ``train_step``); :func:`train_step_program` returns it jitted with abstract arguments
+for ``jax.export`` (tests/test_export.py proves every method's step compiles for CUDA and TPU).
+
 Loss weights live in the config (``cfg.loss.<term>``); a term whose weight is 0 must not be
 computed at all (methods check ``weight != 0`` at trace time), so ablations cost nothing.
 """
@@ -47,6 +51,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 import jax
+import jax.numpy as jnp
 import optax
 
 Params = Any  # a pytree of arrays
@@ -120,3 +125,47 @@ def gradient_step(
         return new_params, new_states, {"loss": loss, **metrics}
 
     return train_step
+
+
+# ------------------------------------------------------------------------------------------
+# The jitted step as a program (the trainer's, and for jax.export / portability tests).
+# ------------------------------------------------------------------------------------------
+def step_function(method: Trainer) -> Callable[..., tuple[dict[str, Params], dict[str, Any], Metrics]]:
+    """The function :mod:`jaxstyle.train` jits as its step:
+    ``step(params, opt_states, batch, frozen, rng, step) -> (params, opt_states, metrics)``,
+    ``rng`` the run's base key (folded with ``step`` here, so a resumed run repeats exactly)."""
+
+    def step_fn(params, opt_states, batch, frozen, rng, step):
+        return method.train_step(params, opt_states, batch, frozen, jax.random.fold_in(rng, step), step)
+
+    return step_fn
+
+
+def train_step_program(method: Trainer, frozen: Any | None = None) -> tuple[Callable[..., Any], tuple[Any, ...]]:
+    """The jitted train step of ``method`` (built from its config) and abstract arguments.
+
+    Returns ``(jitted_step, args)`` where ``args`` are :class:`jax.ShapeDtypeStruct` pytrees
+    (params, optimizer states, a global batch of ``cfg.train.batch_size`` crops of
+    ``cfg.data.crop_size`` px for the method's ``streams``, frozen networks, base key, step)
+    shaped as the trainer feeds them. Nothing is computed (parameters come from a trace of
+    ``init``), so this is cheap: ``jax.export.export(jitted_step, platforms=...)(*args)``
+    serializes the step for other backends (tests/test_export.py). ``frozen``: the result of
+    ``method.load_frozen()`` if already loaded.
+    """
+    cfg = method.cfg
+    frozen = method.load_frozen() if frozen is None else frozen
+    optimizers = method.optimizers()
+    crop, n = int(cfg.data.crop_size), int(cfg.train.batch_size)
+    streams = getattr(method, "streams", ("content", "style"))
+    batch = {k: jax.ShapeDtypeStruct((n, crop, crop, 3), jnp.float32) for k in streams}
+    rng = jax.eval_shape(lambda: jax.random.key(0))
+
+    def init_state(rng, batch):
+        params = method.init(rng, batch, frozen)
+        return params, {k: tx.init(params[k]) for k, tx in optimizers.items()}
+
+    params, opt_states = jax.eval_shape(init_state, rng, batch)
+    abstract = jax.tree.map(lambda a: jax.ShapeDtypeStruct(jnp.shape(a), jnp.result_type(a)), frozen)
+    step = jax.ShapeDtypeStruct((), jnp.int32)
+    jitted = jax.jit(step_function(method), donate_argnums=(0, 1))
+    return jitted, (params, opt_states, batch, abstract, rng, step)

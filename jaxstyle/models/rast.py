@@ -86,6 +86,42 @@ def _conv1x1(features: int, name: str, dtype: Any) -> nn.Conv:
     return nn.Conv(features, (1, 1), dtype=dtype, param_dtype=jnp.float32, name=name)
 
 
+class CancelledBiasConv(nn.Module):
+    """A convolution (NHWC/HWIO, params ``kernel`` and ``bias`` as :class:`flax.linen.Conv`'s)
+    whose bias the next operation cancels exactly, so its gradient is made exactly zero.
+
+    Two biases of the official layout have no effect on any output: SANet's key bias ``g``
+    (it adds ``q_i . b``, the same for every key, to the logits of a softmax over keys) and the
+    bias of a discriminator conv followed by an InstanceNorm (the mean subtraction removes it).
+    Their true gradient is 0, but the computed one is rounding noise (~1e-8 of the kernel's),
+    and Adam's first update, ``g / (|g| + eps)``, turns noise into a full ``+-lr`` step whose
+    sign depends on the reduction order — i.e. on the device count. The bias stays in the
+    parameters (the official files carry it; it is applied, so imported weights give the same
+    outputs) but behind ``stop_gradient``: a zero gradient leaves Adam's moments, and so the
+    bias, untouched.
+    """
+
+    features: int
+    kernel_size: tuple[int, int]
+    strides: int = 1
+    padding: Any = "SAME"
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        shape = (*self.kernel_size, x.shape[-1], self.features)
+        kernel = self.param("kernel", nn.initializers.lecun_normal(), shape, jnp.float32)
+        bias = self.param("bias", nn.initializers.zeros_init(), (self.features,), jnp.float32)
+        y = jax.lax.conv_general_dilated(
+            x.astype(self.dtype),
+            kernel.astype(self.dtype),
+            (self.strides, self.strides),
+            self.padding,
+            dimension_numbers=("NHWC", "HWIO", "NHWC"),
+        )
+        return y + jax.lax.stop_gradient(bias).astype(self.dtype)
+
+
 # ----------------------------------------------------------------------------- transform
 
 
@@ -99,7 +135,8 @@ class SANet(nn.Module):
         c = content.shape[-1]
         n, hc, wc, _ = content.shape
         q = _conv1x1(c, "f", self.dtype)(mean_variance_norm(content)).reshape(n, hc * wc, c)
-        k = _conv1x1(c, "g", self.dtype)(mean_variance_norm(style))
+        # The key bias shifts every logit of a query equally: the softmax cancels it.
+        k = CancelledBiasConv(c, (1, 1), dtype=self.dtype, name="g")(mean_variance_norm(style))
         k = k.reshape(n, -1, c)
         v = _conv1x1(c, "h", self.dtype)(style).reshape(n, -1, c)
         # No 1/sqrt(C) scaling: SANet's attention is a plain softmax of raw dot products.
@@ -161,9 +198,11 @@ class PatchDiscriminator(nn.Module):
     def __call__(self, x: jax.Array) -> jax.Array:
         for i, ch in enumerate((64, 128, 256, 512)):
             ch = max(1, int(round(ch * self.width)))
-            x = nn.Conv(ch, (4, 4), strides=2, padding=((1, 1), (1, 1)), name=f"conv_{i}")(x)
-            if i > 0:
-                x = standardize(x, unbiased=False)  # InstanceNorm2d, no affine
+            if i > 0:  # InstanceNorm2d (no affine) follows: it cancels the conv's bias
+                conv = CancelledBiasConv(ch, (4, 4), 2, ((1, 1), (1, 1)), name=f"conv_{i}")
+                x = standardize(conv(x), unbiased=False)
+            else:
+                x = nn.Conv(ch, (4, 4), strides=2, padding=((1, 1), (1, 1)), name=f"conv_{i}")(x)
             x = nn.leaky_relu(x, 0.2)
         return nn.Conv(1, (3, 3), padding=((1, 1), (1, 1)), name="out")(x)
 

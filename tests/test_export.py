@@ -1,0 +1,183 @@
+"""Portability: every user-facing program serializes with ``jax.export`` for CUDA and TPU.
+
+One test per program, found by enumerating the registries (never a hand-written list), so a
+method added later is covered without touching this file:
+
+- every trainable method's train step (:data:`jaxstyle.methods.METHODS` entries with a
+  ``TRAINER``, built from ``configs/<method>.py:tiny``), as :mod:`jaxstyle.train` jits it;
+- every stylizer's forward program (every registered method): a feed-forward stylizer's
+  :meth:`~jaxstyle.methods.stylizer.FeedForwardStylizer.forward_program`, an optimization
+  stylizer's engine chunk;
+- the optimization chunk (:func:`jaxstyle.optimize.engine.run_chunk`) of every objective of
+  the engine (:data:`jaxstyle.optimize.OBJECTIVES`) under every optimizer.
+
+A program that cannot be exported fails its test (no skips). All of them run in the default
+suite (25 tests, 33 s on the shared 2-core box at load ~5; the train steps, which trace a
+value_and_grad of every loss, are the costliest at 0.2-4.7 s each). Export lowers to StableHLO for
+the target platforms without compiling, so these tests prove the *compilation inputs* are
+valid for GPU and TPU (no host callbacks, no CPU-only custom calls such as LAPACK's); they say
+nothing about numerics on those backends (docs/portability.md).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxstyle.config import load_config
+from jaxstyle.errors import InputError
+from jaxstyle.methods import METHODS, get_trainer, load_stylizer, method_module
+from jaxstyle.methods.optimization import OptimizationStylizer
+from jaxstyle.methods.stylizer import FeedForwardStylizer
+from jaxstyle.methods.trainer import train_step_program
+from jaxstyle.optimize import OBJECTIVES
+from jaxstyle.optimize.engine import OPTIMIZERS, init_opt_state, prepare_targets, run_chunk
+
+REPO = Path(__file__).resolve().parents[1]
+PLATFORMS = ("cuda", "tpu")
+SIZE = 64  # image side of every abstract input: export cost does not depend on it much
+PAIRS = 2
+
+TRAINABLE = [name for name in METHODS if hasattr(method_module(name), "TRAINER")]
+# Every engine optimizer, and L-BFGS with its zoom line search (another program).
+ENGINE_SETTINGS = [(opt, False, False) for opt in OPTIMIZERS] + [("lbfgs", True, False)]
+ENGINE_SETTINGS += [("lbfgs", False, True)]  # --remat: jax.checkpoint'ed encoder blocks
+
+# Host callbacks and custom calls that only XLA:CPU implements (LAPACK/ducc): on a GPU or TPU
+# these would fail at compile time or silently run on the host.
+_HOST_ONLY = re.compile(r"callback|lapack_|ducc_|cpu_")
+
+
+# ------------------------------------------------------------------------------------------
+# helpers
+# ------------------------------------------------------------------------------------------
+def export(jitted, args: tuple, **static: Any) -> jax.export.Exported:
+    """Export ``jitted(*args, **static)`` for CUDA and TPU, serialize and read it back.
+
+    Arguments and results are flattened first: the serialized form holds only arrays (optax
+    states and encoders are pytrees of classes it cannot name).
+    """
+    leaves, tree = jax.tree.flatten(args)
+
+    def flat(*xs):
+        return jax.tree.leaves(jitted(*jax.tree.unflatten(tree, xs), **static))
+
+    exported = jax.export.export(jax.jit(flat), platforms=PLATFORMS)(*leaves)
+    module = exported.mlir_module()
+    calls = set(re.findall(r"stablehlo\.custom_call @([\w.]+)", module))
+    bad = sorted(c for c in calls if _HOST_ONLY.search(c)) + (["host callback"] if "callback" in module else [])
+    assert not bad, f"not portable to {PLATFORMS}: {bad}"
+    back = jax.export.deserialize(exported.serialize())
+    assert back.platforms == PLATFORMS
+    assert len(back.in_avals) == len(leaves) and back.out_avals == exported.out_avals
+    return exported
+
+
+def abstract(tree: Any) -> Any:
+    """``ShapeDtypeStruct``s of a pytree of arrays."""
+    return jax.tree.map(lambda a: jax.ShapeDtypeStruct(np.shape(a), jnp.result_type(a)), tree)
+
+
+def images(n: int = PAIRS) -> jax.ShapeDtypeStruct:
+    return jax.ShapeDtypeStruct((n, SIZE, SIZE, 3), jnp.float32)
+
+
+def tiny_config(name: str, images_dir: Path):
+    """``configs/<name>.py:tiny`` with a test image as its ``style_image`` if it takes one."""
+    path = REPO / "configs" / f"{name}.py"
+    assert path.is_file(), f"trainable method {name!r} has no configs/{name}.py (a tiny variant is required)"
+    cfg = load_config(f"{path}:tiny")
+    if "style_image" in cfg:  # per-style methods learn one style image
+        cfg.style_image = str(sorted((images_dir / "style").glob("*.jpg"))[0])
+    return cfg
+
+
+def export_chunk(objective, settings) -> jax.export.Exported:
+    """Export the engine's ``run_chunk`` of ``objective`` for PAIRS pairs of SIZE px."""
+    assert not objective.extra_inputs, "objectives with extra inputs need shapes for them here"
+    key = settings.program_key()
+    inputs = {"content": images(), "style": images()}
+    frozen = abstract(objective.frozen())
+    targets = jax.eval_shape(functools.partial(prepare_targets, objective=objective), frozen, inputs)
+    zero = np.zeros((SIZE, SIZE, 3), np.float32)
+    one = objective.init({"content": zero, "style": zero}, np.random.default_rng(0), zero)
+    variables = jax.tree.map(lambda a: jax.ShapeDtypeStruct((PAIRS, *np.shape(a)), np.asarray(a).dtype), one)
+    opt_state = jax.eval_shape(functools.partial(init_opt_state, settings=key), variables)
+    n_steps = jax.ShapeDtypeStruct((), jnp.int32)
+    export(functools.partial(prepare_targets, objective=objective), (frozen, inputs))
+    return export(run_chunk, (variables, opt_state, n_steps, targets, frozen), objective=objective, settings=key)
+
+
+def untrained_workdir(name: str, images_dir: Path, workdir: Path) -> Path:
+    """A workdir holding a ``name`` model of its tiny config, as training writes it.
+
+    The weights are zeros of the shapes ``init`` gives (a trace, nothing computed): the
+    forward program takes them as arguments, so their values do not matter here.
+    """
+    from jaxstyle.checkpoint import Checkpointer
+
+    cfg = tiny_config(name, images_dir)
+    jitted, args = train_step_program(get_trainer(name)(cfg))
+    del jitted
+    params, opt_states = jax.tree.map(lambda a: np.zeros(a.shape, a.dtype), args[:2])
+    ckpt = Checkpointer(workdir, async_save=False)
+    state = {"params": params, "opt_states": opt_states, "step": 0, "rng": jax.random.key(cfg.seed)}
+    ckpt.save(0, state, None, cfg.to_dict())
+    ckpt.close()
+    return workdir
+
+
+def any_stylizer(name: str, images_dir: Path, tmp_path: Path):
+    """``name``'s stylizer: built in (pretrained or optimization methods, no source), else an
+    untrained model of its tiny config loaded from a workdir like any trained one."""
+    try:
+        return load_stylizer(name)
+    except InputError:
+        assert name in TRAINABLE, (
+            f"{name}: load_stylizer(None) is refused and the method has no TRAINER, so its "
+            "forward program cannot be built without user files"
+        )
+    return load_stylizer(name, untrained_workdir(name, images_dir, tmp_path / name))
+
+
+# ------------------------------------------------------------------------------------------
+# the tests
+# ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", TRAINABLE)
+def test_export_train_step(name, images_dir):
+    jitted, args = train_step_program(get_trainer(name)(tiny_config(name, images_dir)))
+    params, opt_states, metrics = jax.eval_shape(jitted, *args)
+    assert metrics["loss"].shape == ()
+    exported = export(jitted, args)
+    assert len(exported.out_avals) == len(jax.tree.leaves((params, opt_states, metrics)))
+
+
+@pytest.mark.parametrize("name", list(METHODS))
+def test_export_stylizer(name, images_dir, tmp_path):
+    stylizer = any_stylizer(name, images_dir, tmp_path)
+    if isinstance(stylizer, OptimizationStylizer):  # its program is the engine's chunk
+        export_chunk(stylizer.objective, stylizer.settings)
+        return
+    assert isinstance(stylizer, FeedForwardStylizer), f"{name}: no exportable program for {type(stylizer)}"
+    styles = [images()] if stylizer.style_images else []
+    jitted, args = stylizer.forward_program(images(), styles)
+    exported = export(jitted, args)
+    out = exported.out_avals[0]
+    assert out.shape == (PAIRS, SIZE, SIZE, 3), out
+
+
+@pytest.mark.parametrize(("objective", "optimizer", "line_search", "remat"),
+                         [(o, *s) for o in OBJECTIVES for s in ENGINE_SETTINGS])
+def test_export_optimization_chunk(objective, optimizer, line_search, remat, vgg16):
+    from jaxstyle.optimize import StylizeConfig
+    from jaxstyle.optimize.gatys import objective_with_networks
+
+    cfg = StylizeConfig(method=objective, optimizer=optimizer, line_search=line_search, remat=remat, size=SIZE)
+    export_chunk(objective_with_networks(cfg, vgg16), cfg)
