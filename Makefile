@@ -21,10 +21,10 @@ demo: $(VENV)/.installed
 	$(VENV)/bin/jaxstyle demo --output outputs/
 
 test: $(VENV)/.installed-dev
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto --dist loadfile
 
 test-slow: $(VENV)/.installed-dev
-	$(PY) -m pytest -q -m slow
+	$(PY) -m pytest -q -m slow -n auto --dist loadfile
 
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check jaxstyle tests benchmarks configs

@@ -119,7 +119,7 @@ def register(subparsers) -> None:
     c.add_argument("--wct-swap5", action="store_true", default=S,
                    help="wct: at relu5_1, style swap (3x3, stride 1) between the whitened content and style, then colour")
 
-    o = p.add_argument_group("optimization methods (gatys, lapstyle)")
+    o = p.add_argument_group("optimization methods (gatys, lapstyle, styleswap)")
     o.add_argument("--steps", type=int, default=S, help=f"optimizer steps per scale (default {CLI_DEFAULTS['steps']})")
     o.add_argument("--optimizer", choices=("lbfgs", "adam", "sgd"), default=S, help="default lbfgs")
     o.add_argument("--lr", type=_finite, default=S, help="learning rate (default: 1 lbfgs, 0.02 adam, 0.2 sgd)")

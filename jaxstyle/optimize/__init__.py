@@ -1,4 +1,4 @@
-"""Optimization-based stylization (Gatys et al. 2016, Lapstyle, LPIPS content loss), batched.
+"""Optimization-based stylization (Gatys et al. 2016, Lapstyle, LPIPS content loss, style swap), batched.
 
 Many (content, style) pairs are optimized in ONE jitted program: the per-pair objective is a
 pure function of one pair's variables, ``jax.vmap`` maps it (and the optimizer update) over
@@ -10,7 +10,9 @@ and share one program; aspect ratios are never changed to make shapes match.
   :class:`EngineConfig` (its docstring shows how to write an objective);
 - :mod:`jaxstyle.optimize.objective`: the :class:`Objective` protocol;
 - :mod:`jaxstyle.optimize.gatys`: the Gatys and Lapstyle objectives (:data:`OBJECTIVES`) and
-  their front end :class:`StylizeConfig` + :func:`stylize`.
+  their front end :class:`StylizeConfig` + :func:`stylize`;
+- :mod:`jaxstyle.optimize.styleswap`: style swap's inversion (relu3_1 features matched to the
+  swapped ones), the second objective family, written against the same protocol.
 
 Python API::
 
