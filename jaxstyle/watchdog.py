@@ -7,11 +7,15 @@ default) and then abort from C++: exit 134 and ~150 lines of stack traces, the c
 :class:`PeerWatchdog` is a daemon thread in every process. Each second it bumps a counter
 of its own in the coordination service's key-value store and reads everybody's (one RPC
 for all processes); a counter that has not moved for ``timeout_s`` seconds means that
-process is gone, and an RPC that fails means the coordinator (process 0) is. Either way it
-prints one ``error:`` line and ends the process with exit status 3 (``os._exit``: the main
-thread may be stuck inside a collective that would never return). ``timeout_s`` is well below
-JAX's heartbeat timeout, so the watchdog speaks first. Counters are compared with this
-process's own monotonic clock, so host clocks need not agree.
+process is gone, and RPCs that keep failing for ``timeout_s`` mean the coordinator (process 0)
+is (one failed RPC is a network hiccup, not a death). Either way it prints one ``error:`` line
+and ends the process with exit status 3 (``os._exit``: the main thread may be stuck inside a
+collective that would never return). Counters are compared with this process's own monotonic
+clock, so host clocks need not agree.
+
+``timeout_s`` defaults to 30 s, or ``$JAXSTYLE_PEER_TIMEOUT`` seconds: well below JAX's
+100 s heartbeat timeout, so the watchdog speaks first, and well above the stalls a busy but
+healthy host shows (a beat needs the GIL for a moment; a false alarm would end a good run).
 
 The coordination service's client is reached through ``jax._src.distributed.global_state``:
 the public API exposes no key-value store (checked for jax 0.10.2).
@@ -29,6 +33,7 @@ import jax
 from jaxstyle.errors import first_line
 
 EXIT_PEER_LOST = 3
+DEFAULT_TIMEOUT_S = 30.0
 PREFIX = "jaxstyle/alive/"
 
 
@@ -48,11 +53,14 @@ class PeerWatchdog:
     """Watches every other process of a ``jax.distributed`` run (see the module docstring).
 
     Args:
-      timeout_s: seconds without a sign of life before a process counts as dead.
+      timeout_s: seconds without a sign of life before a process counts as dead (default
+        ``$JAXSTYLE_PEER_TIMEOUT`` or 30).
       interval_s: seconds between two beats.
     """
 
-    def __init__(self, timeout_s: float = 10.0, interval_s: float = 1.0):
+    def __init__(self, timeout_s: float | None = None, interval_s: float = 1.0):
+        if timeout_s is None:
+            timeout_s = float(os.environ.get("JAXSTYLE_PEER_TIMEOUT", DEFAULT_TIMEOUT_S))
         self.timeout_s, self.interval_s = timeout_s, interval_s
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -89,16 +97,20 @@ class PeerWatchdog:
         client, me, n = _client(), jax.process_index(), jax.process_count()
         seen: dict[int, str | None] = {}
         changed = {p: time.monotonic() for p in range(n) if p != me}
-        beat = 0
+        beat, reached = 0, time.monotonic()
         while not self._stop.is_set():
             beat += 1
             try:
                 client.key_value_set(f"{PREFIX}{me}", str(beat), allow_overwrite=True)
                 values = {key.rsplit("/", 1)[-1]: value for key, value in client.key_value_dir_get(PREFIX)}
+                reached = time.monotonic()
             except Exception as e:  # noqa: BLE001 - any failure to reach the coordinator
                 if self._stop.is_set():
                     return
-                _die(f"lost the coordinator, process 0 of {n} ({first_line(e)})")
+                if time.monotonic() - reached > self.timeout_s:
+                    _die(f"lost the coordinator, process 0 of {n} ({first_line(e)})")
+                self._stop.wait(self.interval_s)
+                continue
             now = time.monotonic()
             for peer in changed:
                 value = values.get(str(peer))

@@ -496,7 +496,7 @@ def test_stylize_twice_is_bit_identical_on_cpu(tmp_path):
 @pytest.mark.slow
 def test_survivor_of_a_killed_process_stops_with_one_line(tmp_path, images_dir):
     """Two `jaxstyle train` processes over 127.0.0.1; process 1 is killed (-9) mid-run. Process 0
-    stops within the watchdog's ~10 s (not JAX's 100 s heartbeat and C++ abort): one line, exit 3."""
+    stops within the watchdog's timeout, 10 s here (not JAX's 100 s heartbeat and C++ abort): one line, exit 3."""
     import signal
     import socket
     import time
@@ -511,7 +511,8 @@ def test_survivor_of_a_killed_process_stops_with_one_line(tmp_path, images_dir):
                f"--config.data.style_dir={images_dir / 'style'}", "--config.train.steps=100000",
                "--config.train.sample_every=0", "--config.train.checkpoint_every=1000",
                "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2", "--process-id", str(rank)]  # fmt: skip
-        procs.append(subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
+        env = {**os.environ, "JAXSTYLE_PEER_TIMEOUT": "10"}  # the default 30 s, shortened for the test
+        procs.append(subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
     try:
         metrics = tmp_path / "run" / "metrics.jsonl"
         deadline = time.time() + 300
