@@ -3,8 +3,11 @@
 The CLI turns every :class:`JaxstyleError` into ``error: <message>`` on stderr and exit
 code 2, with no traceback. Library users catch them like any other exception.
 :func:`one_line` and :func:`first_line` turn a third-party exception into text for such a
-message; :func:`flag` names an option the way the CLI spells it. This module sits below everything else in jaxstyle and imports nothing from it.
+message; :func:`flag` names an option the way the CLI spells it;
+:func:`non_finite_terms` lists the NaN/Inf terms of a loss dict. This module sits below everything else in jaxstyle and imports nothing from it.
 """
+
+import math
 
 
 class JaxstyleError(Exception):
@@ -46,3 +49,11 @@ def first_line(err: BaseException) -> str:
         if line.strip():
             return line.strip()
     return type(err).__name__
+
+
+def non_finite_terms(values: dict[str, float]) -> str:
+    """``"name=nan, other=inf"`` for the NaN/Inf entries of ``values``; "" when all are finite.
+
+    The middle of the one-line "non-finite loss" messages of training and optimization.
+    """
+    return ", ".join(f"{k}={v}" for k, v in values.items() if not math.isfinite(v))

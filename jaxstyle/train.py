@@ -34,7 +34,7 @@ from jax.sharding import Mesh
 from jaxstyle import sharding as shd
 from jaxstyle.checkpoint import Checkpointer, checkpoint_steps, load_checkpoint_params
 from jaxstyle.config import validate_train_config
-from jaxstyle.errors import InputError, JaxstyleError
+from jaxstyle.errors import InputError, JaxstyleError, non_finite_terms
 from jaxstyle.methods import get_trainer
 from jaxstyle.methods.trainer import step_function
 from jaxstyle.train_log import MetricsLogger, sample_grid, workdir_path
@@ -172,15 +172,14 @@ def save_checkpoint(
 def check_finite(step: int, metrics: dict[str, jax.Array], ckpt: Checkpointer) -> dict[str, float]:
     """``metrics`` as floats (this waits for the step); raises :class:`TrainingDiverged` on NaN/Inf."""
     values = {k: float(v) for k, v in jax.device_get(metrics).items()}
-    bad = {k: v for k, v in values.items() if not np.isfinite(v)}
-    if bad:
+    terms = non_finite_terms(values)
+    if terms:
         last = ckpt.latest_step()
         kept = (
             f"last good checkpoint: step {last}"
             if last is not None
             else "no checkpoint was written"
         )
-        terms = ", ".join(f"{k}={v}" for k, v in bad.items())
         raise TrainingDiverged(f"non-finite loss at step {step} ({terms}); stopped, {kept}")
     return values
 

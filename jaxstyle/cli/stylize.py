@@ -283,11 +283,9 @@ def run(args: argparse.Namespace) -> int:
     if not 1 <= size <= MAX_SIZE:  # before anything allocates a size x size image
         raise InputError(f"--size must be in 1..{MAX_SIZE} px, got {size}")
     if "scales" in options:  # against the --size given (the method's config has its default size)
-        from jaxstyle.optimize.engine import max_scales
+        from jaxstyle.optimize.engine import check_scales
 
-        if options["scales"] > max_scales(max(size, 32)):
-            raise InputError(f"--scales {options['scales']} is too many for --size {size}: at most "
-                             f"{max_scales(max(size, 32))} (each level halves the size, the smallest is 32 px)")
+        check_scales(options["scales"], size)
     contact_sheet = controls.get("cin_style") == "all"
     if built_in:  # one output per content (x26 for 'all'), the style is a control
         specs = list(range(26)) if contact_sheet else [controls.get("cin_style", 0)]

@@ -71,7 +71,7 @@ import optax
 
 from jaxstyle import color
 from jaxstyle.checkpoint import PytreeCheckpointer
-from jaxstyle.errors import InputError, JaxstyleError, flag
+from jaxstyle.errors import InputError, JaxstyleError, flag, non_finite_terms
 from jaxstyle.io import MAX_SIZE, resize, resize_long_side
 from jaxstyle.optimize.objective import Frozen, Objective, Variables
 from jaxstyle.pairs import Pair, PairAxis, buckets
@@ -140,11 +140,7 @@ class EngineConfig:
         )
         if not 32 <= self.size <= MAX_SIZE:
             raise InputError(f"--size must be in 32..{MAX_SIZE} px, got {self.size}")
-        most = max_scales(self.size)
-        if self.scales > most:
-            # Levels below 32 px would all be clamped to 32 px: refuse instead of repeating them.
-            raise InputError(f"--scales {self.scales} is too many for --size {self.size}: at most {most} "
-                             "(each level halves the size, the smallest is 32 px)")
+        check_scales(self.scales, self.size)
 
     def learning_rate(self) -> float:
         return self.lr if self.lr is not None else {"lbfgs": 1.0, "adam": 0.02, "sgd": 0.2}[self.optimizer]
@@ -235,6 +231,15 @@ def max_scales(size: int) -> int:
     return 1 + max(0, int(math.floor(math.log2(size / 32))))
 
 
+def check_scales(scales: int, size: int) -> None:
+    """One-line InputError when ``scales`` levels do not fit ``size``: levels below 32 px would
+    all be clamped to 32 px, repeating the same work, so they are refused instead."""
+    most = max_scales(max(size, 32))
+    if scales > most:
+        raise InputError(f"--scales {scales} is too many for --size {size}: at most {most} "
+                         "(each level halves the size, the smallest is 32 px)")
+
+
 def _scale_sizes(size: int, scales: int) -> list[int]:
     """Long sides of the coarse-to-fine levels, coarsest first, halving down from ``size`` (>= 32)."""
     return [max(32, round(size / 2 ** (scales - 1 - k))) for k in range(scales)]
@@ -246,9 +251,8 @@ class OptimizationDiverged(JaxstyleError):
 
 def check_finite_losses(step: int, losses: dict[str, float]) -> None:
     """Raise :class:`OptimizationDiverged` naming the non-finite terms of ``losses`` at ``step``."""
-    bad = {k: v for k, v in losses.items() if not math.isfinite(v)}
-    if bad:
-        terms = ", ".join(f"{k}={v}" for k, v in bad.items())
+    terms = non_finite_terms(losses)
+    if terms:
         raise OptimizationDiverged(f"non-finite loss at step {step} ({terms}); stopped (try a smaller --lr "
                                    "or other loss weights)")
 
