@@ -86,6 +86,18 @@ def monodepth2_dir(tmp_path_factory) -> Path:
     return folder
 
 
+def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
+    """``jaxstyle ARGS`` in this process: ``(exit code, stdout, stderr)`` (argparse exits too)."""
+    from jaxstyle.cli import main
+
+    try:
+        code = main(args)
+    except SystemExit as e:  # argparse usage errors
+        code = e.code
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
 def run_cli_fast_compile(*args: str) -> None:
     """``jaxstyle ARGS`` in a subprocess with XLA's backend optimisation off: tiny end-to-end
     runs are nearly all compile time, which that halves (a multimodal train step: 30 s -> 16 s)."""

@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import pytest
+from conftest import run_cli
 
 from jaxstyle.cli import main
 
@@ -17,15 +18,6 @@ def adain_official(tmp_path_factory):
     return test_adain_official.official.__wrapped__(tmp_path_factory)[0]
 
 TINY = ["--size", "32", "--steps", "2", "--optimizer", "adam", "--style-layers", "relu1_1,relu2_1"]
-
-
-def run_cli(args, capsys):
-    try:
-        code = main(args)
-    except SystemExit as e:  # argparse usage errors
-        code = e.code
-    err = capsys.readouterr().err
-    return code, err
 
 
 @pytest.mark.parametrize(
@@ -46,7 +38,7 @@ def test_bad_input_one_line_exit_2_nothing_written(bad, expect, tmp_path, capsys
     notimage.write_text("this is not a jpeg")
     out = tmp_path / "out"
     args = [a.format(notimage=notimage) for a in bad]
-    code, err = run_cli(["stylize", *TINY, "--output", str(out), *args], capsys)
+    code, _, err = run_cli(["stylize", *TINY, "--output", str(out), *args], capsys)
     assert code == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and expect in lines[0], err
@@ -55,7 +47,7 @@ def test_bad_input_one_line_exit_2_nothing_written(bad, expect, tmp_path, capsys
 
 
 def test_single_file_output_needs_single_pair(tmp_path, capsys):
-    code, err = run_cli(
+    code, _, err = run_cli(
         ["stylize", *TINY, "--content", "sample:chelsea", "sample:coffee", "--output", str(tmp_path / "x.png")],
         capsys,
     )
@@ -117,10 +109,10 @@ def test_adain_method_from_official_weights(tmp_path, capsys, adain_official):
                  "--mask", str(mask), str(inverse), "--output", str(out)]) == 0
     assert (out / "chelsea__masked.png").is_file()
     capsys.readouterr()
-    code, err = run_cli([*common, "--style", "sample:ihc", "sample:hubble", "--style-weights", "1",
+    code, _, err = run_cli([*common, "--style", "sample:ihc", "sample:hubble", "--style-weights", "1",
                          "--output", str(tmp_path / "bad")], capsys)
     assert code == 2 and "--style-weights" in err and not (tmp_path / "bad").exists()
-    code, err = run_cli(["stylize", "--method", "adain", "--output", str(tmp_path / "bad")], capsys)
+    code, _, err = run_cli(["stylize", "--method", "adain", "--output", str(tmp_path / "bad")], capsys)
     assert code == 2 and "--checkpoint" in err
 
 

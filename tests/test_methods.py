@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import run_python
+from conftest import run_cli, run_python
 
 from jaxstyle.cli import main
 from jaxstyle.config import load_config
@@ -46,14 +46,6 @@ def rast_run(tmp_path_factory, images_dir):
     _train("configs/rast.py:tiny", workdir, images_dir, "--config.model.encoder=random_vgg16",
            "--config.model.encoder_width=0.0625", "--config.train.steps=2", "--config.train.checkpoint_every=2")
     return workdir
-
-
-def run_cli(args, capsys):
-    try:
-        code = main(args)
-    except SystemExit as e:
-        code = e.code
-    return code, capsys.readouterr().err
 
 
 def test_every_registered_method_has_a_loader_and_a_help_line(capsys):
@@ -120,7 +112,7 @@ def test_rast_stylize_and_restore_commands_on_a_trained_workdir(rast_run, conten
 )
 def test_flags_a_method_cannot_honour_are_refused(method, flags, named, tmp_path, capsys):
     out = tmp_path / "out"
-    code, err = run_cli(["stylize", "--method", method, *flags, "--size", "32", "--output", str(out)], capsys)
+    code, _, err = run_cli(["stylize", "--method", method, *flags, "--size", "32", "--output", str(out)], capsys)
     assert code == 2, err
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and named in lines[0], err
@@ -129,10 +121,10 @@ def test_flags_a_method_cannot_honour_are_refused(method, flags, named, tmp_path
 
 def test_controls_a_trained_method_lacks_are_refused(rast_run, tmp_path, capsys):
     for flags, named in ((["--alpha", "0.5"], "--alpha"), (["--save-every", "1"], "--save-every")):
-        code, err = run_cli(["stylize", "--method", "rast", "--checkpoint", str(rast_run), *flags,
+        code, _, err = run_cli(["stylize", "--method", "rast", "--checkpoint", str(rast_run), *flags,
                              "--size", "32", "--output", str(tmp_path / "o")], capsys)
         assert code == 2 and named in err and err.count("\n") == 1, err
-    code, err = run_cli(["restore", "--method", "gatys", "--stylized", "sample:chelsea", "--style",
+    code, _, err = run_cli(["restore", "--method", "gatys", "--stylized", "sample:chelsea", "--style",
                          "sample:ihc", "--output", str(tmp_path / "o")], capsys)
     assert code == 2 and "cannot restore" in err, err
     assert not (tmp_path / "o").exists()

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import run_cli
 
 from jaxstyle.errors import InputError
 
@@ -221,17 +222,6 @@ class _Pull:
 # ------------------------------------------------------------------------------ inputs
 
 
-def _cli(args, capsys):
-    from jaxstyle.cli import main
-
-    try:
-        code = main(args)
-    except SystemExit as e:  # argparse usage errors
-        code = e.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
 TINY = ["--size", "32", "--steps", "2", "--optimizer", "adam", "--style-layers", "relu1_1"]
 
 
@@ -262,7 +252,7 @@ def test_bad_values_and_output_paths_are_refused_before_any_work(bad, expect, tm
     blocker = tmp_path / "file"
     blocker.write_text("a file, not a folder")
     args = [a.format(file=blocker, tmp=tmp_path) for a in bad]
-    code, _, err = _cli(["stylize", *TINY, "--output", str(tmp_path / "out"), *args], capsys)
+    code, _, err = run_cli(["stylize", *TINY, "--output", str(tmp_path / "out"), *args], capsys)
     lines = err.strip().splitlines()
     assert code == 2 and len(lines) == 1 and expect in lines[0], err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]  # nothing written
@@ -273,7 +263,7 @@ def test_bad_values_and_output_paths_are_refused_before_any_work(bad, expect, tm
     (["--scales", "20", "--size", "64"], "at most 2"),
 ])  # fmt: skip
 def test_layers_and_scales_that_cannot_run_are_refused(bad, expect, tmp_path, capsys):
-    code, _, err = _cli(["stylize", *TINY, "--output", str(tmp_path / "out"), *bad], capsys)
+    code, _, err = run_cli(["stylize", *TINY, "--output", str(tmp_path / "out"), *bad], capsys)
     lines = err.strip().splitlines()
     assert code == 2 and len(lines) == 1 and expect in lines[0], err
     assert not (tmp_path / "out").exists()
@@ -329,7 +319,7 @@ def test_weights_import_refuses_non_finite_tensors(tmp_path, capsys):
 
     bad = tmp_path / "vgg16_nan.safetensors"
     save_file(_vgg16_state(nan=True), str(bad))
-    code, out, err = _cli(["weights", "import", str(bad), "--name", "nanvgg"], capsys)
+    code, out, err = run_cli(["weights", "import", str(bad), "--name", "nanvgg"], capsys)
     lines = err.strip().splitlines()
     assert code == 2 and len(lines) == 1 and "conv5_3.kernel" in lines[0] and "non-finite" in lines[0], err
     assert "wrote" not in out
@@ -369,7 +359,7 @@ def test_train_config_that_cannot_run_is_refused_before_the_workdir(override, ex
 
 def test_eval_json_into_unwritable_path_is_refused_before_computing(tmp_path, capsys, no_loading):
     (tmp_path / "file").write_text("a file")
-    code, _, err = _cli(["eval", "--method", "adain", "--checkpoint", str(tmp_path), "--content", str(tmp_path),
+    code, _, err = run_cli(["eval", "--method", "adain", "--checkpoint", str(tmp_path), "--content", str(tmp_path),
                          "--style", str(tmp_path), "--json", str(tmp_path / "file" / "m.json"),
                          "--out", str(tmp_path / "out")], capsys)  # fmt: skip
     lines = err.strip().splitlines()
@@ -393,7 +383,7 @@ def test_disk_full_while_writing_the_sheet_reports_what_was_written(meanstd_run,
 
     monkeypatch.setattr(jaxstyle.io, "write_bytes_atomic", disk_full_for_sheets)
     out = tmp_path / "out"
-    code, stdout, err = _cli(["stylize", "--method", "meanstd", "--checkpoint", str(meanstd_run),
+    code, stdout, err = run_cli(["stylize", "--method", "meanstd", "--checkpoint", str(meanstd_run),
                               "--size", "32", "--output", str(out)], capsys)  # fmt: skip
     lines = [ln for ln in err.strip().splitlines() if not ln.startswith("meanstd x1")]  # tqdm's bar
     assert code == 2 and len(lines) == 1 and "No space left" in lines[0], err
