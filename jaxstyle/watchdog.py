@@ -17,6 +17,10 @@ clock, so host clocks need not agree.
 100 s heartbeat timeout, so the watchdog speaks first, and well above the stalls a busy but
 healthy host shows (a beat needs the GIL for a moment; a false alarm would end a good run).
 
+``jaxstyle train`` and ``jaxstyle stylize`` start one per process right after joining a run
+(:func:`watch_peers`); on an unexpected exception ``jaxstyle.cli.main`` ends the run with
+:func:`fail`.
+
 The coordination service's client is reached through ``jax._src.distributed.global_state``:
 the public API exposes no key-value store (checked for jax 0.10.2).
 """
@@ -119,3 +123,29 @@ class PeerWatchdog:
                 elif now - changed[peer] > self.timeout_s and not self._stop.is_set():
                     _die(f"process {peer} of {n} stopped (no sign of life for {self.timeout_s:.0f} s)")
             self._stop.wait(self.interval_s)
+
+
+_WATCHING: PeerWatchdog | None = None
+
+
+def watch_peers() -> PeerWatchdog:
+    """Start this process's watchdog (once; a no-op in a single-process run) and return it."""
+    global _WATCHING
+    if _WATCHING is None:
+        _WATCHING = PeerWatchdog().start()
+    return _WATCHING
+
+
+def stop_watching() -> None:
+    """Stop the watchdog :func:`watch_peers` started, before a normal exit."""
+    global _WATCHING
+    if _WATCHING is not None:
+        _WATCHING.stop()
+        _WATCHING = None
+
+
+def fail(err: BaseException) -> None:
+    """In a watched multi-process run, end it on ``err`` with one line, exit 3
+    (:meth:`PeerWatchdog.fail`); otherwise return, for the caller to re-raise ``err``."""
+    if _WATCHING is not None and _WATCHING._thread is not None:
+        _WATCHING.fail(err)

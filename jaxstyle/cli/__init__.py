@@ -62,6 +62,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as e:
+        # A multi-process run (its watchdog imported and started) ends with one line, exit 3,
+        # now: the other processes would otherwise wait in a collective for this one.
+        if "jaxstyle.watchdog" in sys.modules:
+            sys.modules["jaxstyle.watchdog"].fail(e)
+        raise
+    finally:
+        if "jaxstyle.watchdog" in sys.modules:
+            sys.modules["jaxstyle.watchdog"].stop_watching()
 
 
 if __name__ == "__main__":

@@ -303,10 +303,12 @@ def run(args: argparse.Namespace) -> int:
         names = [p.name for p in pairs]
         inputs, style_entries, shown = [p.content for p in pairs], [p.style for p in pairs], [[p.content, p.style] for p in pairs]
     out_dir, out_file = output_plan(args.output, len(names))
-    if args.coordinator:  # before anything touches a JAX backend
-        import jax
+    from jaxstyle.sharding import initialize_distributed
 
-        jax.distributed.initialize(args.coordinator, args.num_processes, args.process_id)
+    if initialize_distributed(args.coordinator, args.num_processes, args.process_id):  # before any backend
+        from jaxstyle.watchdog import watch_peers
+
+        watch_peers()  # another process dying ends this one with one line (jaxstyle.watchdog)
     stylizer = load_stylizer(args.method, **options)
     stylizer.check_controls(controls, len(styles) if mixing else 1)
 

@@ -39,15 +39,8 @@ def run(args: argparse.Namespace) -> int:
 
         keep_remat_on_cpu()
     initialize_distributed(args.coordinator, args.num_processes, args.process_id)
-    from jaxstyle.errors import JaxstyleError
-    from jaxstyle.watchdog import PeerWatchdog
+    from jaxstyle.watchdog import watch_peers
 
-    # Another process dying ends this one with one line within ~10 s (jaxstyle.watchdog).
-    with PeerWatchdog() as watchdog:
-        try:
-            train(cfg, args.workdir, init_from=args.init_from, num_devices=args.num_devices)
-        except JaxstyleError:
-            raise  # one line, exit 2 (every process raises it alike)
-        except Exception as e:  # noqa: BLE001
-            watchdog.fail(e)  # multi-process: one line, exit 3 now; else re-raised
+    watch_peers()  # another process dying ends this one with one line (jaxstyle.watchdog)
+    train(cfg, args.workdir, init_from=args.init_from, num_devices=args.num_devices)
     return 0
