@@ -378,6 +378,13 @@ def _to_float(arr: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- resizing
 
 
+def check_long_side(size: int) -> None:
+    """One-line error unless ``size`` (a requested long side, ``--size``) is in 1..MAX_SIZE:
+    checked before anything allocates a ``size x size`` image."""
+    if not 1 <= size <= MAX_SIZE:
+        raise InputError(f"--size must be in 1..{MAX_SIZE} px, got {size}")
+
+
 def _check_size(size: Any, what: str) -> int:
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size <= 0:
         raise InputError(f"{what} must be a positive integer, got {size!r}")

@@ -15,6 +15,7 @@ from conftest import run_cli, run_python
 
 from jaxstyle.cli import main
 from jaxstyle.config import load_config
+from jaxstyle.errors import InputError
 from jaxstyle.io import load_image, resize_long_side
 from jaxstyle.methods import METHODS, load_stylizer
 from jaxstyle.train import train
@@ -70,6 +71,8 @@ def test_template_method_trains_loads_and_stylizes(meanstd_run, content_paths, s
     (out,) = stylizer.stylize([content], [style])
     (same,) = stylizer.stylize([content], [style], alpha=0.0)
     np.testing.assert_allclose(same, content, atol=1e-5)  # alpha 0 is the identity colour map
+    with pytest.raises(InputError, match=r"--size must be in 1\.\.16384 px, got 100000"):
+        stylizer.stylize([content], [style], size=100_000)  # refused before resizing: no 74 GiB
     assert out.shape == content.shape and np.abs(out - content).mean() > 1e-3
     target = tmp_path / "x.png"
     assert main(["stylize", "--method", "meanstd", "--checkpoint", str(meanstd_run), "--content",

@@ -278,10 +278,9 @@ def run(args: argparse.Namespace) -> int:
     if "masks" in controls:
         controls["masks"] = load_images(controls["masks"])[0]  # grey-scaled by the stylizer
     size = controls.setdefault("size", _stylizer_attr(args.method, "default_size", None) or DEFAULT_SIZE)
-    from jaxstyle.io import MAX_SIZE
+    from jaxstyle.io import check_long_side
 
-    if not 1 <= size <= MAX_SIZE:  # before anything allocates a size x size image
-        raise InputError(f"--size must be in 1..{MAX_SIZE} px, got {size}")
+    check_long_side(size)  # before any loading: the stylizer checks it again for API callers
     if "scales" in options:  # against the --size given (the method's config has its default size)
         from jaxstyle.optimize.engine import check_scales
 

@@ -33,7 +33,7 @@ import numpy as np
 
 from jaxstyle import color
 from jaxstyle.errors import InputError, flag
-from jaxstyle.io import resize, resize_long_side
+from jaxstyle.io import check_long_side, resize, resize_long_side
 from jaxstyle.pairs import PairAxis, buckets
 
 GENERIC_CONTROLS = ("size", "preserve_color")
@@ -102,9 +102,8 @@ class Stylizer:
                 f"--method {self.method} does not support {', '.join(map(flag, unknown))} "
                 f"(it supports: {', '.join(flag(k) for k in accepted if k not in CALLBACKS)})"
             )
-        size = controls.get("size")
-        if size is not None and size <= 0:
-            raise InputError(f"--size must be positive, got {size}")
+        if controls.get("size") is not None:
+            check_long_side(controls["size"])
         mode = controls.get("preserve_color", "none")
         if mode not in color.MODES:
             raise InputError(f"unknown preserve-color mode {mode!r}; expected one of {', '.join(color.MODES)}")
