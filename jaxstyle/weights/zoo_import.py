@@ -87,8 +87,8 @@ def detect_network(state: Mapping[str, np.ndarray], source: str) -> str | None:
 
 
 def _count(keys: set[str], pattern: str) -> int:
-    found = {int(m.group(1)) for k in keys if (m := re.match(pattern, k))}
-    return max(found) + 1 if found else 0
+    """How many distinct indices ``pattern``'s group matches among ``keys``."""
+    return len({m.group(1) for k in keys if (m := re.match(pattern, k))})
 
 
 def from_torchvision(state: Mapping[str, np.ndarray], arch: str, source: str) -> VGGWeights:
