@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import run_cli
+from conftest import REPO, run_cli
 from PIL import Image
 from safetensors.numpy import save_file
 
@@ -340,3 +340,44 @@ def test_avg_pooling_and_reflect_padding_change_alexnet_features():
     for option in ({"pooling": "avg"}, {"padding": "reflect"}):
         other = enc.with_options(**option)(x, ("pool1", "relu2"))
         assert not np.allclose(base["relu2"], other["relu2"]), option
+
+
+# --------------------------------------------------------------------------- RAST on EfficientNet
+
+
+def test_rast_efficientnet_config_feeds_transform_and_decoder_at_full_resolution():
+    """configs/rast.py:tiny_efficientnet: B0's taps size RAST (C3 = stage3's 40, C4 = 240) and
+    T(c, s) comes back at the input size (the fourth tap is at 1/8, the decoder's factor)."""
+    from jaxstyle.config import load_config
+    from jaxstyle.methods import rast as rast_method
+
+    cfg = load_config(str(REPO / "configs/rast.py:tiny_efficientnet"))
+    assert cfg.model.encoder == "random_efficientnet_b0"
+    method = rast_method.RAST(cfg)
+    frozen = method.load_frozen()
+    assert frozen["encoder"].arch == "efficientnet_b0"
+    assert method.model.channels == (40, 240)
+    images = jax.ShapeDtypeStruct((2, SIZE, SIZE, 3), jnp.float32)
+    params = jax.eval_shape(lambda k: method.init(k, {"content": images, "style": images}, frozen), jax.random.key(0))
+    out = jax.eval_shape(method.model.stylize, params["generator"], frozen["encoder"], images, images)
+    assert out.shape == (2, SIZE, SIZE, 3)
+    paper = load_config(str(REPO / "configs/rast.py:efficientnet"))
+    assert (paper.model.encoder, paper.model.layers) == ("efficientnet_b0", cfg.model.layers)
+
+
+@pytest.mark.slow
+def test_rast_tiny_efficientnet_trains_with_finite_losses(images_dir, tmp_path):
+    import json
+    import math
+
+    from jaxstyle.config import load_config
+    from jaxstyle.train import train
+
+    cfg = load_config(
+        str(REPO / "configs/rast.py:tiny_efficientnet"),
+        [f"--config.data.content_dir={images_dir / 'content'}", f"--config.data.style_dir={images_dir / 'style'}",
+         "--config.train.steps=2", "--config.train.checkpoint_every=2", "--config.train.sample_every=0"],
+    )
+    train(cfg, tmp_path)
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert records and all(math.isfinite(v) for r in records for k, v in r.items() if k.startswith("loss"))

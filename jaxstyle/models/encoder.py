@@ -29,7 +29,7 @@ from flax import struct
 
 from jaxstyle.models.netlib import Architecture
 from jaxstyle.models.vgg import VGGWeights
-from jaxstyle.models.zoo import architecture, make_config
+from jaxstyle.models.zoo import architecture, make_config, random_params
 
 
 @struct.dataclass
@@ -108,3 +108,11 @@ class Encoder:
         )
         params = jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype), weights.params)
         return cls(params=params, config=config)
+
+    @classmethod
+    def random(cls, arch: str, seed: int = 0, **options: Any) -> Encoder:
+        """An ``arch`` encoder with random He-initialised weights
+        (:func:`~jaxstyle.models.zoo.random_params`): tests, benchmarks and offline smoke runs
+        only, its features mean nothing for style. ``options`` as :meth:`with_options`."""
+        params = jax.tree_util.tree_map(jnp.asarray, random_params(arch, seed))
+        return cls(params=params, config=make_config(arch, **options))
