@@ -381,3 +381,14 @@ def test_rast_tiny_efficientnet_trains_with_finite_losses(images_dir, tmp_path):
     train(cfg, tmp_path)
     records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert records and all(math.isfinite(v) for r in records for k, v in r.items() if k.startswith("loss"))
+
+
+def test_gatys_uses_the_encoders_default_layers_unless_given():
+    from jaxstyle.methods import load_stylizer
+
+    alex = load_stylizer("gatys", encoder="alexnet", steps=1)
+    assert (alex.objective.content_layers, alex.objective.style_layers) == default_layers("alexnet")
+    given = load_stylizer("gatys", encoder="alexnet", steps=1, style_layers=("relu2",))
+    assert given.objective.style_layers == ("relu2",)
+    with pytest.raises(InputError, match="unknown layer 'relu4_2' for alexnet"):
+        load_stylizer("gatys", encoder="alexnet", steps=1, content_layers=("relu4_2",))
