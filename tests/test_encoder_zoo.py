@@ -41,9 +41,16 @@ def torchvision():
     for want of the ``nms``/``qnms`` schemas. Defining the two schemas (never called: only
     ``torchvision.models`` is used) lets the pure-Python models import.
     """
+    import importlib.util
+    from pathlib import Path
+
     import torch
 
-    if not hasattr(torch.ops.torchvision, "nms"):
+    spec = importlib.util.find_spec("torchvision")
+    ext = next(Path(next(iter(spec.submodule_search_locations))).glob("_C*.so"), None)
+    try:  # where torchvision's ops do load (a matching torch build), no shim is needed
+        torch.ops.load_library(str(ext))
+    except (OSError, TypeError):
         lib = torch.library.Library("torchvision", "DEF")
         for op in ("nms", "qnms"):
             lib.define(f"{op}(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
