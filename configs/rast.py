@@ -12,15 +12,35 @@ run (64 px crops, batch 2, decoder and discriminators 1/16 as wide, embedded VGG
                               multi_restoration, adversarial.
   idemp                       paper + the idempotency loss ||T(T(c,s),s) - T(c,s)||^2.
   lowres                      paper + the multi-restoration loss on 32x32 downsampled images.
+  efficientnet                paper with the encoder swapped for a pretrained EfficientNet-B0
+                              (the study's "architectural simplification"; run
+                              ``jaxstyle weights import efficientnet_b0_rwightman-*.pth`` first).
   tiny                        = tiny_paper.
 
 The idempotency and low-res weights are not given by the study; 1.0 is our choice (the
 pixel-space identity loss of the paper uses 50, the feature losses 1-2).
 
+EfficientNet taps (``model.layers``, jaxstyle.models.efficientnet.RAST_LAYERS) for RAST's five
+VGG ones. RAST's decoder upsamples the fourth tap x8 and its transform adds the fifth (resized)
+to it, so the fourth must be at 1/8 of the image and the fifth must have its channel count:
+
+  VGG19 tap   EfficientNet-B0 tap   channels  scale  feeds
+  relu1_1     stage1                16        1/2    losses (mean/std)
+  relu2_1     stage2                24        1/4    losses
+  relu3_1     stage3                40        1/8    losses, style projection head
+  relu4_1     stage4.0.expand       240       1/8    SANet 4, decoder input, content head
+  relu5_1     stage4.0.se           240       1/16   SANet 5
+
+``stage4.0.expand`` is the deepest 1/8 tap of B0 (stage 3 lifted to 240 channels by stage 4's
+first 1x1 expansion); the same block's depthwise stride-2 conv and squeeze-excitation give
+the 1/16 partner with equal channels. ``tiny_efficientnet`` uses random B0 weights (no
+pretrained EfficientNet ships with jaxstyle): a smoke run of the code path, not a study.
+
 Encoders: ``model.encoder`` is ``vgg19`` (with ``model.encoder_weights=vgg19_normalised``, run
 ``jaxstyle weights import vgg_normalised.pth`` first), ``vgg16`` (embedded), or
 ``random_vgg16``/``random_vgg19`` (random weights of width ``model.encoder_width``: tests and
-benchmarks only). Another backbone plugs in through ``jaxstyle.methods.rast.ENCODERS``
+benchmarks only), ``efficientnet_b0`` (imported torchvision weights) or
+``random_efficientnet_b0``. Another backbone plugs in through ``jaxstyle.methods.rast.ENCODERS``
 (see the interface in jaxstyle/models/rast.py).
 
 Run::
@@ -29,6 +49,8 @@ Run::
     --config.data.content_dir=/data/coco --config.data.style_dir=/data/wikiart \
     --config.train.steps=160000 --config.train.checkpoint_every=5000
   jaxstyle ablate --config configs/rast.py --variants tiny,tiny_no_identity --steps 20 --workdir runs/abl
+  jaxstyle ablate --config configs/rast.py --variants paper,efficientnet --steps 2000 --workdir runs/enc \
+    --config.data.content_dir=/data/coco --config.data.style_dir=/data/wikiart
 """
 
 from __future__ import annotations
@@ -40,7 +62,7 @@ from jaxstyle.config import make_tiny
 # Ablation name -> the loss terms it zeroes (one definition, shared with the losses).
 from jaxstyle.losses.rast import ABLATIONS
 
-VARIANTS = ("paper", *(f"no_{a}" for a in ABLATIONS), "idemp", "lowres")
+VARIANTS = ("paper", *(f"no_{a}" for a in ABLATIONS), "idemp", "lowres", "efficientnet")
 
 
 def _data_config() -> ml_collections.ConfigDict:
@@ -116,10 +138,18 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
         cfg.loss.idempotency = 1.0
     if variant == "lowres":
         cfg.loss.lowres_restoration = 1.0
+    if variant == "efficientnet":
+        from jaxstyle.models.efficientnet import RAST_LAYERS
+
+        cfg.model.encoder = "efficientnet_b0"  # the imported torchvision weights
+        cfg.model.encoder_weights = ""
+        cfg.model.layers = ",".join(RAST_LAYERS)
 
     if tiny:
         make_tiny(cfg, crop_size=64)
         cfg.model.encoder = "vgg16"  # embedded: works offline
+        if variant == "efficientnet":  # no pretrained B0 ships: random weights, same shapes
+            cfg.model.encoder = "random_efficientnet_b0"
         cfg.model.encoder_weights = ""
         cfg.model.disc_width = 1 / 16
         cfg.model.proj_dim = 32

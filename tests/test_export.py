@@ -159,6 +159,21 @@ def test_export_train_step(name, images_dir):
     assert len(exported.out_avals) == len(jax.tree.leaves((params, opt_states, metrics)))
 
 
+# Config variants whose train step is another program than the method's tiny one (another
+# encoder network): (method, variant). Slow: 21 s at load 19 (RAST's loss traced with B0's
+# blocks); tests/test_encoder_zoo.py checks the variant's shapes in the default suite.
+VARIANT_TRAIN_STEPS = [("rast", "tiny_efficientnet")]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("name", "variant"), VARIANT_TRAIN_STEPS)
+def test_export_variant_train_step(name, variant):
+    cfg = load_config(f"{REPO / 'configs' / name}.py:{variant}")
+    jitted, args = train_step_program(get_trainer(name)(cfg))
+    exported = export(jitted, args)
+    assert any(a.shape == () for a in exported.out_avals)  # the loss among the metrics
+
+
 @pytest.mark.parametrize("name", list(METHODS))
 def test_export_stylizer(name, images_dir, tmp_path):
     stylizer = any_stylizer(name, images_dir, tmp_path)

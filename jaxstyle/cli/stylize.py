@@ -126,8 +126,8 @@ def register(subparsers) -> None:
     o.add_argument("--line-search", action="store_true", default=S,
                    help="L-BFGS with a zoom (strong Wolfe) line search: safer steps, ~3x the evaluations")
     o.add_argument("--init", choices=("content", "noise", "style"), default=S, help="default content")
-    o.add_argument("--content-layers", type=_csv, default=S, help="comma-separated encoder taps (default relu4_2)")
-    o.add_argument("--style-layers", type=_csv, default=S, help="comma-separated encoder taps (default relu1_1..relu5_1)")
+    o.add_argument("--content-layers", type=_csv, default=S, help="comma-separated encoder taps (default relu4_2; per network)")
+    o.add_argument("--style-layers", type=_csv, default=S, help="comma-separated encoder taps (default relu1_1..relu5_1; per network)")
     o.add_argument("--content-weight", type=_finite, default=S, help="alpha (default per method)")
     o.add_argument("--style-weight", type=_finite, default=S, help="beta (default per method)")
     o.add_argument("--tv-weight", type=_finite, default=S)
@@ -137,7 +137,9 @@ def register(subparsers) -> None:
                    help="feature MSE (default), or LPIPS as a perceptual content loss")
     o.add_argument("--scales", type=int, default=S, help="coarse-to-fine pyramid levels (default 1)")
     o.add_argument("--seed", type=int, default=S)
-    o.add_argument("--encoder", choices=("vgg16", "vgg19"), default=S, help="default vgg16")
+    o.add_argument("--encoder", default=S,
+                   help="vgg16 (default), alexnet, or an imported vgg19, vgg16_bn, vgg19_bn, resnet50, densenet121, "
+                   "efficientnet_b0 (`jaxstyle weights list`); layers default to each network's own")
     o.add_argument("--weights", default=S, help="encoder weights file (default: embedded/imported)")
     o.add_argument("--pool", choices=("max", "avg"), default=S, help="default max")
     o.add_argument("--remat", action="store_true", default=S,

@@ -16,6 +16,7 @@ import sys
 
 from jaxstyle.errors import WeightsError
 from jaxstyle.weights.download import download, url_for
+from jaxstyle.weights.encoders import ENCODER_NAMES
 from jaxstyle.weights.importers import FORMAT_LABELS, default_name, detect_format, import_weights
 from jaxstyle.weights.pretrained import (
     PRETRAINED,
@@ -43,7 +44,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser(
         "import",
-        help="convert a torchvision .pth/.safetensors, vgg_normalised.pth or Keras .h5 file",
+        help="convert a torchvision .pth/.safetensors (VGG, VGG-BN, AlexNet, ResNet-50, DenseNet-121, "
+        "EfficientNet-B0), vgg_normalised.pth or Keras .h5 file",
         description="Detect the format from the file's content, validate every tensor, convert "
         "and write it atomically into the cache.",
     )
@@ -53,7 +55,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--name",
         help="cache name (default from the conventions: vgg19, vgg19_normalised, vgg19_caffe, ...)",
     )
-    p.add_argument("--arch", choices=("vgg16", "vgg19"), help="insist on this architecture")
+    p.add_argument("--arch", choices=ENCODER_NAMES, help="insist on this architecture")
     p.set_defaults(func=cmd_import)
 
     p = sub.add_parser(

@@ -16,7 +16,7 @@ from jaxstyle.errors import InputError
 from jaxstyle.methods.optimization import OptimizationStylizer
 from jaxstyle.methods.stylizer import GENERIC_CONTROLS
 from jaxstyle.optimize.gatys import objective_with_networks
-from jaxstyle.weights.encoders import load_encoder
+from jaxstyle.weights.encoders import default_layers, load_encoder
 
 
 def _config_fields() -> tuple[str, ...]:
@@ -37,16 +37,20 @@ def load_stylizer(
     Args:
       source: must be None (nothing is trained).
       objective: ``gatys`` or ``lapstyle`` (default weights differ, see StylizeConfig).
-      encoder, weights, pool: the VGG encoder, its weights file and pooling.
+      encoder, weights, pool: the encoder (any of :mod:`jaxstyle.models.zoo`), its weights
+        file and pooling.
       **config: any other :class:`~jaxstyle.optimize.StylizeConfig` field (steps, optimizer,
-        lr, layers, loss weights, scales, seed, remat, ...).
+        lr, layers, loss weights, scales, seed, remat, ...). Layers not given are the
+        encoder's default Gatys taps (:func:`jaxstyle.weights.encoders.default_layers`).
     """
     if source is not None:
         raise InputError(f"{objective} optimizes each image; it has no trained model to load (--checkpoint)")
     unknown = sorted(set(config) - set(_config_fields()))
     if unknown:
         raise InputError(f"{objective} does not take {', '.join(unknown)}")
-    cfg = optimize.StylizeConfig(method=objective, **config)
+    content_layers, style_layers = default_layers(encoder)
+    defaults = {"content_layers": content_layers, "style_layers": style_layers}
+    cfg = optimize.StylizeConfig(method=objective, **{**defaults, **config})
     enc = load_encoder(encoder, weights, pooling=pool, remat=cfg.remat)
     return OptimizationStylizer(objective_with_networks(cfg, enc), cfg)
 

@@ -35,7 +35,7 @@ GENERATOR = "generator"
 DISCRIMINATORS = ("disc_style", "disc_content")
 
 
-def _vgg(name: str) -> Callable[[Any], Any]:
+def _pretrained(name: str) -> Callable[[Any], Any]:
     def load(m):
         from jaxstyle.weights.encoders import load_encoder
 
@@ -48,13 +48,23 @@ def _random_vgg(arch: str) -> Callable[[Any], Any]:
     return lambda m: random_vgg_encoder(0, arch, width=float(m.encoder_width))
 
 
+def _random_zoo(arch: str) -> Callable[[Any], Any]:
+    from jaxstyle.models.encoder import Encoder
+
+    return lambda m: Encoder.random(arch, 0)
+
+
 # ``cfg.model.encoder`` -> loader(cfg.model) returning a frozen encoder pytree. Register another
 # backbone here (e.g. an imported EfficientNet); the interface is documented in models/rast.py.
 ENCODERS: dict[str, Callable[[Any], Any]] = {
-    "vgg16": _vgg("vgg16"),
-    "vgg19": _vgg("vgg19"),
+    "vgg16": _pretrained("vgg16"),
+    "vgg19": _pretrained("vgg19"),
     "random_vgg16": _random_vgg("vgg16"),
     "random_vgg19": _random_vgg("vgg19"),
+    # EfficientNet-B0 (seed 000's encoder swap; taps in configs/rast.py:efficientnet): imported
+    # torchvision weights, or random ones for offline smoke runs (tiny_efficientnet).
+    "efficientnet_b0": _pretrained("efficientnet_b0"),
+    "random_efficientnet_b0": _random_zoo("efficientnet_b0"),
 }
 
 

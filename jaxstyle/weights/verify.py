@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxstyle.errors import WeightsError
+from jaxstyle.models.encoder import Encoder
 from jaxstyle.models.vgg import ARCHS, VGGConfig, conv_names, param_shapes, vgg_features
 from jaxstyle.weights.importers import import_weights
 from jaxstyle.weights.pretrained import PRETRAINED, cache_path, load_pretrained
@@ -57,17 +58,22 @@ def check_features(weights: VGGWeights, what: str) -> dict[str, float]:
     Raises WeightsError if a tap is non-finite, dead (almost no positive outputs) or of
     implausible magnitude (mean outside [1e-4, 1e4]: scrambled or mis-scaled weights).
     """
-    taps = [f"relu{b}_{n}" for b, n in enumerate(ARCHS[weights.arch], start=1)]
-    config = VGGConfig(
-        arch=weights.arch, normalization=weights.normalization, padding=weights.padding
-    )
-    feats = vgg_features(weights.params, jnp.asarray(synthetic_image()), taps, config)
+    if weights.arch in ARCHS:
+        taps = [f"relu{b}_{n}" for b, n in enumerate(ARCHS[weights.arch], start=1)]
+        config = VGGConfig(
+            arch=weights.arch, normalization=weights.normalization, padding=weights.padding
+        )
+        feats = vgg_features(weights.params, jnp.asarray(synthetic_image()), taps, config)
+    else:  # the other zoo networks: their default style taps (some are not after a ReLU)
+        encoder = Encoder.from_weights(weights)
+        feats = encoder(jnp.asarray(synthetic_image()), encoder.default_layers()[1])
     means = {}
     for tap, value in feats.items():
         value = np.asarray(value)
         if not np.isfinite(value).all():
             raise WeightsError(f"{what}: non-finite features at {tap}")
-        mean, active = float(value.mean()), float((value > 0).mean())
+        # mean |x|: equal to the mean after a ReLU, and a magnitude for signed taps too
+        mean, active = float(np.abs(value).mean()), float((value > 0).mean())
         if active < 1e-3:
             raise WeightsError(f"{what}: dead features at {tap} ({active:.2%} positive)")
         if not 1e-4 <= mean <= 1e4:
