@@ -39,6 +39,7 @@ def test_weights_study_runs_every_ratio_in_one_batch_and_trades_content_for_styl
     rows, table = study("weights", tmp_path, images_dir, capsys, *SHALLOW, "--ratios", "1e-4,1e-3,1e-2,1e-1,1,1e2")
     assert [r["setting"] for r in rows] == ["a/b=0.0001", "a/b=0.001", "a/b=0.01", "a/b=0.1", "a/b=1", "a/b=100"]
     assert {(r["program"], r["batch"]) for r in rows} == {(1, 6)}  # one program, one batch of six
+    assert rows[0]["compiled"] <= 1  # 0 when `layers` already compiled the same program
     assert [r["weights"]["style"] for r in rows] == pytest.approx([1e4, 1e3, 1e2, 10, 1, 1e-2])
     # From the content image, a content-heavy ratio stays nearer to it than a style-heavy one.
     assert rows[-1]["content_loss"] < rows[0]["content_loss"]

@@ -18,6 +18,7 @@ from jaxstyle.io import load_image, resize_long_side
 from jaxstyle.optimize import EngineConfig, Gatys, optimize_pairs
 from jaxstyle.optimize.engine import init_opt_state, prepare_targets, run_chunk
 from jaxstyle.pairs import Pair
+from jaxstyle.study.run import counting_compiles
 
 STYLE_LAYERS = ("relu1_1", "relu1_2")  # two convolutions: the programs compile fast
 CONTENT_LAYERS = ("relu1_2",)
@@ -29,7 +30,7 @@ SETTINGS = [  # (term weights, style layer weights or None (the mean), the untra
     ({"content": 1.0, "style": 1e5}, {"relu1_1": 1.0}, ("relu1_1",)),  # one-hot = that layer alone
     ({"content": 1.0, "style": 1e5}, {"relu1_2": 1.0}, ("relu1_2",)),
 ]
-ENGINE = EngineConfig(size=32, steps=3, optimizer="adam", chunk=3)
+ENGINE = EngineConfig(size=32, steps=4, optimizer="adam", chunk=2)  # two chunks: still one program
 
 
 @pytest.fixture(scope="module")
@@ -41,9 +42,9 @@ def test_weight_sweep_compiles_once_and_equals_single_runs(vgg16, pair):
     sweep = Gatys(content_layers=CONTENT_LAYERS, style_layers=STYLE_LAYERS, encoder=vgg16, traced_weights=True)
     weights = [sweep.weight_inputs(terms, layers) for terms, layers, _ in SETTINGS]
     extra = {name: [w[name] for w in weights] for name in sweep.extra_inputs}
-    before = run_chunk._cache_size()
-    batch = optimize_pairs(sweep, [pair] * len(SETTINGS), ENGINE, extra_inputs=extra)
-    assert run_chunk._cache_size() - before == 1  # six settings, one optimization program
+    with counting_compiles("run_chunk") as compiles:
+        batch = optimize_pairs(sweep, [pair] * len(SETTINGS), ENGINE, extra_inputs=extra)
+    assert len(compiles) == 1  # six settings, one optimization program (XLA compile events)
     for (terms, _, layers), row in zip(SETTINGS, batch, strict=True):
         single = Gatys(content_layers=CONTENT_LAYERS, style_layers=layers, encoder=vgg16,
                        content_weight=terms["content"], style_weight=terms["style"], tv_weight=terms.get("tv", 1.0))

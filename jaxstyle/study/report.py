@@ -29,6 +29,7 @@ COLUMNS = (
     ("style_lpips", "style LPIPS ↓"),
     ("style_distance", "style distance ↓"),
     ("steps_per_s", "steps/s"),
+    ("compiled", "compiled"),
     ("compile_s", "compile s"),
     ("wall_s", "wall s"),
 )
@@ -70,8 +71,8 @@ def table(name: str, reproduces: str, outcomes: Sequence[Outcome], header: dict[
     lines += ["content/style loss: the final unweighted terms (layer weights applied); total: the weighted "
               "objective; LPIPS: to the content / to the style image (seed 003's Distance); style distance: "
               "scale-free Gram distance to the style over relu1_1..relu4_1 of VGG16 (as `jaxstyle eval`); "
-              "steps/s: of the setting's batch, after compilation; compile s: target preparation and "
-              "compilation (0 when a program is reused).", ""]
+              "steps/s: of the setting's batch, after compilation; compiled / compile s: optimization programs "
+              "the batch compiled (0: it reused one) and their XLA compile time.", ""]
     return "\n".join(lines)
 
 

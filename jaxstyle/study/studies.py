@@ -18,12 +18,13 @@ from jaxstyle.models.vgg import ARCHS
 from jaxstyle.optimize.engine import INITS, OPTIMIZERS
 from jaxstyle.optimize.gatys import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS
 from jaxstyle.study.run import Setting, load_network
+from jaxstyle.weights import encoders as encoder_registry
 
 # alpha/beta (content weight / style weight): Gatys' default is 1/1e5 = 1e-5.
 DEFAULT_RATIOS = (1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2)
 # Seed 003's "conv1..conv5": the outputs of VGG's five pooling layers.
 DEFAULT_STUDY_LAYERS = ("pool1", "pool2", "pool3", "pool4", "pool5")
-# Networks `study network` tries, in table order; those whose weights are missing are reported.
+# Networks `study network` tries when the weights layer cannot list what it can load.
 NETWORK_CANDIDATES = (*ARCHS, "alexnet", "vgg16_bn", "vgg19_bn", "resnet50", "densenet121", "efficientnet_b0")
 
 
@@ -115,24 +116,30 @@ def network_study(opts: StudyOptions) -> list[Setting]:
 
 
 def available_encoders() -> tuple[str, ...]:
-    """The networks of :data:`NETWORK_CANDIDATES` that :func:`load_encoder` can load now
-    (embedded, or imported with ``jaxstyle weights import``)."""
+    """The networks :func:`jaxstyle.load_encoder` can load now (embedded, or imported with
+    ``jaxstyle weights import``): the weights layer's own list where it has one (the encoder
+    zoo's ``available_encoders``), else each of :data:`NETWORK_CANDIDATES` that loads."""
+    listing = getattr(encoder_registry, "available_encoders", None)
+    if listing is not None:
+        return tuple(listing())
     found = []
     for name in NETWORK_CANDIDATES:
         try:
             load_network(name, "max")
-        except (WeightsError, InputError):  # not a known network here, or its weights not imported
+        except (WeightsError, InputError):  # not a network here, or its weights not imported
             continue
         found.append(name)
     return tuple(found)
 
 
 def default_layers(network) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(style, content) layers of Gatys for ``encoder``: its own defaults where it names them,
-    else the VGG ones."""
-    style = getattr(network, "default_style_layers", None) or DEFAULT_STYLE_LAYERS
-    content = getattr(network, "default_content_layers", None) or DEFAULT_CONTENT_LAYERS
-    return tuple(style), tuple(content)
+    """(style, content) layers of Gatys on ``network``: its own defaults where it names them
+    (the zoo's ``Encoder.default_layers()``, content first), else the VGG ones."""
+    own = getattr(network, "default_layers", None)
+    if callable(own):
+        content, style = own()
+        return tuple(style), tuple(content)
+    return DEFAULT_STYLE_LAYERS, DEFAULT_CONTENT_LAYERS
 
 
 @dataclasses.dataclass(frozen=True)
