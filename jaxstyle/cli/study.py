@@ -47,8 +47,11 @@ def register(subparsers) -> None:
     p.add_argument("--style-layers", type=_names, default=None,
                    help="style layers of the studies that do not vary them (default: Gatys', per network)")
     p.add_argument("--content-layers", type=_names, default=None, help="content layers, likewise")
+    p.add_argument("--content-weight", type=float, default=None,
+                   help="content weight (alpha) of every setting that does not vary it (default: Gatys')")
+    p.add_argument("--style-weight", type=float, default=None, help="style weight (beta), likewise")
     p.add_argument("--ratios", type=_floats, default=None,
-                   help="weights: alpha/beta values, comma-separated (default 1e-7,...,1e-2)")
+                   help="weights: alpha/beta values, comma-separated (default 1e-5,1e-4,...,1)")
     p.add_argument("--layers", type=_names, default=None,
                    help="layers: candidate layers (default pool1..pool5, seed 003's conv1..conv5)")
     p.add_argument("--style-layer", default=None,
@@ -65,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
     given = {"ratios": args.ratios, "layers": args.layers, "encoders": args.encoders}
     options = StudyOptions(encoder=args.encoder, init=args.init, optimizer=args.optimizer,
                            fixed_style_layer=args.style_layer, style_layers=args.style_layers,
-                           content_layers=args.content_layers, **{k: v for k, v in given.items() if v is not None})
+                           content_layers=args.content_layers, content_weight=args.content_weight,
+                           style_weight=args.style_weight, **{k: v for k, v in given.items() if v is not None})
     run_opts = RunOptions(size=args.size, steps=args.steps, seed=args.seed, lr=args.lr, chunk=args.chunk)
     run_study(args.study, args.content, args.style, args.output, run_opts, options)
     return 0

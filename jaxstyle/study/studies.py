@@ -20,8 +20,9 @@ from jaxstyle.optimize.gatys import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS
 from jaxstyle.study.run import Setting, load_network
 from jaxstyle.weights import encoders as encoder_registry
 
-# alpha/beta (content weight / style weight): Gatys' default is 1/1e5 = 1e-5.
-DEFAULT_RATIOS = (1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2)
+# alpha/beta (content weight / style weight): from Gatys' default (1/1e5) to content-dominated; at
+# 64 px on the shared photos 1e-7..1e-2 all look alike (style dominates), see docs/studies.md.
+DEFAULT_RATIOS = (1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)
 # Seed 003's "conv1..conv5": the outputs of VGG's five pooling layers.
 DEFAULT_STUDY_LAYERS = ("pool1", "pool2", "pool3", "pool4", "pool5")
 # Networks `study network` tries when the weights layer cannot list what it can load.
@@ -41,6 +42,8 @@ class StudyOptions:
     optimizer: str = "lbfgs"  # optimizer of the studies that do not vary it
     style_layers: tuple[str, ...] | None = None  # layers of the studies that do not vary them (None: Gatys')
     content_layers: tuple[str, ...] | None = None
+    content_weight: float | None = None  # weights of the studies that do not vary them (None: Gatys')
+    style_weight: float | None = None
 
     def __post_init__(self):
         if not self.ratios or any(not (math.isfinite(r) and r > 0) for r in self.ratios):
@@ -49,20 +52,33 @@ class StudyOptions:
             raise InputError("--layers needs at least one layer")
         if self.fixed_style_layer is not None and self.fixed_style_layer not in self.layers:
             raise InputError(f"--style-layer {self.fixed_style_layer} is not one of --layers ({', '.join(self.layers)})")
+        for name in ("content_weight", "style_weight"):
+            value = getattr(self, name)
+            if value is not None and not (math.isfinite(value) and value >= 0):
+                raise InputError(f"--{name.replace('_', '-')} must be a finite number >= 0, got {value}")
         if self.init not in INITS:
             raise InputError(f"unknown init {self.init!r}; expected one of {', '.join(INITS)}")
         if self.optimizer not in OPTIMIZERS:
             raise InputError(f"unknown optimizer {self.optimizer!r}; expected one of {', '.join(OPTIMIZERS)}")
 
+    def terms(self) -> dict[str, float]:
+        """The loss weights given (the others are the objective's defaults)."""
+        given = {"content": self.content_weight, "style": self.style_weight}
+        return {term: weight for term, weight in given.items() if weight is not None}
+
     def base(self, **changes) -> dict:
         """Setting fields every study starts from."""
-        return {"encoder": self.encoder, "init": self.init, "optimizer": self.optimizer,
+        return {"encoder": self.encoder, "init": self.init, "optimizer": self.optimizer, "terms": self.terms(),
                 "style_layers": self.style_layers, "content_layers": self.content_layers, **changes}
 
 
 def weights_study(opts: StudyOptions) -> list[Setting]:
-    """Seed 001: vary alpha/beta (content weight 1, style weight 1/ratio); one program."""
-    return [Setting(f"a/b={r:g}", "alpha/beta", terms={"content": 1.0, "style": 1.0 / r}, **opts.base())
+    """Seed 001: vary alpha/beta (content weight ``--content-weight``, default 1, style weight
+    content weight / ratio); one program."""
+    alpha = 1.0 if opts.content_weight is None else opts.content_weight
+    if alpha == 0:
+        raise InputError("study weights needs a nonzero --content-weight (alpha)")
+    return [Setting(f"a/b={r:g}", "alpha/beta", **opts.base(terms={"content": alpha, "style": alpha / r}))
             for r in opts.ratios]
 
 
@@ -73,8 +89,9 @@ def layers_study(opts: StudyOptions) -> list[Setting]:
     layers = opts.layers
     fixed = opts.fixed_style_layer or layers[min(2, len(layers) - 1)]
     common = opts.base(init="noise", style_layers=layers, content_layers=layers)
-    stage1 = [Setting(f"style {layer}", "style layer alone (content weight 0)", terms={"content": 0.0},
-                      style_layer_weights={layer: 1.0}, **common) for layer in layers]
+    alone = {**opts.terms(), "content": 0.0}
+    stage1 = [Setting(f"style {layer}", "style layer alone (content weight 0)", style_layer_weights={layer: 1.0},
+                      **{**common, "terms": alone}) for layer in layers]
     stage2 = [Setting(f"{fixed} + content {layer}", f"style {fixed} + one content layer",
                       style_layer_weights={fixed: 1.0}, content_layer_weights={layer: 1.0}, **common)
               for layer in layers]
