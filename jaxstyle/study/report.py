@@ -58,7 +58,7 @@ def _cell(value: Any) -> str:
 def table(name: str, reproduces: str, outcomes: Sequence[Outcome], header: dict[str, Any]) -> str:
     """The markdown table of a study: a caption, then one row per setting (grouped by stage)."""
     programs = max((o.record["program"] for o in outcomes), default=0)
-    batches = len({id(o.curve) for o in outcomes})
+    batches = len({o.record["run"] for o in outcomes})
     lines = [f"# jaxstyle study {name}", "", f"Reproduces {reproduces}.", "",
              ", ".join(f"{k} {v}" for k, v in header.items()) + f"; {len(outcomes)} settings in {batches} "
              f"batch(es) of {programs} compiled program(s).", ""]
@@ -104,9 +104,9 @@ def loss_curves_chart(path: Path, outcomes: Sequence[Outcome], title: str) -> No
     fig, (by_step, by_time) = plt.subplots(1, 2, figsize=(10, 4))
     seen: set[int] = set()
     for o in outcomes:
-        if id(o.curve) in seen or not o.curve:
+        if o.record["run"] in seen or not o.curve:
             continue
-        seen.add(id(o.curve))
+        seen.add(o.record["run"])
         label = o.setting.label if o.record["batch"] == 1 else f"{o.setting.label} (+{o.record['batch'] - 1}, mean)"
         seconds, steps, totals = zip(*o.curve, strict=True)
         by_step.plot(steps, totals, label=label)

@@ -119,7 +119,7 @@ def run_settings(settings: Sequence[Setting], content: np.ndarray, style: np.nda
     for i, setting in enumerate(settings):
         groups.setdefault(setting.run_key(), []).append(i)
     outcomes: list[Outcome | None] = [None] * len(settings)
-    for members in groups.values():
+    for run, members in enumerate(groups.values(), start=1):
         batch = [settings[i] for i in members]
         label = ", ".join(s.label for s in batch)
         log(f"-- {len(batch)} setting(s) in one batch: {label}")
@@ -130,6 +130,7 @@ def run_settings(settings: Sequence[Setting], content: np.ndarray, style: np.nda
             done = [_failed(s, str(e), opts.size, content.shape, len(batch)) for s in batch]
         for i, outcome in zip(members, done, strict=True):
             outcome.record["program"] = programs.index(settings[i].program_key()) + 1
+            outcome.record["run"] = run  # the batch (engine call) it ran in
             outcomes[i] = outcome
     return [o for o in outcomes if o is not None]
 
@@ -221,7 +222,7 @@ def _failed(setting: Setting, error: str, size: int, shape: tuple[int, ...], bat
     h, w = shape[:2]
     image = np.full((max(1, round(h * size / max(h, w))), max(1, round(w * size / max(h, w))), 3), 0.5, np.float32)
     nan = float("nan")
-    record = {"setting": setting.label, "stage": setting.stage, "error": error, "batch": batch, "compiled": False,
+    record = {"setting": setting.label, "stage": setting.stage, "error": error, "batch": batch, "compiled": 0,
               **{k: nan for k in ("content_loss", "style_loss", "total_loss", "content_lpips", "style_lpips",
                                   "style_distance", "steps_per_s", "compile_s", "wall_s")}}
     return Outcome(setting, image, record, [])

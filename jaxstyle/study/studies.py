@@ -16,7 +16,7 @@ from collections.abc import Callable
 from jaxstyle.errors import InputError, WeightsError
 from jaxstyle.models.vgg import ARCHS
 from jaxstyle.optimize.engine import INITS, OPTIMIZERS
-from jaxstyle.optimize.gatys import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS
+from jaxstyle.optimize.gatys import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, Gatys
 from jaxstyle.study.run import Setting, load_network
 from jaxstyle.weights import encoders as encoder_registry
 
@@ -24,6 +24,7 @@ from jaxstyle.weights import encoders as encoder_registry
 # 64 px on the shared photos 1e-7..1e-2 all look alike (style dominates), see docs/studies.md.
 DEFAULT_RATIOS = (1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)
 # Seed 003's "conv1..conv5": the outputs of VGG's five pooling layers.
+DEFAULT_STYLE_WEIGHT = Gatys.style_weight
 DEFAULT_STUDY_LAYERS = ("pool1", "pool2", "pool3", "pool4", "pool5")
 # Networks `study network` tries when the weights layer cannot list what it can load.
 NETWORK_CANDIDATES = (*ARCHS, "alexnet", "vgg16_bn", "vgg19_bn", "resnet50", "densenet121", "efficientnet_b0")
@@ -89,12 +90,15 @@ def layers_study(opts: StudyOptions) -> list[Setting]:
     layers = opts.layers
     fixed = opts.fixed_style_layer or layers[min(2, len(layers) - 1)]
     common = opts.base(init="noise", style_layers=layers, content_layers=layers)
-    alone = {**opts.terms(), "content": 0.0}
+    style = DEFAULT_STYLE_WEIGHT if opts.style_weight is None else opts.style_weight
+    # alpha/beta 1 by default: with one pooling layer each, Gatys' 1e-5 leaves no trace of the
+    # content in stage 2 (docs/studies.md); beta as Gatys' keeps the TV term as small as usual.
+    both = {"content": style if opts.content_weight is None else opts.content_weight, "style": style}
     stage1 = [Setting(f"style {layer}", "style layer alone (content weight 0)", style_layer_weights={layer: 1.0},
-                      **{**common, "terms": alone}) for layer in layers]
+                      **{**common, "terms": {"content": 0.0, "style": style}}) for layer in layers]
     stage2 = [Setting(f"{fixed} + content {layer}", f"style {fixed} + one content layer",
-                      style_layer_weights={fixed: 1.0}, content_layer_weights={layer: 1.0}, **common)
-              for layer in layers]
+                      style_layer_weights={fixed: 1.0}, content_layer_weights={layer: 1.0},
+                      **{**common, "terms": both}) for layer in layers]
     return stage1 + stage2
 
 
