@@ -105,7 +105,9 @@ def test_other_studies_end_to_end(name, programs, batches, tmp_path, images_dir,
     if programs is not None:
         assert max(r["program"] for r in rows) == programs
         assert f"{len(rows)} settings in {batches} batch(es)" in table
-    assert all(np.isfinite(r["content_lpips"]) for r in rows)
+    # A diverged batch (SGD at the engine's default rate may) is reported, not fatal.
+    assert all(r["content_lpips"] is not None or "non-finite loss" in r["error"] for r in rows)
+    assert any(r["content_lpips"] is not None for r in rows)
     if name == "optimizer":
         assert (tmp_path / name / "loss.png").is_file()
         assert [r["optimizer"] for r in rows] == ["adam", "lbfgs", "sgd"]

@@ -43,7 +43,7 @@ def write_sheet(path: Path, outcomes: Sequence[Outcome], content: np.ndarray, st
     for stage in dict.fromkeys(o.setting.stage for o in outcomes):
         members = [o for o in outcomes if o.setting.stage == stage]
         rows.append([o.image for o in members])
-        labels.append([o.setting.label for o in members])
+        labels.append([o.setting.label + (" (diverged)" if "error" in o.record else "") for o in members])
     save_image(path, make_grid_rows(rows, labels=labels, height=height))
 
 
@@ -68,6 +68,7 @@ def table(name: str, reproduces: str, outcomes: Sequence[Outcome], header: dict[
             if o.setting.stage == stage:
                 lines.append("| " + " | ".join(_cell(o.record.get(k, "")) for k, _ in COLUMNS) + " |")
         lines.append("")
+    lines += [f"- {o.setting.label}: {o.record['error']}" for o in outcomes if "error" in o.record]
     lines += ["content/style loss: the final unweighted terms (layer weights applied); total: the weighted "
               "objective; LPIPS: to the content / to the style image (seed 003's Distance); style distance: "
               "scale-free Gram distance to the style over relu1_1..relu4_1 of VGG16 (as `jaxstyle eval`); "
@@ -108,6 +109,7 @@ def loss_curves_chart(path: Path, outcomes: Sequence[Outcome], title: str) -> No
             continue
         seen.add(o.record["run"])
         label = o.setting.label if o.record["batch"] == 1 else f"{o.setting.label} (+{o.record['batch'] - 1}, mean)"
+        label += " (diverged)" if "error" in o.record else ""
         seconds, steps, totals = zip(*o.curve, strict=True)
         by_step.plot(steps, totals, label=label)
         by_time.plot(seconds, totals, label=label)

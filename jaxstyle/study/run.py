@@ -123,11 +123,9 @@ def run_settings(settings: Sequence[Setting], content: np.ndarray, style: np.nda
         batch = [settings[i] for i in members]
         label = ", ".join(s.label for s in batch)
         log(f"-- {len(batch)} setting(s) in one batch: {label}")
-        try:
-            done = _run_batch(batch, content, style, opts)
-        except OptimizationDiverged as e:  # the others still run; the table shows which failed
-            log(f"   {e}")
-            done = [_failed(s, str(e), opts.size, content.shape, len(batch)) for s in batch]
+        done = _run_batch(batch, content, style, opts)
+        if "error" in done[0].record:
+            log(f"   {done[0].record['error']}")
         for i, outcome in zip(members, done, strict=True):
             outcome.record["program"] = programs.index(settings[i].program_key()) + 1
             outcome.record["run"] = run  # the batch (engine call) it ran in
@@ -188,9 +186,12 @@ def _run_batch(batch: list[Setting], content: np.ndarray, style: np.ndarray, opt
         curve.append((now - marks["step0"], step, losses["total"]))
 
     start = time.perf_counter()
-    with counting_compiles() as compiles:
-        results = optimize_pairs(objective, [Pair(content, style, s.label) for s in batch], engine,
-                                 extra_inputs=extra, progress=progress)
+    try:
+        with counting_compiles() as compiles:
+            results = optimize_pairs(objective, [Pair(content, style, s.label) for s in batch], engine,
+                                     extra_inputs=extra, progress=progress)
+    except OptimizationDiverged as e:  # the other batches still run; table and chart show this one failing
+        return [_failed(s, str(e), opts.size, content.shape, len(batch), curve) for s in batch]
     wall = time.perf_counter() - start
     run_s = max(time.perf_counter() - marks.get("step0", start), 1e-9)
     images = [r.image for r in results]
@@ -217,15 +218,16 @@ def _run_batch(batch: list[Setting], content: np.ndarray, style: np.ndarray, opt
     return outcomes
 
 
-def _failed(setting: Setting, error: str, size: int, shape: tuple[int, ...], batch: int) -> Outcome:
-    """The outcome of a setting whose batch diverged: a grey image and NaN numbers."""
+def _failed(setting: Setting, error: str, size: int, shape: tuple[int, ...], batch: int,
+            curve: list[tuple[float, int, float]]) -> Outcome:
+    """The outcome of a setting whose batch diverged: a grey image, NaN numbers, the curve so far."""
     h, w = shape[:2]
     image = np.full((max(1, round(h * size / max(h, w))), max(1, round(w * size / max(h, w))), 3), 0.5, np.float32)
     nan = float("nan")
     record = {"setting": setting.label, "stage": setting.stage, "error": error, "batch": batch, "compiled": 0,
               **{k: nan for k in ("content_loss", "style_loss", "total_loss", "content_lpips", "style_lpips",
                                   "style_distance", "steps_per_s", "compile_s", "wall_s")}}
-    return Outcome(setting, image, record, [])
+    return Outcome(setting, image, record, curve)
 
 
 def _final_terms(objective: Gatys, engine: EngineConfig, variables: list[Any], content: np.ndarray,
