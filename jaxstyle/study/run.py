@@ -191,7 +191,8 @@ def _run_batch(batch: list[Setting], content: np.ndarray, style: np.ndarray, opt
             results = optimize_pairs(objective, [Pair(content, style, s.label) for s in batch], engine,
                                      extra_inputs=extra, progress=progress)
     except OptimizationDiverged as e:  # the other batches still run; table and chart show this one failing
-        return [_failed(s, str(e), opts.size, content.shape, len(batch), curve) for s in batch]
+        return [_failed(s, _describe(s, w), str(e), opts.size, content.shape, len(batch), curve)
+                for s, w in zip(batch, weights, strict=True)]
     wall = time.perf_counter() - start
     run_s = max(time.perf_counter() - marks.get("step0", start), 1e-9)
     images = [r.image for r in results]
@@ -201,13 +202,7 @@ def _run_batch(batch: list[Setting], content: np.ndarray, style: np.ndarray, opt
     for k, setting in enumerate(batch):
         total = float(sum(weights[k]["term_weights"][TERMS.index(t)] * v[k] for t, v in terms.items()))
         record = {
-            "setting": setting.label, "stage": setting.stage, "encoder": setting.encoder,
-            "pooling": setting.pooling, "content_loss_kind": setting.content_loss, "optimizer": setting.optimizer,
-            "init": setting.init, "style_layers": list(setting.layers()[0]),
-            "content_layers": list(setting.layers()[1]),
-            "weights": {t: float(w) for t, w in zip(TERMS, weights[k]["term_weights"], strict=True)},
-            "style_layer_weights": weights[k]["style_layer_weights"].tolist(),
-            "content_layer_weights": weights[k]["content_layer_weights"].tolist(),
+            **_describe(setting, weights[k]),
             **{f"{t}_loss": float(v[k]) for t, v in terms.items()},
             "total_loss": total,
             **{name: float(v[k]) for name, v in quality.items()},
@@ -218,13 +213,26 @@ def _run_batch(batch: list[Setting], content: np.ndarray, style: np.ndarray, opt
     return outcomes
 
 
-def _failed(setting: Setting, error: str, size: int, shape: tuple[int, ...], batch: int,
-            curve: list[tuple[float, int, float]]) -> Outcome:
+def _describe(setting: Setting, weights: dict[str, np.ndarray]) -> dict[str, Any]:
+    """The part of a setting's record that says what it ran (JSON-ready)."""
+    style_layers, content_layers = setting.layers()
+    return {
+        "setting": setting.label, "stage": setting.stage, "encoder": setting.encoder, "pooling": setting.pooling,
+        "content_loss_kind": setting.content_loss, "optimizer": setting.optimizer, "init": setting.init,
+        "style_layers": list(style_layers), "content_layers": list(content_layers),
+        "weights": {t: float(w) for t, w in zip(TERMS, weights["term_weights"], strict=True)},
+        "style_layer_weights": weights["style_layer_weights"].tolist(),
+        "content_layer_weights": weights["content_layer_weights"].tolist(),
+    }
+
+
+def _failed(setting: Setting, described: dict[str, Any], error: str, size: int, shape: tuple[int, ...],
+            batch: int, curve: list[tuple[float, int, float]]) -> Outcome:
     """The outcome of a setting whose batch diverged: a grey image, NaN numbers, the curve so far."""
     h, w = shape[:2]
     image = np.full((max(1, round(h * size / max(h, w))), max(1, round(w * size / max(h, w))), 3), 0.5, np.float32)
     nan = float("nan")
-    record = {"setting": setting.label, "stage": setting.stage, "error": error, "batch": batch, "compiled": 0,
+    record = {**described, "error": error, "batch": batch, "compiled": 0,
               **{k: nan for k in ("content_loss", "style_loss", "total_loss", "content_lpips", "style_lpips",
                                   "style_distance", "steps_per_s", "compile_s", "wall_s")}}
     return Outcome(setting, image, record, curve)
