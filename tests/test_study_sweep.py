@@ -87,3 +87,38 @@ def test_traced_weight_chunk_exports_for_gpu_and_tpu(vgg16):
     exported = jax.export.export(jax.jit(flat), platforms=("cuda", "tpu"))(*leaves)
     assert "callback" not in exported.mlir_module()
     assert jax.export.deserialize(exported.serialize()).platforms == ("cuda", "tpu")
+
+
+SHARDED = """
+import json, numpy as np, jax
+assert jax.device_count() == 4
+from jaxstyle.study import RunOptions, StudyOptions
+from jaxstyle.study.run import run_settings
+from jaxstyle.study.studies import weights_study
+from jaxstyle.io import load_image
+opts = StudyOptions(ratios=(1e-4, 1e-2, 1, 1e2, 1e3), style_layers={layers}, content_layers={layers})
+out = run_settings(weights_study(opts), load_image({content!r}), load_image({style!r}),
+                   RunOptions(size=32, steps=3, chunk=3), log=lambda _: None)
+np.savez({out!r}, *[o.image for o in out])
+"""
+
+
+@pytest.mark.slow
+def test_study_batch_sharded_over_4_devices_equals_one_device(content_paths, style_paths, tmp_path):
+    """Five settings on four devices (the pair axis padded to eight): the same images as on one."""
+    from conftest import run_python
+
+    from jaxstyle.study import RunOptions, StudyOptions
+    from jaxstyle.study.run import run_settings
+    from jaxstyle.study.studies import weights_study
+
+    out = tmp_path / "four.npz"
+    code = SHARDED.format(layers=STYLE_LAYERS, content=str(content_paths[0]), style=str(style_paths[0]), out=str(out))
+    proc = run_python(code, env={"XLA_FLAGS": "--xla_force_host_platform_device_count=4"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    four = np.load(out)
+    opts = StudyOptions(ratios=(1e-4, 1e-2, 1, 1e2, 1e3), style_layers=STYLE_LAYERS, content_layers=STYLE_LAYERS)
+    one = run_settings(weights_study(opts), load_image(content_paths[0]), load_image(style_paths[0]),
+                       RunOptions(size=32, steps=3, chunk=3), log=lambda _: None)
+    for k, outcome in enumerate(one):
+        np.testing.assert_allclose(four[f"arr_{k}"], outcome.image, atol=2e-5)
