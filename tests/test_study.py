@@ -108,6 +108,8 @@ def test_other_studies_end_to_end(name, programs, batches, tmp_path, images_dir,
     # A diverged batch (SGD at the engine's default rate may) is reported, not fatal.
     assert all(r["content_lpips"] is not None or "non-finite loss" in r["error"] for r in rows)
     assert any(r["content_lpips"] is not None for r in rows)
+    if name == "init":  # three starts, three batches, one compiled program
+        assert [r["compiled"] for r in rows] == [1, 0, 0]
     if name == "optimizer":
         assert (tmp_path / name / "loss.png").is_file()
         assert [r["optimizer"] for r in rows] == ["adam", "lbfgs", "sgd"]
