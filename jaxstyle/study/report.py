@@ -111,8 +111,8 @@ def loss_curves_chart(path: Path, outcomes: Sequence[Outcome], title: str) -> No
         label = o.setting.label if o.record["batch"] == 1 else f"{o.setting.label} (+{o.record['batch'] - 1}, mean)"
         label += " (diverged)" if "error" in o.record else ""
         seconds, steps, totals = zip(*o.curve, strict=True)
-        by_step.plot(steps, totals, label=label)
-        by_time.plot(seconds, totals, label=label)
+        by_step.plot(steps, totals, ".-", label=label)  # markers: a batch that diverged early is one point
+        by_time.plot(seconds, totals, ".-", label=label)
     for ax, xlabel in ((by_step, "optimizer step"), (by_time, "wall time after compilation (s)")):
         ax.set_yscale("log")
         ax.set_xlabel(xlabel)

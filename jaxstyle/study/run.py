@@ -186,13 +186,14 @@ def _run_batch(batch: list[Setting], content: np.ndarray, style: np.ndarray, opt
         curve.append((now - marks["step0"], step, losses["total"]))
 
     start = time.perf_counter()
+    compiles: list[float] = []
     try:
         with counting_compiles() as compiles:
             results = optimize_pairs(objective, [Pair(content, style, s.label) for s in batch], engine,
                                      extra_inputs=extra, progress=progress)
     except OptimizationDiverged as e:  # the other batches still run; table and chart show this one failing
-        return [_failed(s, _describe(s, w), str(e), opts.size, content.shape, len(batch), curve)
-                for s, w in zip(batch, weights, strict=True)]
+        return [_failed(s, _describe(s, w) | {"compiled": len(compiles)}, str(e), opts.size, content.shape,
+                        len(batch), curve) for s, w in zip(batch, weights, strict=True)]
     wall = time.perf_counter() - start
     run_s = max(time.perf_counter() - marks.get("step0", start), 1e-9)
     images = [r.image for r in results]
@@ -232,7 +233,7 @@ def _failed(setting: Setting, described: dict[str, Any], error: str, size: int, 
     h, w = shape[:2]
     image = np.full((max(1, round(h * size / max(h, w))), max(1, round(w * size / max(h, w))), 3), 0.5, np.float32)
     nan = float("nan")
-    record = {**described, "error": error, "batch": batch, "compiled": 0,
+    record = {**described, "error": error, "batch": batch,
               **{k: nan for k in ("content_loss", "style_loss", "total_loss", "content_lpips", "style_lpips",
                                   "style_distance", "steps_per_s", "compile_s", "wall_s")}}
     return Outcome(setting, image, record, curve)
