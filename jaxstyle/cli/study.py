@@ -14,6 +14,13 @@ def _floats(text: str) -> tuple[float, ...]:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, e.g. 1e-6,1e-5,1e-4; got {text!r}") from None
 
 
+def _rates(text: str) -> dict[str, float]:
+    try:
+        return {name.strip(): float(rate) for name, rate in (item.split("=") for item in text.split(",") if item.strip())}
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected OPTIMIZER=RATE pairs, e.g. sgd=1e-5,adam=0.05; got {text!r}") from None
+
+
 def _names(text: str) -> tuple[str, ...]:
     return tuple(x.strip() for x in text.split(",") if x.strip())
 
@@ -52,6 +59,8 @@ def register(subparsers) -> None:
     p.add_argument("--style-weight", type=float, default=None, help="style weight (beta), likewise")
     p.add_argument("--ratios", type=_floats, default=None,
                    help="weights: alpha/beta values, comma-separated (default 1e-5,1e-4,...,1)")
+    p.add_argument("--lrs", type=_rates, default=None,
+                   help="optimizer: learning rate per optimizer, e.g. sgd=1e-5 (default: --lr, else the engine's)")
     p.add_argument("--layers", type=_names, default=None,
                    help="layers: candidate layers (default pool1..pool5, seed 003's conv1..conv5)")
     p.add_argument("--style-layer", default=None,
@@ -65,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     from jaxstyle.study import RunOptions, StudyOptions, get_study, run_study
 
     get_study(args.study)  # an unknown name fails before anything loads
-    given = {"ratios": args.ratios, "layers": args.layers, "encoders": args.encoders}
+    given = {"ratios": args.ratios, "layers": args.layers, "encoders": args.encoders, "lrs": args.lrs}
     options = StudyOptions(encoder=args.encoder, init=args.init, optimizer=args.optimizer,
                            fixed_style_layer=args.style_layer, style_layers=args.style_layers,
                            content_layers=args.content_layers, content_weight=args.content_weight,

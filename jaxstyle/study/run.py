@@ -65,6 +65,7 @@ class Setting:
     content_loss: str = "mse"
     style_layers: tuple[str, ...] | None = None
     content_layers: tuple[str, ...] | None = None
+    lr: float | None = None  # None: RunOptions.lr, else the engine's rate for the optimizer
 
     def layers(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """(style layers, content layers) of this setting's program."""
@@ -72,7 +73,7 @@ class Setting:
 
     def program_key(self) -> tuple:
         """What decides the compiled program (settings with equal keys share one)."""
-        return (self.encoder, self.pooling, self.content_loss, *self.layers(), self.optimizer)
+        return (self.encoder, self.pooling, self.content_loss, *self.layers(), self.optimizer, self.lr)
 
     def run_key(self) -> tuple:
         """What decides one batch: the program and the start image."""
@@ -173,7 +174,8 @@ def _run_batch(batch: list[Setting], content: np.ndarray, style: np.ndarray, opt
     """One engine run of settings that share a program and a start; timings per batch."""
     first = batch[0]
     objective = _objective(first)
-    engine = EngineConfig(size=opts.size, steps=opts.steps, optimizer=first.optimizer, lr=opts.lr,
+    engine = EngineConfig(size=opts.size, steps=opts.steps, optimizer=first.optimizer,
+                          lr=opts.lr if first.lr is None else first.lr,
                           init=first.init, seed=opts.seed, chunk=opts.chunk)
     weights = [objective.weight_inputs(s.terms, s.style_layer_weights, s.content_layer_weights) for s in batch]
     extra = {name: [w[name] for w in weights] for name in objective.extra_inputs}
@@ -219,7 +221,7 @@ def _describe(setting: Setting, weights: dict[str, np.ndarray]) -> dict[str, Any
     style_layers, content_layers = setting.layers()
     return {
         "setting": setting.label, "stage": setting.stage, "encoder": setting.encoder, "pooling": setting.pooling,
-        "content_loss_kind": setting.content_loss, "optimizer": setting.optimizer, "init": setting.init,
+        "content_loss_kind": setting.content_loss, "optimizer": setting.optimizer, "lr": setting.lr, "init": setting.init,
         "style_layers": list(style_layers), "content_layers": list(content_layers),
         "weights": {t: float(w) for t, w in zip(TERMS, weights["term_weights"], strict=True)},
         "style_layer_weights": weights["style_layer_weights"].tolist(),

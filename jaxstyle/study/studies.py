@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from jaxstyle.errors import InputError, WeightsError
 from jaxstyle.models.vgg import ARCHS
@@ -45,6 +45,7 @@ class StudyOptions:
     content_layers: tuple[str, ...] | None = None
     content_weight: float | None = None  # weights of the studies that do not vary them (None: Gatys')
     style_weight: float | None = None
+    lrs: Mapping[str, float] = dataclasses.field(default_factory=dict)  # `optimizer`: rate per optimizer
 
     def __post_init__(self):
         if not self.ratios or any(not (math.isfinite(r) and r > 0) for r in self.ratios):
@@ -57,6 +58,10 @@ class StudyOptions:
             value = getattr(self, name)
             if value is not None and not (math.isfinite(value) and value >= 0):
                 raise InputError(f"--{name.replace('_', '-')} must be a finite number >= 0, got {value}")
+        for name, rate in self.lrs.items():
+            if name not in OPTIMIZERS or not (math.isfinite(rate) and rate > 0):
+                raise InputError(f"--lrs wants OPTIMIZER=RATE with a rate > 0 and OPTIMIZER one of "
+                                 f"{', '.join(OPTIMIZERS)}; got {name}={rate}")
         if self.init not in INITS:
             raise InputError(f"unknown init {self.init!r}; expected one of {', '.join(INITS)}")
         if self.optimizer not in OPTIMIZERS:
@@ -113,8 +118,9 @@ def pooling_study(opts: StudyOptions) -> list[Setting]:
 
 
 def optimizer_study(opts: StudyOptions) -> list[Setting]:
-    """Seed 001: Adam, L-BFGS, SGD (engine learning rates); one program each, loss curves charted."""
-    return [Setting(optimizer, "optimizer", **opts.base(optimizer=optimizer)) for optimizer in ("adam", "lbfgs", "sgd")]
+    """Seed 001: Adam, L-BFGS, SGD (the engine's rates unless ``lrs``); one program each, loss curves charted."""
+    return [Setting(optimizer, "optimizer", lr=opts.lrs.get(optimizer), **opts.base(optimizer=optimizer))
+            for optimizer in ("adam", "lbfgs", "sgd")]
 
 
 def content_loss_study(opts: StudyOptions) -> list[Setting]:
