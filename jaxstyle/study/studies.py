@@ -23,8 +23,8 @@ from jaxstyle.weights import encoders as encoder_registry
 # alpha/beta (content weight / style weight): from Gatys' default (1/1e5) to content-dominated; at
 # 64 px on the shared photos 1e-7..1e-2 all look alike (style dominates), see docs/studies.md.
 DEFAULT_RATIOS = (1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)
-# Seed 003's "conv1..conv5": the outputs of VGG's five pooling layers.
 DEFAULT_STYLE_WEIGHT = Gatys.style_weight
+# Seed 003's "conv1..conv5": the outputs of VGG's five pooling layers.
 DEFAULT_STUDY_LAYERS = ("pool1", "pool2", "pool3", "pool4", "pool5")
 # Networks `study network` tries when the weights layer cannot list what it can load.
 NETWORK_CANDIDATES = (*ARCHS, "alexnet", "vgg16_bn", "vgg19_bn", "resnet50", "densenet121", "efficientnet_b0")
