@@ -468,7 +468,9 @@ def _optimize_bucket(
     targets = _prepare(objective, frozen, inputs, axis)
     program = settings.program_key()
     state = {"variables": axis.stack(starts)}
-    state["opt_state"] = init_opt_state(state["variables"], settings=program)
+    # Laid out like run_chunk's output (pair axis sharded), so the first chunk and the next share
+    # one compiled program: unconstrained, the state's type differs and run_chunk compiles twice.
+    state["opt_state"] = jax.device_put(init_opt_state(state["variables"], settings=program), axis.sharding)
     step = 0
     if ckpt is not None and (restored := ckpt.restore_latest(state)) is not None:
         step, state = restored

@@ -8,6 +8,11 @@ Per pair, the one variable is the image ``{"image": (H,W,3)}``, compared with
 - itself: squared total variation; and, for Lapstyle, the Laplacian loss against the content
   (:func:`jaxstyle.losses.laplacian_loss`). A term whose weight is 0 is not computed.
 
+Sweeps: with ``traced_weights=True`` the loss weights are per-pair *inputs* of the objective
+(:data:`WEIGHT_INPUTS`, built by :meth:`Gatys.weight_inputs`) instead of compile-time
+constants, so settings that differ only in their weights (term weights, per-layer weights)
+share one compiled program and run as one batch over the engine's pair axis.
+
 :class:`StylizeConfig` and :func:`stylize` are the front end the CLI uses: one flat config
 (engine settings + objective settings) and images in, images out.
 """
@@ -15,9 +20,9 @@ Per pair, the one variable is the image ``{"image": (H,W,3)}``, compared with
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import jax
 import numpy as np
@@ -37,6 +42,10 @@ from jaxstyle.pairs import Pair, make_pairs
 from jaxstyle.weights.encoders import load_encoder
 
 CONTENT_LOSSES = ("mse", "lpips")
+TERMS = ("content", "style", "tv", "lap")
+# The per-pair inputs of an objective with traced weights: the weight of each of TERMS (4,),
+# of each style layer (len(style_layers),) and of each content layer (len(content_layers),).
+WEIGHT_INPUTS = ("term_weights", "style_layer_weights", "content_layer_weights")
 DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 DEFAULT_CONTENT_LAYERS = ("relu4_2",)
 
@@ -51,6 +60,14 @@ class Gatys:
     ``encoder`` (and ``lpips`` for the LPIPS content loss) are the frozen networks; they are
     left out of equality (the engine passes them into jit as arguments), so objectives that
     differ only in their networks' parameter values share compiled programs.
+
+    The style (content) loss is the mean over ``style_layers`` (``content_layers``). With
+    ``traced_weights`` each pair brings its weights as inputs (:data:`WEIGHT_INPUTS`, see
+    :meth:`weight_inputs`): the total is ``sum_t w_t * L_t`` over :data:`TERMS` and the style
+    (content) loss ``sum_l w_l * E_l`` over its layers, so uniform layer weights ``1/L`` give
+    the untraced objective. The weight fields then only decide which optional terms (tv, lap)
+    are in the program (weight > 0) and are :meth:`weight_inputs`' defaults. The content
+    layer weights are unused with the LPIPS content loss (LPIPS weighs its own layers).
     """
 
     content_layers: tuple[str, ...] = DEFAULT_CONTENT_LAYERS
@@ -63,8 +80,36 @@ class Gatys:
     lap_pool: int = 4  # average pooling before the Laplacian
     encoder: Encoder | None = dataclasses.field(default=None, compare=False, repr=False)
     lpips: LPIPS | None = dataclasses.field(default=None, compare=False, repr=False)
+    traced_weights: bool = False
 
-    extra_inputs: ClassVar[tuple[str, ...]] = ()
+    @property
+    def extra_inputs(self) -> tuple[str, ...]:
+        return WEIGHT_INPUTS if self.traced_weights else ()
+
+    def weight_inputs(
+        self,
+        terms: Mapping[str, float] | None = None,
+        style_layers: Mapping[str, float] | None = None,
+        content_layers: Mapping[str, float] | None = None,
+    ) -> dict[str, np.ndarray]:
+        """ONE pair's weight inputs (float32 arrays keyed by :data:`WEIGHT_INPUTS`).
+
+        ``terms``: ``{term: weight}`` overriding this objective's weights (:meth:`weight`);
+        ``style_layers`` / ``content_layers``: ``{layer: weight}`` for every layer of the
+        objective's list (default: uniform ``1/L``, the mean). Unknown names are refused.
+        """
+        terms = dict(terms or {})
+        if unknown := set(terms) - set(TERMS):
+            raise InputError(f"unknown loss term(s) {sorted(unknown)}; expected {', '.join(TERMS)}")
+        for term, value in terms.items():
+            if term in ("tv", "lap") and value > 0 and self.weight(term) == 0:
+                raise InputError(f"{term} weight {value} needs a program with that term: give the "
+                                 f"objective a nonzero {term}_weight")
+        return {
+            "term_weights": np.array([terms.get(t, self.weight(t)) for t in TERMS], np.float32),
+            "style_layer_weights": _layer_weights(style_layers, self.style_layers, "style"),
+            "content_layer_weights": _layer_weights(content_layers, self.content_layers, "content"),
+        }
 
     def weight(self, term: str) -> float:
         """The weight of loss term ``term`` (content, style, tv, lap)."""
@@ -87,6 +132,8 @@ class Gatys:
             targets["content_feats"] = frozen["encoder"](inputs["content"], self.content_layers)
         else:
             targets["lpips_feats"] = frozen["lpips"].features(inputs["content"])
+        if self.traced_weights:  # the pair's weights ride along with its targets
+            targets["weights"] = {name: inputs[name] for name in WEIGHT_INPUTS}
         return targets
 
     def init(self, inputs: dict[str, np.ndarray], rng: np.random.Generator, image: np.ndarray) -> dict[str, np.ndarray]:
@@ -98,26 +145,49 @@ class Gatys:
         mse_content = self.content_loss == "mse"
         layers = tuple(dict.fromkeys(self.style_layers + (self.content_layers if mse_content else ())))
         feats = frozen["encoder"](x, layers)
+        traced = targets.get("weights")
         parts = {}
         if mse_content:
-            parts["content"] = sum(
-                content_loss(feats[layer], targets["content_feats"][layer]) for layer in self.content_layers
-            ) / len(self.content_layers)
+            parts["content"] = _layer_mean(
+                [content_loss(feats[layer], targets["content_feats"][layer]) for layer in self.content_layers],
+                None if traced is None else traced["content_layer_weights"],
+            )
         else:
             lpips = frozen["lpips"]
             parts["content"] = lpips.distance_from_features(lpips.features(x), targets["lpips_feats"])[0]
-        parts["style"] = sum(
-            gram_style_loss(feats[layer], targets["style_grams"][layer]) for layer in self.style_layers
-        ) / len(self.style_layers)
+        parts["style"] = _layer_mean(
+            [gram_style_loss(feats[layer], targets["style_grams"][layer]) for layer in self.style_layers],
+            None if traced is None else traced["style_layer_weights"],
+        )
         if self.weight("tv") > 0:
             parts["tv"] = total_variation(x)
         if self.weight("lap") > 0:
             parts["lap"] = laplacian_loss(x, targets["content"][None], self.lap_pool)
-        weighted = {term: self.weight(term) * value for term, value in parts.items()}
+        if traced is None:
+            weighted = {term: self.weight(term) * value for term, value in parts.items()}
+        else:
+            weighted = {term: traced["term_weights"][TERMS.index(term)] * value for term, value in parts.items()}
         return sum(weighted.values()), weighted
 
     def image(self, variables: dict[str, jax.Array]) -> jax.Array:
         return variables["image"]
+
+
+def _layer_mean(values: Sequence[jax.Array], weights: jax.Array | None) -> jax.Array:
+    """Per-layer losses (scalars) combined: their mean, or ``sum_l weights[l] * values[l]``."""
+    if weights is None:
+        return sum(values) / len(values)
+    return sum(weights[i] * value for i, value in enumerate(values))
+
+
+def _layer_weights(given: Mapping[str, float] | None, layers: Sequence[str], kind: str) -> np.ndarray:
+    """``given`` ({layer: weight}, absent layers 0) as a (len(layers),) vector; None: uniform 1/L."""
+    if given is None:
+        return np.full(len(layers), 1.0 / max(1, len(layers)), np.float32)
+    if unknown := set(given) - set(layers):
+        raise InputError(f"{kind} layer weight(s) for {sorted(unknown)}, which are not among the objective's "
+                         f"{kind} layers ({', '.join(layers)})")
+    return np.array([given.get(layer, 0.0) for layer in layers], np.float32)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -167,7 +237,8 @@ class StylizeConfig(EngineConfig):
     def objective(self, encoder: Encoder | None = None, lpips: LPIPS | None = None) -> Gatys:
         """The objective ``method`` names with this config's layers, losses and weights."""
         settings = [f.name for f in dataclasses.fields(Gatys) if f.compare]  # not the networks
-        given = {name: getattr(self, name) for name in settings if getattr(self, name) is not None}
+        # Fields the CLI has no flag for (traced_weights) keep the objective's default.
+        given = {name: getattr(self, name) for name in settings if getattr(self, name, None) is not None}
         return OBJECTIVES[self.method](encoder=encoder, lpips=lpips, **given)
 
     def weight(self, term: str) -> float:
