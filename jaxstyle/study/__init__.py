@@ -26,13 +26,13 @@ from jaxstyle.files import check_can_write, write_text_atomic
 from jaxstyle.io import load_image, resize_long_side
 from jaxstyle.study import report
 from jaxstyle.study.run import Log, Outcome, RunOptions, Setting, run_settings
-from jaxstyle.study.studies import STUDIES, Study, StudyOptions, available_encoders
+from jaxstyle.study.studies import STUDIES, Study, StudyOptions
 
 OUTPUTS = ("sheet.png", "table.md", "results.json", "metrics.png")
 # Extra charts of some studies: {study: (file, chart function)}.
 CHARTS = {"optimizer": ("loss.png", report.loss_curves_chart), "weights": ("tradeoff.png", report.tradeoff_chart)}
 
-__all__ = ["STUDIES", "Outcome", "RunOptions", "Setting", "Study", "StudyOptions", "available_encoders",
+__all__ = ["STUDIES", "Outcome", "RunOptions", "Setting", "Study", "StudyOptions",
            "check_output_dir", "run_study"]
 
 

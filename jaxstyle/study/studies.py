@@ -13,12 +13,11 @@ import dataclasses
 import math
 from collections.abc import Callable, Mapping
 
-from jaxstyle.errors import InputError, WeightsError
-from jaxstyle.models.vgg import ARCHS
+from jaxstyle.errors import InputError
 from jaxstyle.optimize.engine import INITS, OPTIMIZERS
-from jaxstyle.optimize.gatys import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, Gatys
-from jaxstyle.study.run import Setting, load_network
-from jaxstyle.weights import encoders as encoder_registry
+from jaxstyle.optimize.gatys import Gatys
+from jaxstyle.study.run import Setting
+from jaxstyle.weights.encoders import available_encoders, default_layers
 
 # alpha/beta (content weight / style weight): from Gatys' default (1/1e5) to content-dominated; at
 # 64 px on the shared photos 1e-7..1e-2 all look alike (style dominates), see docs/studies.md.
@@ -26,8 +25,6 @@ DEFAULT_RATIOS = (1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)
 DEFAULT_STYLE_WEIGHT = Gatys.style_weight
 # Seed 003's "conv1..conv5": the outputs of VGG's five pooling layers.
 DEFAULT_STUDY_LAYERS = ("pool1", "pool2", "pool3", "pool4", "pool5")
-# Networks `study network` tries when the weights layer cannot list what it can load.
-NETWORK_CANDIDATES = (*ARCHS, "alexnet", "vgg16_bn", "vgg19_bn", "resnet50", "densenet121", "efficientnet_b0")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,42 +128,15 @@ def content_loss_study(opts: StudyOptions) -> list[Setting]:
 
 def network_study(opts: StudyOptions) -> list[Setting]:
     """Seed 001: the same transfer through every available network (its default Gatys layers)."""
-    names = opts.encoders or available_encoders()
+    names = opts.encoders or tuple(available_encoders())
     if not names:
         raise InputError("no encoder is available (the embedded vgg16 should always be)")
     settings = []
     for name in names:
-        style, content = default_layers(load_network(name, "max"))
+        content, style = default_layers(name)
         settings.append(Setting(name, "network", **opts.base(encoder=name, style_layers=opts.style_layers or style,
                                                                content_layers=opts.content_layers or content)))
     return settings
-
-
-def available_encoders() -> tuple[str, ...]:
-    """The networks :func:`jaxstyle.load_encoder` can load now (embedded, or imported with
-    ``jaxstyle weights import``): the weights layer's own list where it has one (the encoder
-    zoo's ``available_encoders``), else each of :data:`NETWORK_CANDIDATES` that loads."""
-    listing = getattr(encoder_registry, "available_encoders", None)
-    if listing is not None:
-        return tuple(listing())
-    found = []
-    for name in NETWORK_CANDIDATES:
-        try:
-            load_network(name, "max")
-        except (WeightsError, InputError):  # not a network here, or its weights not imported
-            continue
-        found.append(name)
-    return tuple(found)
-
-
-def default_layers(network) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(style, content) layers of Gatys on ``network``: its own defaults where it names them
-    (the zoo's ``Encoder.default_layers()``, content first), else the VGG ones."""
-    own = getattr(network, "default_layers", None)
-    if callable(own):
-        content, style = own()
-        return tuple(style), tuple(content)
-    return DEFAULT_STYLE_LAYERS, DEFAULT_CONTENT_LAYERS
 
 
 @dataclasses.dataclass(frozen=True)
