@@ -23,7 +23,7 @@ from jaxstyle import __version__
 from jaxstyle.errors import JaxstyleError
 
 # Subcommand modules, in the order `jaxstyle --help` lists them.
-SUBCOMMANDS = ("stylize", "demo", "restore", "weights", "data", "train", "eval", "ablate")
+SUBCOMMANDS = ("stylize", "demo", "restore", "weights", "data", "train", "eval", "ablate", "correspond")
 
 
 class _Parser(argparse.ArgumentParser):
