@@ -133,18 +133,25 @@ def search_global(a: jax.Array, b: jax.Array, patch: int) -> jax.Array:
     return jnp.stack([best // b.shape[1], best % b.shape[1]], axis=-1).reshape(*a.shape[:2], 2)
 
 
+def _taps(patch: int) -> jax.Array:
+    """(patch**2, 2) int32 window taps (dy, dx) in [0, patch), row-major."""
+    t = jnp.arange(patch, dtype=jnp.int32)
+    return jnp.stack(jnp.meshgrid(t, t, indexing="ij"), axis=-1).reshape(-1, 2)
+
+
 def search_local(a: jax.Array, b: jax.Array, init: jax.Array, patch: int, radius: int) -> jax.Array:
     """A->B nearest patches within ``±radius`` (clipped to B) of ``init``: -> (H, W, 2) int32.
 
     ``a`` (H, W, C), ``b`` (h, w, C), ``init`` (H, W, 2) (row, col) in B. Same score as
-    :func:`search_global`. The ``(2 radius + 1)**2`` candidate offsets are scanned
-    (``lax.map``), and each offset's score is ``patch**2`` row gathers of B and elementwise
-    products with A's shifted map, so memory stays O(H W C) instead of materialising patch
-    matrices (25 x 64 channels x 65k pixels is 420 MB at relu1_1 of 256 px). Ties go to the
-    first offset in row-major order.
+    :func:`search_global`. The ``(2 radius + 1)**2`` candidate offsets are mapped over
+    (``lax.map``) and each offset's score is a scan over the ``patch**2`` window taps of one
+    row gather of B and a product with A's shifted map: memory stays O(H W C) instead of
+    materialising patch matrices (25 taps x 64 channels x 65k pixels is 420 MB at relu1_1 of
+    256 px), and the program stays small (unrolled taps made XLA's compile several times
+    longer). Ties go to the first offset in row-major order.
     """
     d = patch // 2
-    (hgt, wid, _), (h, w, c) = a.shape, b.shape
+    (hgt, wid, c), (h, w, _) = a.shape, b.shape
     ap = _reflect(a, d)
     bflat = _reflect(b, d).reshape(-1, c)
     r = jnp.arange(-radius, radius + 1, dtype=jnp.int32)
@@ -155,12 +162,13 @@ def search_local(a: jax.Array, b: jax.Array, init: jax.Array, patch: int, radius
         q = init + offset
         valid = jnp.all((q >= 0) & (q <= limit), axis=-1)
         q = jnp.clip(q, 0, limit)
-        total = jnp.zeros((hgt, wid), jnp.float32)
-        for ty in range(patch):
-            for tx in range(patch):
-                # A at p + (ty - d, tx - d) and B at q + (ty - d, tx - d), both in padded coords
-                b_t = _gather(bflat, w + 2 * d, q + jnp.array([ty, tx], jnp.int32))
-                total += jnp.sum(ap[ty : ty + hgt, tx : tx + wid] * b_t, axis=-1)
+
+        def tap(total, t):
+            # A at p + t - d and B at q + t - d, both in padded coordinates
+            a_t = jax.lax.dynamic_slice(ap, (t[0], t[1], 0), (hgt, wid, c))
+            return total + jnp.sum(a_t * _gather(bflat, w + 2 * d, q + t), axis=-1), None
+
+        total, _ = jax.lax.scan(tap, jnp.zeros((hgt, wid), jnp.float32), _taps(patch))
         return jnp.where(valid, total, -jnp.inf)
 
     scores = jax.lax.map(score, offsets)  # (O, H, W)
@@ -192,26 +200,34 @@ def inherit_activation(parent: LevelState, a_to_b: jax.Array, radius: int) -> ja
 
     A coarser pair (P, Q) (grid ``parent``, half the size) holds the finer pair
     (p, ``a_to_b[p]``) when ``|p - 2P|`` and ``|a_to_b[p] - 2Q|`` are both <= ``radius`` in
-    each coordinate. ``-inf`` where no parent holds p. At most ``radius + 2`` candidate P per
-    axis, enumerated statically.
+    each coordinate; ``-inf`` where no parent holds p. Candidates are ``P = p // 2 + k`` for
+    a small static range of k; ``parent[p // 2 + k]`` is the parent map repeated x2 and
+    shifted by 2k, so this is static slices and elementwise work, no gathers.
     """
     hgt, wid = a_to_b.shape[:2]
-    ph, pw = parent.alive.shape
+    span = radius // 2 + 2
+    pad = 2 * span
+
+    def up(x, fill):  # parent map x2 (nearest), padded by 2*span fine pixels of ``fill``
+        x = jnp.repeat(jnp.repeat(x, 2, axis=0), 2, axis=1)
+        widths = ((pad, pad), (pad, pad)) + ((0, 0),) * (x.ndim - 2)
+        return jnp.pad(x, widths, constant_values=fill)
+
+    alive, act, partner = up(parent.alive, False), up(parent.activation, 0.0), up(parent.partner, 0)
     p = identity_map(hgt, wid)
-    best = jnp.full((hgt, wid), -jnp.inf, jnp.float32)
-    span = range(-(radius // 2) - 1, radius // 2 + 2)
-    for ky in span:
-        for kx in span:
-            big_p = p // 2 + jnp.array([ky, kx], jnp.int32)
-            inside = jnp.all((big_p >= 0) & (big_p < jnp.array([ph, pw])), axis=-1)
-            big_p = jnp.clip(big_p, 0, jnp.array([ph - 1, pw - 1]))
-            alive = parent.alive[big_p[..., 0], big_p[..., 1]]
-            big_q = parent.partner[big_p[..., 0], big_p[..., 1]]
-            near_a = jnp.all(jnp.abs(p - 2 * big_p) <= radius, axis=-1)
-            near_b = jnp.all(jnp.abs(a_to_b - 2 * big_q) <= radius, axis=-1)
-            act = parent.activation[big_p[..., 0], big_p[..., 1]]
-            best = jnp.where(inside & alive & near_a & near_b, jnp.maximum(best, act), best)
-    return best
+    r = jnp.arange(-span, span + 1, dtype=jnp.int32)
+    ks = jnp.stack(jnp.meshgrid(r, r, indexing="ij"), axis=-1).reshape(-1, 2)
+
+    def candidate(best, k):  # a scan, not an unrolled loop: XLA:CPU compiles it ~5x faster
+        y, x = pad + 2 * k[0], pad + 2 * k[1]
+        near_a = jnp.all(jnp.abs(p - 2 * (p // 2 + k)) <= radius, axis=-1)
+        q = jax.lax.dynamic_slice(partner, (y, x, 0), (hgt, wid, 2))
+        near_b = jnp.all(jnp.abs(a_to_b - 2 * q) <= radius, axis=-1)
+        ok = jax.lax.dynamic_slice(alive, (y, x), (hgt, wid)) & near_a & near_b
+        value = jax.lax.dynamic_slice(act, (y, x), (hgt, wid))
+        return jnp.where(ok, jnp.maximum(best, value), best), None
+
+    return jax.lax.scan(candidate, jnp.full((hgt, wid), -jnp.inf, jnp.float32), ks)[0]
 
 
 def level_buddies(
@@ -248,24 +264,25 @@ def warp_by_patches(b: jax.Array, a_to_b: jax.Array, patch: int) -> jax.Array:
 
     Each A pixel p pastes B's ``patch`` window around ``a_to_b[p]`` onto A's window around p
     (B reflect-padded); every pixel is the mean of the windows covering it (fewer at the
-    border). The official ``warp``.
+    border). The official ``warp``; a scan over the window taps, one row gather each.
     """
     d = patch // 2
     hgt, wid = a_to_b.shape[:2]
     c = b.shape[-1]
     bflat = _reflect(b, d).reshape(-1, c)
     mp = jnp.pad(a_to_b, ((d, d), (d, d), (0, 0)))
-    inside = jnp.pad(jnp.ones((hgt, wid), jnp.float32), d)
-    total = jnp.zeros((hgt, wid, c), b.dtype)
-    count = jnp.zeros((hgt, wid, 1), jnp.float32)
-    for oy in range(-d, d + 1):
-        for ox in range(-d, d + 1):
-            # the window centred at p - o covers p at its tap o: B at map(p - o) + o
-            src = mp[d - oy : d - oy + hgt, d - ox : d - ox + wid]
-            valid = inside[d - oy : d - oy + hgt, d - ox : d - ox + wid][..., None]
-            vals = _gather(bflat, b.shape[1] + 2 * d, src + jnp.array([oy + d, ox + d], jnp.int32))
-            total += vals * valid
-            count += valid
+    inside = jnp.pad(jnp.ones((hgt, wid, 1), jnp.float32), ((d, d), (d, d), (0, 0)))
+
+    def tap(carry, t):
+        total, count = carry
+        # the window centred at p - o (o = t - d) covers p at its tap o: B at map(p - o) + o
+        src = jax.lax.dynamic_slice(mp, (2 * d - t[0], 2 * d - t[1], 0), (hgt, wid, 2))
+        valid = jax.lax.dynamic_slice(inside, (2 * d - t[0], 2 * d - t[1], 0), (hgt, wid, 1))
+        vals = _gather(bflat, b.shape[1] + 2 * d, src + t)
+        return (total + vals * valid, count + valid), None
+
+    zeros = (jnp.zeros((hgt, wid, c), b.dtype), jnp.zeros((hgt, wid, 1), jnp.float32))
+    (total, count), _ = jax.lax.scan(tap, zeros, _taps(patch))
     return total / count
 
 
@@ -324,7 +341,8 @@ def common_appearance(
     one vmapped loop.
     """
     start, stop = level_tap(level - 1), level_tap(level)
-    warped = jnp.stack([warp_by_patches(coarse_b, a_to_b, patch), warp_by_patches(coarse_a, b_to_a, patch)])
+    warp = jax.vmap(functools.partial(warp_by_patches, patch=patch))  # one program for both
+    warped = warp(jnp.stack([coarse_b, coarse_a]), jnp.stack([a_to_b, b_to_a]))
 
     def forward(x):
         return vgg_segment(encoder.params, x[None], start, stop, encoder.config)[0]
@@ -363,6 +381,9 @@ def best_buddies(
     level 5 (the paper), an int searches ``±top_radius`` around the identity (the official
     code: 2). The returned state lives on the ``final_level`` grid (``S / 2**(final_level-1)``).
     """
+    if image_a.shape != image_b.shape or image_a.shape[0] != image_a.shape[1] or image_a.shape[0] % 16:
+        raise ValueError(f"best_buddies takes two (S, S, 3) images, S a multiple of 16; got "
+                         f"{image_a.shape} and {image_b.shape}")
     taps = [level_tap(lv) for lv in range(final_level, 6)]
     feats = encoder(jnp.stack([image_a, image_b]).astype(jnp.float32), taps)
     invert = dict(lr=invert_lr, b1=invert_b1, threshold=invert_threshold, max_steps=invert_steps)
@@ -372,18 +393,20 @@ def best_buddies(
     a_to_b = b_to_a = None
     for level in range(5, final_level - 1, -1):
         patch, radius = patch_sizes[level - 1], radii[level - 1]
-        na, nb = normalize_per_pixel(ma), normalize_per_pixel(mb)
+        # A->B and B->A as one vmapped program (the frames are the same size): half the compile
+        both = jnp.stack([normalize_per_pixel(ma), normalize_per_pixel(mb)])
+        others = both[::-1]
         if state is None and top_radius is None:
-            a_to_b, b_to_a = search_global(na, nb, patch), search_global(nb, na, patch)
+            maps = jax.vmap(functools.partial(search_global, patch=patch))(both, others)
         else:
             if state is None:
-                init_ab = identity_map(*na.shape[:2])
-                init_ba = identity_map(*nb.shape[:2])
+                inits = jnp.broadcast_to(identity_map(*both.shape[1:3]), (2, *both.shape[1:3], 2))
                 radius = top_radius
             else:
-                init_ab, init_ba = upsample_map(a_to_b), upsample_map(b_to_a)
-            a_to_b = search_local(na, nb, init_ab, patch, radius)
-            b_to_a = search_local(nb, na, init_ba, patch, radius)
+                inits = jax.vmap(upsample_map)(jnp.stack([a_to_b, b_to_a]))
+            search = functools.partial(search_local, patch=patch, radius=radius)
+            maps = jax.vmap(search)(both, others, inits)
+        a_to_b, b_to_a = maps[0], maps[1]
         state = level_buddies(fa, fb, a_to_b, b_to_a, tau, state, radii[level - 1])
         if level > final_level:
             fine_a = feats[level_tap(level - 1)][0]
