@@ -126,7 +126,7 @@ def nbb_buddies(content: np.ndarray, style: np.ndarray, *, encoder=None, config:
 
         encoder = load_encoder("vgg16")
     s = config.image_size
-    state = best_buddies(
+    state, _ = best_buddies(
         encoder,
         jnp.asarray(resize(content, (s, s))),
         jnp.asarray(resize(style, (s, s))),

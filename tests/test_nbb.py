@@ -144,10 +144,11 @@ def test_invert_features_finds_a_preimage_and_stops_on_the_plateau():
     def forward(x):  # a conv-like affine map, a ReLU and a 2x2 pool, as in a VGG block
         return jax.nn.relu(2.0 * x + 0.1).reshape(2, 2, 2, 2, 3).max(axis=(1, 3))
 
-    x = nbb.invert_features(forward, target[:2, :2], (4, 4, 3), max_steps=2000)
+    x, steps = nbb.invert_features(forward, target[:2, :2], (4, 4, 3), max_steps=2000)
     assert float(jnp.mean((forward(x) - target[:2, :2]) ** 2)) < 1e-2
-    capped = nbb.invert_features(forward, target[:2, :2], (4, 4, 3), max_steps=3)
-    assert float(jnp.mean((forward(capped) - target[:2, :2]) ** 2)) > 1e-2
+    assert 5 <= int(steps) < 2000  # stopped on the plateau, not the cap
+    capped, steps = nbb.invert_features(forward, target[:2, :2], (4, 4, 3), max_steps=3)
+    assert int(steps) == 3 and float(jnp.mean((forward(capped) - target[:2, :2]) ** 2)) > 1e-2
 
 
 # ----------------------------------------------------------------------------- buddies
@@ -288,6 +289,6 @@ def test_nbb_on_vgg19_exports_for_gpu_and_tpu():
     img = jax.ShapeDtypeStruct((32, 32, 3), jnp.float32)
     abstract = [jax.ShapeDtypeStruct(x.shape, x.dtype) for x in leaves] + [img, img]
     exported = jax.export.export(jax.jit(program), platforms=("cuda", "tpu"))(*abstract)
-    assert [a.shape for a in exported.out_avals] == [(32, 32), (32, 32), (32, 32, 2)]
+    assert [a.shape for a in exported.out_avals] == [(32, 32), (32, 32), (32, 32, 2), (4, 2)]
     text = exported.mlir_module()
     assert "callback" not in text and "lapack" not in text

@@ -295,8 +295,9 @@ def invert_features(
     b1: float = 0.5,
     threshold: float = 1e-3,
     max_steps: int = 400,
-) -> jax.Array:
-    """Features x of ``shape`` with ``forward(x) ≈ target`` (MSE), from zeros, by Adam.
+) -> tuple[jax.Array, jax.Array]:
+    """Features x of ``shape`` with ``forward(x) ≈ target`` (MSE), from zeros, by Adam;
+    returns ``(x, steps run)``.
 
     Stops when the mean |change| of the last six losses falls below ``threshold`` (the
     official plateau rule, seeded so at least five steps run) or after ``max_steps``.
@@ -319,7 +320,8 @@ def invert_features(
 
     x0 = jnp.zeros(shape, jnp.float32)
     carry = (x0, opt.init(x0), jnp.asarray(_PLATEAU_SEED, jnp.float32), jnp.int32(0))
-    return jax.lax.while_loop(cond, body, carry)[0]
+    x, _, _, steps = jax.lax.while_loop(cond, body, carry)
+    return x, steps
 
 
 def common_appearance(
@@ -333,12 +335,12 @@ def common_appearance(
     level: int,
     patch: int,
     invert: dict,
-) -> tuple[jax.Array, jax.Array]:
+) -> tuple[jax.Array, jax.Array, jax.Array]:
     """The matching features of level ``level - 1``: ``(F_A + R(warp(F_B)))/2`` and B's.
 
     ``fine_*`` are the real features of level ``level - 1`` (H', W', C'), ``coarse_*`` those
     of ``level``; ``invert`` holds :func:`invert_features` keywords. Both inversions run as
-    one vmapped loop.
+    one vmapped loop. Also returns the (2,) inversion step counts (A's, B's).
     """
     start, stop = level_tap(level - 1), level_tap(level)
     warp = jax.vmap(functools.partial(warp_by_patches, patch=patch))  # one program for both
@@ -347,8 +349,8 @@ def common_appearance(
     def forward(x):
         return vgg_segment(encoder.params, x[None], start, stop, encoder.config)[0]
 
-    inverted = jax.vmap(lambda t: invert_features(forward, t, fine_a.shape, **invert))(warped)
-    return 0.5 * (fine_a + inverted[0]), 0.5 * (fine_b + inverted[1])
+    inverted, steps = jax.vmap(lambda t: invert_features(forward, t, fine_a.shape, **invert))(warped)
+    return 0.5 * (fine_a + inverted[0]), 0.5 * (fine_b + inverted[1]), steps
 
 
 # ----------------------------------------------------------------------------- the hierarchy
@@ -373,8 +375,9 @@ def best_buddies(
     invert_lr: float = 0.05,
     invert_b1: float = 0.5,
     invert_threshold: float = 1e-3,
-) -> LevelState:
-    """NBB from level 5 down to ``final_level``: two (S, S, 3) images in [0, 1] -> LevelState.
+) -> tuple[LevelState, jax.Array]:
+    """NBB from level 5 down to ``final_level``: two (S, S, 3) images in [0, 1] ->
+    (buddies of the final level, (5 - final_level, 2) int32 inversion steps run per level).
 
     ``S`` must be divisible by 16. ``patch_sizes``/``radii`` are indexed by level - 1
     (official ``[5,5,3,3,3]``, ``[3,3,2,2,2]``). ``top_radius`` None searches the whole map at
@@ -391,6 +394,7 @@ def best_buddies(
     ma, mb = fa, fb  # the matching ("common appearance") features; the real ones at level 5
     state = None
     a_to_b = b_to_a = None
+    steps = []
     for level in range(5, final_level - 1, -1):
         patch, radius = patch_sizes[level - 1], radii[level - 1]
         # A->B and B->A as one vmapped program (the frames are the same size): half the compile
@@ -411,9 +415,10 @@ def best_buddies(
         if level > final_level:
             fine_a = feats[level_tap(level - 1)][0]
             fine_b = feats[level_tap(level - 1)][1]
-            ma, mb = common_appearance(encoder, fine_a, fine_b, fa, fb, a_to_b, b_to_a, level, patch, invert)
+            ma, mb, run = common_appearance(encoder, fine_a, fine_b, fa, fb, a_to_b, b_to_a, level, patch, invert)
+            steps.append(run)
             fa, fb = fine_a, fine_b
-    return state
+    return state, jnp.stack(steps) if steps else jnp.zeros((0, 2), jnp.int32)
 
 
 __all__ = [
