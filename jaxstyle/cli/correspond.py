@@ -76,6 +76,8 @@ def run(args: argparse.Namespace) -> int:
     _check_outputs(args.output, args.sheet)
     content, style = load_image(args.content), load_image(args.style)
     encoder = load_encoder(args.encoder, args.weights)
+    print(f"Neural Best-Buddies in a {args.size} px frame, relu5_1 -> relu{config.final_level}_1 "
+          "(can take minutes on a CPU)", flush=True)
     buddies = nbb_buddies(content, style, encoder=encoder, config=config)
     points, _ = clean_correspondences(buddies, content.shape[:2], style.shape[:2], config)
     if len(points.content) == 0:

@@ -30,7 +30,7 @@ and de-duplicates at the end by list order.
 
 Coordinates inside this module are (row, col) integer grid indices of each level.
 
-Departures from the official code (all documented in README "jaxstyle correspond"):
+Departures from the official code (also in README, "Keypoint correspondences"):
 - top level search is global (the paper); the official code searches ±2 around the identity
   there (``top_radius=2`` reproduces that);
 - feature inversion stops on the official plateau criterion inside ``lax.while_loop`` but with
