@@ -292,3 +292,18 @@ def test_nbb_on_vgg19_exports_for_gpu_and_tpu():
     assert [a.shape for a in exported.out_avals] == [(32, 32), (32, 32), (32, 32, 2), (4, 2)]
     text = exported.mlir_module()
     assert "callback" not in text and "lapack" not in text
+
+
+def test_vgg_segment_continues_the_forward_pass(vgg16):
+    """The block NBB inverts (relu2_1 -> relu3_1) run alone equals the full forward's relu3_1."""
+    from jaxstyle.models.vgg import vgg_segment
+
+    @jax.jit
+    def both(enc, img):
+        feats = enc(img, ("relu2_1", "relu3_1"))
+        return vgg_segment(enc.params, feats["relu2_1"], "relu2_1", "relu3_1", enc.config), feats["relu3_1"]
+
+    got, want = both(vgg16, jnp.asarray(RNG.uniform(0, 1, (1, 16, 16, 3)).astype(np.float32)))
+    np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-5, atol=1e-5)
+    with pytest.raises(InputError, match="does not come after"):
+        vgg_segment(vgg16.params, jnp.zeros((1, 4, 4, 256)), "relu3_1", "relu2_1", vgg16.config)
