@@ -259,18 +259,17 @@ def test_nbb_recovers_a_translation(images_dir, vgg16):
     buddies = nbb_buddies(content, style, encoder=vgg16, config=NBBConfig(**FAST))
     assert len(buddies.content) >= 50
     assert shift_recovered(buddies.content, buddies.style) >= 0.9
-    points, _ = clean_correspondences(buddies, content.shape[:2], style.shape[:2], NBBConfig(**FAST))
+    points = find_correspondences(content, style, encoder=vgg16, config=NBBConfig(**FAST))  # jit cache hit
     assert len(points.content) >= 3 and shift_recovered(points.content, points.style) >= 0.9
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("fast", [True, False])
-def test_nbb_recovers_a_translation_at_128px_with_the_official_inversion(images_dir, vgg16, fast):
+@pytest.mark.slow  # ~4-5 min of the loaded 2-core box
+def test_nbb_recovers_a_translation_at_128px_down_to_relu1_1_with_the_official_inversion(images_dir, vgg16):
     content, style = translated_pair(images_dir, 128)
-    config = NBBConfig(image_size=128, fast=fast)
+    config = NBBConfig(image_size=128, fast=False)
     buddies = nbb_buddies(content, style, encoder=vgg16, config=config)
     assert shift_recovered(buddies.content, buddies.style) >= 0.9
-    points = find_correspondences(content, style, encoder=vgg16, config=config)
+    points, _ = clean_correspondences(buddies, content.shape[:2], style.shape[:2], config)
     assert len(points.content) >= 5 and shift_recovered(points.content, points.style) >= 0.9
 
 
