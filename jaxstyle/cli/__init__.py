@@ -23,7 +23,7 @@ from jaxstyle import __version__
 from jaxstyle.errors import JaxstyleError
 
 # Subcommand modules, in the order `jaxstyle --help` lists them.
-SUBCOMMANDS = ("stylize", "demo", "restore", "weights", "data", "train", "eval", "ablate", "study")
+SUBCOMMANDS = ("stylize", "correspond", "demo", "restore", "weights", "data", "train", "eval", "ablate", "study")
 
 
 class _Parser(argparse.ArgumentParser):

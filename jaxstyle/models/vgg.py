@@ -200,3 +200,26 @@ def vgg_features(
         out[f"pool{b}"] = x
         start = pool_index + 1
     return {name: out[name] for name in layers}
+
+
+def vgg_segment(
+    params: Mapping[str, Any], x: jax.Array, start: str, stop: str, config: VGGConfig
+) -> jax.Array:
+    """The layers strictly after tap ``start`` up to and including tap ``stop``: NHWC -> NHWC.
+
+    ``x`` is the activation at ``start`` (any values: feature inversion optimizes it freely);
+    e.g. ``start="relu4_1", stop="relu5_1"`` runs conv4_2 .. pool4, conv5_1, relu5_1.
+    """
+    check_layers(config.arch, (start, stop))
+    order = layer_names(config.arch)
+    first, last = order.index(start) + 1, order.index(stop)
+    if first > last:
+        raise InputError(f"vgg_segment: {stop!r} does not come after {start!r}")
+    for name in order[first : last + 1]:
+        if name.startswith("conv"):
+            x = _conv3x3(x, params[name], config.padding)
+        elif name.startswith("relu"):
+            x = jax.nn.relu(x)
+        else:
+            x = pool2x2(x, config.pooling)
+    return x
