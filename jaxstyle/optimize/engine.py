@@ -75,6 +75,7 @@ from jaxstyle.errors import InputError, JaxstyleError, flag, non_finite_terms
 from jaxstyle.io import MAX_SIZE, resize, resize_long_side
 from jaxstyle.optimize.objective import Frozen, Objective, Variables
 from jaxstyle.pairs import Pair, PairAxis, buckets
+from jaxstyle.sharding import SpatialLayout
 
 OPTIMIZERS = ("lbfgs", "adam", "sgd")
 INITS = ("content", "noise", "style")
@@ -130,12 +131,15 @@ class EngineConfig:
     preserve_color: str = "none"  # none | luminance | histogram
     seed: int = 0  # for noise starts
     chunk: int = 10  # optimizer steps per device call (one progress update)
+    # Devices sharing each pair's image, split along its height (1: pairs only). Must divide
+    # the device count; see README "One large image over many devices".
+    spatial_shards: int = 1
 
     def __post_init__(self):
         check_fields(
             self,
             choices={"optimizer": OPTIMIZERS, "init": INITS, "preserve_color": color.MODES},
-            positive=("size", "steps", "scales", "chunk"),
+            positive=("size", "steps", "scales", "chunk", "spatial_shards"),
             non_negative=("lr",),
         )
         if not 32 <= self.size <= MAX_SIZE:
@@ -190,32 +194,40 @@ def _pair_report(variables, targets, frozen, objective: Objective) -> dict[str, 
     return {"total": total, **parts}
 
 
-@functools.partial(jax.jit, static_argnames=("objective", "settings"), donate_argnums=(0, 1))
-def run_chunk(variables, opt_state, n_steps, targets, frozen, *, objective: Objective, settings: EngineConfig):
+def _placed(tree: Any, layout: SpatialLayout | None) -> Any:
+    return tree if layout is None else layout.place(tree)
+
+
+@functools.partial(jax.jit, static_argnames=("objective", "settings", "layout"), donate_argnums=(0, 1))
+def run_chunk(variables, opt_state, n_steps, targets, frozen, *, objective: Objective, settings: EngineConfig,
+              layout: SpatialLayout | None = None):
     """Run ``n_steps`` (traced, so one program serves every chunk length) optimizer steps on all pairs.
 
     ``variables``, ``opt_state``, ``targets``: pytrees with a leading pair axis (P, ...),
     sharded over it; ``settings``: a :meth:`EngineConfig.program_key`. Returns the new
     variables and optimizer state and ``{"total", *parts}`` (each (P,)) at the end of the
-    chunk. The loop runs on device: no host syncs inside.
+    chunk. The loop runs on device: no host syncs inside. With a spatial ``layout`` the maps
+    are also split along their height (:class:`SpatialLayout`) and stay so across chunks; XLA
+    partitions the convolutions (halo exchanges) and sums over positions (all-reduces).
     """
     opt = settings.make_optimizer()
     step = jax.vmap(lambda v, s, t: _pair_step(v, s, t, frozen, objective, settings, opt))
     variables, opt_state = jax.lax.fori_loop(0, n_steps, lambda _, c: step(*c, targets), (variables, opt_state))
     report = jax.vmap(lambda v, t: _pair_report(v, t, frozen, objective))(variables, targets)
-    return variables, opt_state, report
+    return _placed(variables, layout), _placed(opt_state, layout), report
 
 
-@functools.partial(jax.jit, static_argnames=("settings",))
-def init_opt_state(variables, *, settings: EngineConfig):
+@functools.partial(jax.jit, static_argnames=("settings", "layout"))
+def init_opt_state(variables, *, settings: EngineConfig, layout: SpatialLayout | None = None):
     """The optimizer state of every pair: ``variables`` (P, ...) -> state pytree (P, ...)."""
-    return jax.vmap(settings.make_optimizer().init)(variables)
+    return _placed(jax.vmap(settings.make_optimizer().init)(variables), layout)
 
 
-@functools.partial(jax.jit, static_argnames=("objective",))
-def prepare_targets(frozen: Frozen, inputs: dict[str, jax.Array], *, objective: Objective):
-    """``objective.prepare`` jitted: inputs (P, ...) -> targets (P, ...)."""
-    return objective.prepare(frozen, inputs)
+@functools.partial(jax.jit, static_argnames=("objective", "layout"))
+def prepare_targets(frozen: Frozen, inputs: dict[str, jax.Array], *, objective: Objective,
+                    layout: SpatialLayout | None = None):
+    """``objective.prepare`` jitted: inputs (P, ...) -> targets (P, ...) (laid out by ``layout``)."""
+    return _placed(objective.prepare(frozen, inputs), layout)
 
 
 @functools.partial(jax.jit, static_argnames=("objective",))
@@ -243,6 +255,18 @@ def check_scales(scales: int, size: int) -> None:
 def _scale_sizes(size: int, scales: int) -> list[int]:
     """Long sides of the coarse-to-fine levels, coarsest first, halving down from ``size`` (>= 32)."""
     return [max(32, round(size / 2 ** (scales - 1 - k))) for k in range(scales)]
+
+
+def check_spatial_heights(spatial_shards: int, heights: Sequence[int]) -> None:
+    """One-line InputError unless every image height divides into ``spatial_shards`` strips.
+
+    Refused rather than padded: padding the image and cropping it inside the program would
+    need unevenly split arrays, on which XLA's SPMD partitioner computed wrong gradients here.
+    """
+    bad = sorted({h for h in heights if h % spatial_shards})
+    if spatial_shards > 1 and bad:
+        raise InputError(f"--spatial-shards {spatial_shards} needs image heights divisible by {spatial_shards}, "
+                         f"got {', '.join(map(str, bad))} px (crop the content, or pick another --size/--scales)")
 
 
 class OptimizationDiverged(JaxstyleError):
@@ -373,6 +397,7 @@ def optimize_pairs(
     # One program per (scale, loop shapes): plan them all first so progress can count steps.
     sizes = _scale_sizes(settings.size, settings.scales)
     plan = [_scale(objective, frozen, pairs, extras, size, settings.preserve_color) for size in sizes]
+    check_spatial_heights(settings.spatial_shards, [x["content"].shape[0] for scale in plan for x in scale.inputs])
     if on_plan is not None:
         on_plan(settings.steps * sum(len(scale.buckets) for scale in plan))
     images: dict[int, np.ndarray] = {}  # the latest result of each owned pair
@@ -464,18 +489,20 @@ def _optimize_bucket(
 
     Returns per pair ``(image, variables)`` on the host for the pairs this process owns.
     """
-    axis = PairAxis(len(inputs))
-    targets = _prepare(objective, frozen, inputs, axis)
+    axis = PairAxis(len(inputs), spatial_shards=settings.spatial_shards)
+    layout = axis.layout
+    targets = _prepare(objective, frozen, inputs, axis, layout)
     program = settings.program_key()
     state = {"variables": axis.stack(starts)}
-    state["opt_state"] = init_opt_state(state["variables"], settings=program)
+    state["opt_state"] = init_opt_state(state["variables"], settings=program, layout=layout)
     step = 0
     if ckpt is not None and (restored := ckpt.restore_latest(state)) is not None:
         step, state = restored
 
     def chunk(n: int) -> dict[str, jax.Array]:
         state["variables"], state["opt_state"], report = run_chunk(
-            state["variables"], state["opt_state"], jnp.int32(n), targets, frozen, objective=objective, settings=program
+            state["variables"], state["opt_state"], jnp.int32(n), targets, frozen, objective=objective,
+            settings=program, layout=layout,
         )
         return report
 
@@ -501,15 +528,20 @@ def _optimize_bucket(
     return _owned(axis, objective, state["variables"])
 
 
-def _prepare(objective: Objective, frozen: Frozen, inputs: list[dict[str, np.ndarray]], axis: PairAxis) -> Any:
-    """The bucket's targets (P, ...), sharded like its pair axis.
+def _prepare(objective: Objective, frozen: Frozen, inputs: list[dict[str, np.ndarray]], axis: PairAxis,
+             layout: SpatialLayout | None = None) -> Any:
+    """The bucket's targets (P, ...), sharded like its pair axis (and ``layout``).
 
     Inputs of one shape: ``objective.prepare`` on the whole sharded batch. Inputs of several
     shapes (e.g. styles of other sizes): each process prepares its own rows one input shape
-    at a time and the rows are put together on the host.
+    at a time and the rows are put together on the host; spatially sharded, every input
+    shape's pairs are prepared sharded over all devices (one image may not fit one device).
     """
-    if len(buckets([_shapes(x) for x in inputs])) == 1:
-        return prepare_targets(frozen, axis.stack(inputs), objective=objective)
+    groups = buckets([_shapes(x) for x in inputs])
+    if len(groups) == 1:
+        return prepare_targets(frozen, axis.stack(inputs), objective=objective, layout=layout)
+    if layout is not None:
+        return _prepare_spatial_groups(objective, frozen, inputs, axis, groups)
     local = [inputs[i] for i in axis.local]
     rows: list[Any] = [None] * len(local)
     for group in buckets([_shapes(x) for x in local]):
@@ -518,6 +550,23 @@ def _prepare(objective: Objective, frozen: Frozen, inputs: list[dict[str, np.nda
         for j, k in enumerate(group):
             rows[k] = jax.tree.map(lambda a, j=j: a[j], prepared)
     return axis.to_global(jax.tree.map(lambda *xs: np.stack(xs), *rows))
+
+
+def _prepare_spatial_groups(objective: Objective, frozen: Frozen, inputs: list[dict[str, np.ndarray]],
+                            axis: PairAxis, groups: list[list[int]]) -> Any:
+    """Mixed input shapes, spatially sharded: each shape group prepared on the whole mesh,
+    gathered to the host (every process) and laid out again as one bucket."""
+    from jax.experimental.multihost_utils import process_allgather
+
+    rows: list[Any] = [None] * len(inputs)
+    for group in groups:
+        members = [inputs[i] for i in group]
+        sub = PairAxis(len(group), mesh=axis.mesh)
+        prepared = prepare_targets(frozen, sub.stack(members), objective=objective, layout=sub.layout)
+        host = jax.tree.map(lambda a: np.asarray(process_allgather(a, tiled=True)), prepared)
+        for j, i in enumerate(group):
+            rows[i] = jax.tree.map(lambda a, j=j: a[j], host)
+    return axis.stack(rows)
 
 
 def _chunk_length(step: int, settings: EngineConfig, *boundaries: int) -> int:
