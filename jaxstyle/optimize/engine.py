@@ -70,6 +70,7 @@ import numpy as np
 import optax
 
 from jaxstyle import color
+from jaxstyle import sharding as shd
 from jaxstyle.checkpoint import PytreeCheckpointer
 from jaxstyle.errors import InputError, JaxstyleError, flag, non_finite_terms
 from jaxstyle.io import MAX_SIZE, resize, resize_long_side
@@ -235,6 +236,48 @@ def _images(variables, *, objective: Objective) -> jax.Array:
     return jax.vmap(objective.image)(variables)
 
 
+def chunk_memory(objective: Objective, settings: EngineConfig, content_shape: tuple[int, int],
+                 style_shape: tuple[int, int] | None = None, n_pairs: int = 1,
+                 devices: Sequence[jax.Device] | None = None) -> dict[str, int]:
+    """Per-device bytes of the compiled optimization loop for ``n_pairs`` pairs of (H, W) images,
+    laid out as ``settings.spatial_shards`` asks over ``devices`` (default all): XLA's
+    ``memory_analysis`` of :func:`run_chunk`, compiled from shapes only (nothing runs).
+
+    Returns ``temp`` (activations, gradients, loop temporaries), ``argument`` (image, optimizer
+    state, targets and networks held by each device), ``output`` and ``alias`` (outputs that
+    reuse donated arguments), and ``peak`` = temp + argument + output - alias.
+    """
+    devices = list(devices if devices is not None else jax.devices())
+    axis = PairAxis(n_pairs, mesh=(shd.make_mesh(len(devices)) if settings.spatial_shards == 1 else
+                                   shd.make_pair_space_mesh(settings.spatial_shards, devices)))
+    frozen = objective.frozen()
+    zeros = functools.partial(np.broadcast_to, np.zeros((), np.float32))  # shapes only, no memory
+    inputs = {"content": zeros((*content_shape, 3)), "style": zeros((*(style_shape or content_shape), 3))}
+    start = objective.init(inputs, np.random.default_rng(0), inputs["content"])
+
+    def abstract(tree: Any) -> Any:
+        return jax.tree.map(lambda s: jax.ShapeDtypeStruct((axis.padded, *s.shape), s.dtype,
+                                                           sharding=axis.sharding_of(s.shape)), tree)
+
+    one = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), (start, inputs))
+    variables, batch = abstract(one[0]), abstract(one[1])
+    program = settings.program_key()
+    opt_state = jax.eval_shape(lambda v: init_opt_state(v, settings=program, layout=axis.layout), variables)
+    targets = jax.eval_shape(lambda i: prepare_targets(frozen, i, objective=objective, layout=axis.layout), batch)
+    whole = shd.replicated(axis.mesh)
+    compiled = run_chunk.lower(
+        variables, abstract(jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape[1:], s.dtype), opt_state)),
+        jnp.int32(1), abstract(jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape[1:], s.dtype), targets)),
+        jax.tree.map(lambda a: jax.ShapeDtypeStruct(np.shape(a), a.dtype, sharding=whole), frozen),
+        objective=objective, settings=program, layout=axis.layout,
+    ).compile()
+    m = compiled.memory_analysis()
+    out = {"temp": m.temp_size_in_bytes, "argument": m.argument_size_in_bytes, "output": m.output_size_in_bytes,
+           "alias": m.alias_size_in_bytes}
+    out["peak"] = out["temp"] + out["argument"] + out["output"] - out["alias"]
+    return out
+
+
 # --------------------------------------------------------------------------- inputs
 
 
@@ -258,15 +301,17 @@ def _scale_sizes(size: int, scales: int) -> list[int]:
 
 
 def check_spatial_heights(spatial_shards: int, heights: Sequence[int]) -> None:
-    """One-line InputError unless every image height divides into ``spatial_shards`` strips.
+    """One-line InputError unless ``spatial_shards`` divides the device count and every image height.
 
     Refused rather than padded: padding the image and cropping it inside the program would
     need unevenly split arrays, on which XLA's SPMD partitioner computed wrong gradients here.
     """
     bad = sorted({h for h in heights if h % spatial_shards})
-    if spatial_shards > 1 and bad:
+    if bad:
         raise InputError(f"--spatial-shards {spatial_shards} needs image heights divisible by {spatial_shards}, "
                          f"got {', '.join(map(str, bad))} px (crop the content, or pick another --size/--scales)")
+    if jax.device_count() % spatial_shards:
+        raise InputError(f"--spatial-shards {spatial_shards} must divide the device count {jax.device_count()}")
 
 
 class OptimizationDiverged(JaxstyleError):
