@@ -91,9 +91,9 @@ class PairAxis:
         self.mesh = mesh
         self.layout = shd.SpatialLayout(mesh) if shd.SPACE_AXIS in mesh.axis_names else None
         self.sharding = shd.data_sharded(self.mesh)  # rows on `data`, whole along `space`
-        n_groups = dict(self.mesh.shape)[shd.DATA_AXIS]
+        self.groups = dict(self.mesh.shape)[shd.DATA_AXIS]  # device groups splitting the pairs
         self.n_pairs = n_pairs
-        self.padded = -(-n_pairs // n_groups) * n_groups
+        self.padded = -(-n_pairs // self.groups) * self.groups
         self.order = list(range(n_pairs)) + [n_pairs - 1] * (self.padded - n_pairs)
         held = sorted({r for index in self.sharding.addressable_devices_indices_map((self.padded,)).values()
                        for r in range(*index[0].indices(self.padded))})

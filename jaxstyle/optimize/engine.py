@@ -135,13 +135,16 @@ class EngineConfig:
     # Devices sharing each pair's image, split along its height (1: pairs only). Must divide
     # the device count; see README "One large image over many devices".
     spatial_shards: int = 1
+    # Pairs whose loss and gradient each device computes at once (None: 1 on the CPU, where
+    # batching pairs gains no throughput but multiplies activation memory; all elsewhere).
+    pair_batch: int | None = None
 
     def __post_init__(self):
         check_fields(
             self,
             choices={"optimizer": OPTIMIZERS, "init": INITS, "preserve_color": color.MODES},
             positive=("size", "steps", "scales", "chunk", "spatial_shards"),
-            non_negative=("lr",),
+            non_negative=("lr", "pair_batch"),
         )
         if not 32 <= self.size <= MAX_SIZE:
             raise InputError(f"--size must be in 32..{MAX_SIZE} px, got {self.size}")
@@ -162,7 +165,14 @@ class EngineConfig:
     def program_key(self) -> EngineConfig:
         """Only the fields that change the compiled step (the static jit argument), so runs
         differing in length, size, seed, init or colour mode share one program per shape."""
-        return EngineConfig(optimizer=self.optimizer, lr=self.lr, line_search=self.line_search)
+        return EngineConfig(optimizer=self.optimizer, lr=self.lr, line_search=self.line_search,
+                            pair_batch=self.pair_batch)
+
+    def pairs_at_once(self, per_device: int) -> int:
+        """How many of a device's ``per_device`` pairs are evaluated at once: the largest divisor
+        of ``per_device`` up to :attr:`pair_batch` (its default: 1 on the CPU, else all)."""
+        wanted = self.pair_batch or (1 if jax.default_backend() == "cpu" else per_device)
+        return max(d for d in range(1, min(wanted, per_device) + 1) if per_device % d == 0)
 
 
 @dataclasses.dataclass
@@ -199,9 +209,32 @@ def _placed(tree: Any, layout: SpatialLayout | None) -> Any:
     return tree if layout is None else layout.place(tree)
 
 
-@functools.partial(jax.jit, static_argnames=("objective", "settings", "layout"), donate_argnums=(0, 1))
+def _over_pairs(fn: Callable, groups: int, at_once: int) -> Callable:
+    """``fn`` of one pair -> a function of pytrees with a leading pair axis (P, ...).
+
+    The P rows are ``groups`` device groups (the sharded ``data`` axis) of P/groups rows each;
+    every group runs its rows ``at_once`` at a time (``vmap``), one batch after another
+    (``lax.map``), so activations are held for ``at_once`` pairs per device, not P/groups.
+    """
+    batched = jax.vmap(fn)
+
+    def run(*trees):
+        p = jax.tree.leaves(trees)[0].shape[0]
+        if at_once >= p // groups:
+            return batched(*trees)
+        if groups == 1 and at_once == 1:
+            return jax.lax.map(lambda t: fn(*t), trees)
+        split = jax.tree.map(lambda x: x.reshape(groups, p // groups // at_once, at_once, *x.shape[1:]), trees)
+        out = jax.vmap(lambda t: jax.lax.map(lambda b: batched(*b), t))(split)
+        return jax.tree.map(lambda x: x.reshape(p, *x.shape[3:]), out)
+
+    return run
+
+
+@functools.partial(jax.jit, static_argnames=("objective", "settings", "layout", "pair_groups"),
+                   donate_argnums=(0, 1))
 def run_chunk(variables, opt_state, n_steps, targets, frozen, *, objective: Objective, settings: EngineConfig,
-              layout: SpatialLayout | None = None):
+              layout: SpatialLayout | None = None, pair_groups: int = 1):
     """Run ``n_steps`` (traced, so one program serves every chunk length) optimizer steps on all pairs.
 
     ``variables``, ``opt_state``, ``targets``: pytrees with a leading pair axis (P, ...),
@@ -210,11 +243,15 @@ def run_chunk(variables, opt_state, n_steps, targets, frozen, *, objective: Obje
     chunk. The loop runs on device: no host syncs inside. With a spatial ``layout`` the maps
     are also split along their height (:class:`SpatialLayout`) and stay so across chunks; XLA
     partitions the convolutions (halo exchanges) and sums over positions (all-reduces).
+    ``pair_groups``: the size of the mesh's ``data`` axis (device groups splitting the pairs);
+    each group evaluates its pairs ``settings.pairs_at_once`` at a time (:func:`_over_pairs`).
     """
     opt = settings.make_optimizer()
-    step = jax.vmap(lambda v, s, t: _pair_step(v, s, t, frozen, objective, settings, opt))
+    at_once = settings.pairs_at_once(jax.tree.leaves(variables)[0].shape[0] // pair_groups)
+    step = _over_pairs(lambda v, s, t: _pair_step(v, s, t, frozen, objective, settings, opt), pair_groups, at_once)
+    report_fn = _over_pairs(lambda v, t: _pair_report(v, t, frozen, objective), pair_groups, at_once)
     variables, opt_state = jax.lax.fori_loop(0, n_steps, lambda _, c: step(*c, targets), (variables, opt_state))
-    report = jax.vmap(lambda v, t: _pair_report(v, t, frozen, objective))(variables, targets)
+    report = report_fn(variables, targets)
     return _placed(variables, layout), _placed(opt_state, layout), report
 
 
@@ -269,7 +306,7 @@ def chunk_memory(objective: Objective, settings: EngineConfig, content_shape: tu
         variables, abstract(jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape[1:], s.dtype), opt_state)),
         jnp.int32(1), abstract(jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape[1:], s.dtype), targets)),
         jax.tree.map(lambda a: jax.ShapeDtypeStruct(np.shape(a), a.dtype, sharding=whole), frozen),
-        objective=objective, settings=program, layout=axis.layout,
+        objective=objective, settings=program, layout=axis.layout, pair_groups=axis.groups,
     ).compile()
     m = compiled.memory_analysis()
     out = {"temp": m.temp_size_in_bytes, "argument": m.argument_size_in_bytes, "output": m.output_size_in_bytes,
@@ -547,7 +584,7 @@ def _optimize_bucket(
     def chunk(n: int) -> dict[str, jax.Array]:
         state["variables"], state["opt_state"], report = run_chunk(
             state["variables"], state["opt_state"], jnp.int32(n), targets, frozen, objective=objective,
-            settings=program, layout=layout,
+            settings=program, layout=layout, pair_groups=axis.groups,
         )
         return report
 
