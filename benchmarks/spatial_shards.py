@@ -36,7 +36,7 @@ def main() -> None:
 
     encoder = load_encoder("vgg16")
     print(f"# load average at start: {os.getloadavg()}; jax {jax.__version__}, {jax.device_count()} CPU devices\n")
-    print(f"| size | shards | temp MiB | argument MiB | output MiB | peak MiB/device | peak x N / peak(1) | compile s |")
+    print("| size | shards | temp MiB | argument MiB | output MiB | peak MiB/device | peak x N / peak(1) | compile s |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     mib = 2.0**-20
     for size in a.sizes:
@@ -46,9 +46,10 @@ def main() -> None:
             t = time.perf_counter()
             m = chunk_memory(cfg.objective(encoder), cfg, (size, size), devices=jax.devices()[:n])
             took = time.perf_counter() - t
-            base = base or m["peak"]
+            base = m["peak"] if n == 1 else base
+            ratio = f"{m['peak'] * n / base:.2f}" if base else "-"
             print(f"| {size} | {n} | {m['temp'] * mib:.0f} | {m['argument'] * mib:.0f} | {m['output'] * mib:.0f} "
-                  f"| {m['peak'] * mib:.0f} | {m['peak'] * n / base:.2f} | {took:.0f} |", flush=True)
+                  f"| {m['peak'] * mib:.0f} | {ratio} | {took:.0f} |", flush=True)
     print(f"\n# load average at end: {os.getloadavg()}")
 
 

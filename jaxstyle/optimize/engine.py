@@ -255,6 +255,33 @@ def run_chunk(variables, opt_state, n_steps, targets, frozen, *, objective: Obje
     return _placed(variables, layout), _placed(opt_state, layout), report
 
 
+def compile_chunk(variables, opt_state, targets, frozen, **static: Any) -> Callable:
+    """:func:`run_chunk` compiled for these arguments (``static``: its keyword arguments), then
+    the heap the compiler freed handed back to the OS (:func:`release_freed_heap`).
+
+    Call it as ``compiled(variables, opt_state, n_steps, targets, frozen)``. Compiling
+    explicitly, before the first run, is what lets the loop's buffers reuse that memory.
+    """
+    compiled = run_chunk.lower(variables, opt_state, jnp.int32(0), targets, frozen, **static).compile()
+    release_freed_heap()
+    return compiled
+
+
+def release_freed_heap() -> None:
+    """Return freed ``malloc`` heap to the OS (glibc ``malloc_trim``; a no-op elsewhere).
+
+    XLA:CPU's compiler frees a few hundred MB of small allocations that glibc keeps in its heap,
+    while the loop's buffers are large blocks glibc maps anew, so without this the two add up in
+    the process's peak memory (256 px Gatys: 849 -> 737 MB peak RSS, see BENCHMARKS.md).
+    """
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 @functools.partial(jax.jit, static_argnames=("settings", "layout"))
 def init_opt_state(variables, *, settings: EngineConfig, layout: SpatialLayout | None = None):
     """The optimizer state of every pair: ``variables`` (P, ...) -> state pytree (P, ...)."""
@@ -581,11 +608,12 @@ def _optimize_bucket(
     if ckpt is not None and (restored := ckpt.restore_latest(state)) is not None:
         step, state = restored
 
+    compiled = compile_chunk(state["variables"], state["opt_state"], targets, frozen, objective=objective,
+                             settings=program, layout=layout, pair_groups=axis.groups)
+
     def chunk(n: int) -> dict[str, jax.Array]:
-        state["variables"], state["opt_state"], report = run_chunk(
-            state["variables"], state["opt_state"], jnp.int32(n), targets, frozen, objective=objective,
-            settings=program, layout=layout, pair_groups=axis.groups,
-        )
+        state["variables"], state["opt_state"], report = compiled(
+            state["variables"], state["opt_state"], jnp.int32(n), targets, frozen)
         return report
 
     def mean_losses(report: dict[str, jax.Array]) -> dict[str, float]:
