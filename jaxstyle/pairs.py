@@ -9,12 +9,13 @@ match), and a bucket's pair axis is split over every device of every process wit
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Hashable, Sequence
 from typing import Any
 
 import jax
 import numpy as np
-from jax.sharding import Mesh
+from jax.sharding import Mesh, NamedSharding
 
 from jaxstyle import sharding as shd
 from jaxstyle.errors import InputError
@@ -71,32 +72,55 @@ def buckets(keys: Sequence[Hashable]) -> list[list[int]]:
 class PairAxis:
     """The pair axis of one bucket of ``n_pairs`` pairs, split over every device of every process.
 
-    The axis is padded to a multiple of the device count by repeating the last pair; process
-    ``p`` feeds rows ``rows`` (pair indices ``local``) and gets back the results of the pairs
-    it owns (:meth:`owned`), padding dropped.
+    The axis is padded to a multiple of the ``data`` axis size by repeating the last pair;
+    process ``p`` feeds rows ``rows`` (pair indices ``local``) and gets back the results of
+    the pairs it owns (:meth:`owned`), padding dropped.
+
+    With ``spatial_shards`` N > 1 the mesh is 2-D, ``(data, space)`` with ``space`` of size N
+    (:func:`jaxstyle.sharding.make_pair_space_mesh`): each pair's maps are split along their
+    height over N devices (:attr:`layout`, a :class:`~jaxstyle.sharding.SpatialLayout`), which
+    may belong to several processes; all of them feed that pair, and the one holding its
+    first height shard owns it.
     """
 
-    def __init__(self, n_pairs: int, mesh: Mesh | None = None):
+    def __init__(self, n_pairs: int, mesh: Mesh | None = None, spatial_shards: int = 1):
         if n_pairs <= 0:
             raise InputError("a bucket needs at least one pair")
-        self.mesh = mesh or shd.make_mesh()
-        self.sharding = shd.data_sharded(self.mesh)
-        n_dev = self.mesh.devices.size
+        if mesh is None:
+            mesh = shd.make_mesh() if spatial_shards == 1 else shd.make_pair_space_mesh(spatial_shards)
+        self.mesh = mesh
+        self.layout = shd.SpatialLayout(mesh) if shd.SPACE_AXIS in mesh.axis_names else None
+        self.sharding = shd.data_sharded(self.mesh)  # rows on `data`, whole along `space`
+        self.groups = dict(self.mesh.shape)[shd.DATA_AXIS]  # device groups splitting the pairs
         self.n_pairs = n_pairs
-        self.padded = -(-n_pairs // n_dev) * n_dev
+        self.padded = -(-n_pairs // self.groups) * self.groups
         self.order = list(range(n_pairs)) + [n_pairs - 1] * (self.padded - n_pairs)
-        per = self.padded // jax.process_count()
-        self.rows = slice(jax.process_index() * per, (jax.process_index() + 1) * per)
+        held = sorted({r for index in self.sharding.addressable_devices_indices_map((self.padded,)).values()
+                       for r in range(*index[0].indices(self.padded))})
+        self.rows = slice(held[0], held[-1] + 1)  # contiguous: mesh rows are consecutive devices
         self.local: list[int] = self.order[self.rows]
 
+    def sharding_of(self, per_pair_shape: Sequence[int]) -> NamedSharding:
+        """Where a leaf with this per-pair shape lives."""
+        return self.sharding if self.layout is None else self.layout.sharding(per_pair_shape)
+
     def to_global(self, local: Any) -> Any:
-        """Host arrays (or a pytree of them) with one row per ``local`` pair -> global arrays."""
-        return jax.tree.map(
-            lambda a: jax.make_array_from_process_local_data(
-                self.sharding, np.asarray(a), (self.padded, *np.shape(a)[1:])
-            ),
-            local,
-        )
+        """Host arrays (or a pytree of them) with one row per ``local`` pair -> global arrays
+        (maps also split along their height when spatially sharded)."""
+
+        def leaf(a):
+            a = np.asarray(a)
+            shape = (self.padded, *a.shape[1:])
+            return jax.make_array_from_callback(
+                shape, self.sharding_of(shape[1:]),
+                lambda index: a[(self._local_slice(index[0]), *index[1:])],
+            )
+
+        return jax.tree.map(leaf, local)
+
+    def _local_slice(self, rows: slice) -> slice:
+        start, stop, _ = rows.indices(self.padded)
+        return slice(start - self.rows.start, stop - self.rows.start)
 
     def stack(self, per_pair: Sequence[Any]) -> Any:
         """``per_pair[i]`` for every pair -> global arrays of this process's rows."""
@@ -104,9 +128,16 @@ class PairAxis:
         return self.to_global(jax.tree.map(lambda *xs: np.stack(xs), *rows))
 
     def owned(self, x: jax.Array) -> list[np.ndarray | None]:
-        """Host copies of the pairs whose rows live on this process (None for the others)."""
+        """Host copies of the pairs this process owns (None for the others)."""
+        if self.layout is not None:  # gather each pair's height shards (across processes too)
+            x = _whole_rows(x, self.sharding)
+            leaders = set(self.mesh.devices[:, 0].flat)  # first height shard of each row group
+        else:
+            leaders = set(self.mesh.devices.flat)
         out: list[np.ndarray | None] = [None] * self.n_pairs
         for shard in x.addressable_shards:
+            if shard.device not in leaders:
+                continue
             start = shard.index[0].start or 0
             data = np.asarray(shard.data)
             for k in range(data.shape[0]):
@@ -114,3 +145,9 @@ class PairAxis:
                 if row < self.n_pairs and self.order[row] == row:
                     out[row] = data[k]
         return out
+
+
+@functools.partial(jax.jit, static_argnums=1)
+def _whole_rows(x: jax.Array, sharding: NamedSharding) -> jax.Array:
+    """``x`` resharded so each device holds whole pair rows (an all-gather over ``space``)."""
+    return jax.lax.with_sharding_constraint(x, sharding)

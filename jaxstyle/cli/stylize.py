@@ -144,6 +144,9 @@ def register(subparsers) -> None:
     o.add_argument("--pool", choices=("max", "avg"), default=S, help="default max")
     o.add_argument("--remat", action="store_true", default=S,
                    help="gradient checkpointing around encoder blocks (large images, less memory)")
+    o.add_argument("--spatial-shards", type=int, default=S, metavar="N",
+                   help="split each image's optimization along its height over N devices (one large "
+                   "image beyond one device's memory; N divides the device count and every image height)")
     o.add_argument("--save-every", type=int, default=S, metavar="N",
                    help="also write intermediate frames every N steps (into OUTPUT/frames/)")
     o.add_argument("--checkpoint-dir", default=S,

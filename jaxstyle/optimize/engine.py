@@ -70,11 +70,13 @@ import numpy as np
 import optax
 
 from jaxstyle import color
+from jaxstyle import sharding as shd
 from jaxstyle.checkpoint import PytreeCheckpointer
 from jaxstyle.errors import InputError, JaxstyleError, flag, non_finite_terms
 from jaxstyle.io import MAX_SIZE, resize, resize_long_side
 from jaxstyle.optimize.objective import Frozen, Objective, Variables
 from jaxstyle.pairs import Pair, PairAxis, buckets
+from jaxstyle.sharding import SpatialLayout
 
 OPTIMIZERS = ("lbfgs", "adam", "sgd")
 INITS = ("content", "noise", "style")
@@ -130,13 +132,19 @@ class EngineConfig:
     preserve_color: str = "none"  # none | luminance | histogram
     seed: int = 0  # for noise starts
     chunk: int = 10  # optimizer steps per device call (one progress update)
+    # Devices sharing each pair's image, split along its height (1: pairs only). Must divide
+    # the device count; see README "One large image over many devices".
+    spatial_shards: int = 1
+    # Pairs whose loss and gradient each device computes at once (None: 1 on the CPU, where
+    # batching pairs gains no throughput but multiplies activation memory; all elsewhere).
+    pair_batch: int | None = None
 
     def __post_init__(self):
         check_fields(
             self,
             choices={"optimizer": OPTIMIZERS, "init": INITS, "preserve_color": color.MODES},
-            positive=("size", "steps", "scales", "chunk"),
-            non_negative=("lr",),
+            positive=("size", "steps", "scales", "chunk", "spatial_shards"),
+            non_negative=("lr", "pair_batch"),
         )
         if not 32 <= self.size <= MAX_SIZE:
             raise InputError(f"--size must be in 32..{MAX_SIZE} px, got {self.size}")
@@ -157,7 +165,14 @@ class EngineConfig:
     def program_key(self) -> EngineConfig:
         """Only the fields that change the compiled step (the static jit argument), so runs
         differing in length, size, seed, init or colour mode share one program per shape."""
-        return EngineConfig(optimizer=self.optimizer, lr=self.lr, line_search=self.line_search)
+        return EngineConfig(optimizer=self.optimizer, lr=self.lr, line_search=self.line_search,
+                            pair_batch=self.pair_batch)
+
+    def pairs_at_once(self, per_device: int) -> int:
+        """How many of a device's ``per_device`` pairs are evaluated at once: the largest divisor
+        of ``per_device`` up to :attr:`pair_batch` (its default: 1 on the CPU, else all)."""
+        wanted = self.pair_batch or (1 if jax.default_backend() == "cpu" else per_device)
+        return max(d for d in range(1, min(wanted, per_device) + 1) if per_device % d == 0)
 
 
 @dataclasses.dataclass
@@ -190,37 +205,141 @@ def _pair_report(variables, targets, frozen, objective: Objective) -> dict[str, 
     return {"total": total, **parts}
 
 
-@functools.partial(jax.jit, static_argnames=("objective", "settings"), donate_argnums=(0, 1))
-def run_chunk(variables, opt_state, n_steps, targets, frozen, *, objective: Objective, settings: EngineConfig):
+def _placed(tree: Any, layout: SpatialLayout | None) -> Any:
+    return tree if layout is None else layout.place(tree)
+
+
+def _over_pairs(fn: Callable, groups: int, at_once: int) -> Callable:
+    """``fn`` of one pair -> a function of pytrees with a leading pair axis (P, ...).
+
+    The P rows are ``groups`` device groups (the sharded ``data`` axis) of P/groups rows each;
+    every group runs its rows ``at_once`` at a time (``vmap``), one batch after another
+    (``lax.map``), so activations are held for ``at_once`` pairs per device, not P/groups.
+    """
+    batched = jax.vmap(fn)
+
+    def run(*trees):
+        p = jax.tree.leaves(trees)[0].shape[0]
+        if at_once >= p // groups:
+            return batched(*trees)
+        if groups == 1 and at_once == 1:
+            return jax.lax.map(lambda t: fn(*t), trees)
+        split = jax.tree.map(lambda x: x.reshape(groups, p // groups // at_once, at_once, *x.shape[1:]), trees)
+        out = jax.vmap(lambda t: jax.lax.map(lambda b: batched(*b), t))(split)
+        return jax.tree.map(lambda x: x.reshape(p, *x.shape[3:]), out)
+
+    return run
+
+
+@functools.partial(jax.jit, static_argnames=("objective", "settings", "layout", "pair_groups"),
+                   donate_argnums=(0, 1))
+def run_chunk(variables, opt_state, n_steps, targets, frozen, *, objective: Objective, settings: EngineConfig,
+              layout: SpatialLayout | None = None, pair_groups: int = 1):
     """Run ``n_steps`` (traced, so one program serves every chunk length) optimizer steps on all pairs.
 
     ``variables``, ``opt_state``, ``targets``: pytrees with a leading pair axis (P, ...),
     sharded over it; ``settings``: a :meth:`EngineConfig.program_key`. Returns the new
     variables and optimizer state and ``{"total", *parts}`` (each (P,)) at the end of the
-    chunk. The loop runs on device: no host syncs inside.
+    chunk. The loop runs on device: no host syncs inside. With a spatial ``layout`` the maps
+    are also split along their height (:class:`SpatialLayout`) and stay so across chunks; XLA
+    partitions the convolutions (halo exchanges) and sums over positions (all-reduces).
+    ``pair_groups``: the size of the mesh's ``data`` axis (device groups splitting the pairs);
+    each group evaluates its pairs ``settings.pairs_at_once`` at a time (:func:`_over_pairs`).
     """
     opt = settings.make_optimizer()
-    step = jax.vmap(lambda v, s, t: _pair_step(v, s, t, frozen, objective, settings, opt))
+    at_once = settings.pairs_at_once(jax.tree.leaves(variables)[0].shape[0] // pair_groups)
+    step = _over_pairs(lambda v, s, t: _pair_step(v, s, t, frozen, objective, settings, opt), pair_groups, at_once)
+    report_fn = _over_pairs(lambda v, t: _pair_report(v, t, frozen, objective), pair_groups, at_once)
     variables, opt_state = jax.lax.fori_loop(0, n_steps, lambda _, c: step(*c, targets), (variables, opt_state))
-    report = jax.vmap(lambda v, t: _pair_report(v, t, frozen, objective))(variables, targets)
-    return variables, opt_state, report
+    report = report_fn(variables, targets)
+    return _placed(variables, layout), _placed(opt_state, layout), report
 
 
-@functools.partial(jax.jit, static_argnames=("settings",))
-def init_opt_state(variables, *, settings: EngineConfig):
+def compile_chunk(variables, opt_state, targets, frozen, **static: Any) -> Callable:
+    """:func:`run_chunk` compiled for these arguments (``static``: its keyword arguments), then
+    the heap the compiler freed handed back to the OS (:func:`release_freed_heap`).
+
+    Call it as ``compiled(variables, opt_state, n_steps, targets, frozen)``. Compiling
+    explicitly, before the first run, is what lets the loop's buffers reuse that memory.
+    """
+    compiled = run_chunk.lower(variables, opt_state, jnp.int32(0), targets, frozen, **static).compile()
+    release_freed_heap()
+    return compiled
+
+
+def release_freed_heap() -> None:
+    """Return freed ``malloc`` heap to the OS (glibc ``malloc_trim``; a no-op elsewhere).
+
+    XLA:CPU's compiler frees a few hundred MB of small allocations that glibc keeps in its heap,
+    while the loop's buffers are large blocks glibc maps anew, so without this the two add up in
+    the process's peak memory (256 px Gatys: 849 -> 737 MB peak RSS, see BENCHMARKS.md).
+    """
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+@functools.partial(jax.jit, static_argnames=("settings", "layout"))
+def init_opt_state(variables, *, settings: EngineConfig, layout: SpatialLayout | None = None):
     """The optimizer state of every pair: ``variables`` (P, ...) -> state pytree (P, ...)."""
-    return jax.vmap(settings.make_optimizer().init)(variables)
+    return _placed(jax.vmap(settings.make_optimizer().init)(variables), layout)
 
 
-@functools.partial(jax.jit, static_argnames=("objective",))
-def prepare_targets(frozen: Frozen, inputs: dict[str, jax.Array], *, objective: Objective):
-    """``objective.prepare`` jitted: inputs (P, ...) -> targets (P, ...)."""
-    return objective.prepare(frozen, inputs)
+@functools.partial(jax.jit, static_argnames=("objective", "layout"))
+def prepare_targets(frozen: Frozen, inputs: dict[str, jax.Array], *, objective: Objective,
+                    layout: SpatialLayout | None = None):
+    """``objective.prepare`` jitted: inputs (P, ...) -> targets (P, ...) (laid out by ``layout``)."""
+    return _placed(objective.prepare(frozen, inputs), layout)
 
 
 @functools.partial(jax.jit, static_argnames=("objective",))
 def _images(variables, *, objective: Objective) -> jax.Array:
     return jax.vmap(objective.image)(variables)
+
+
+def chunk_memory(objective: Objective, settings: EngineConfig, content_shape: tuple[int, int],
+                 style_shape: tuple[int, int] | None = None, n_pairs: int = 1,
+                 devices: Sequence[jax.Device] | None = None) -> dict[str, int]:
+    """Per-device bytes of the compiled optimization loop for ``n_pairs`` pairs of (H, W) images,
+    laid out as ``settings.spatial_shards`` asks over ``devices`` (default all): XLA's
+    ``memory_analysis`` of :func:`run_chunk`, compiled from shapes only (nothing runs).
+
+    Returns ``temp`` (activations, gradients, loop temporaries), ``argument`` (image, optimizer
+    state, targets and networks held by each device), ``output`` and ``alias`` (outputs that
+    reuse donated arguments), and ``peak`` = temp + argument + output - alias.
+    """
+    devices = list(devices if devices is not None else jax.devices())
+    axis = PairAxis(n_pairs, mesh=(shd.make_mesh(len(devices)) if settings.spatial_shards == 1 else
+                                   shd.make_pair_space_mesh(settings.spatial_shards, devices)))
+    frozen = objective.frozen()
+    zeros = functools.partial(np.broadcast_to, np.zeros((), np.float32))  # shapes only, no memory
+    inputs = {"content": zeros((*content_shape, 3)), "style": zeros((*(style_shape or content_shape), 3))}
+    start = objective.init(inputs, np.random.default_rng(0), inputs["content"])
+
+    def abstract(tree: Any) -> Any:
+        return jax.tree.map(lambda s: jax.ShapeDtypeStruct((axis.padded, *s.shape), s.dtype,
+                                                           sharding=axis.sharding_of(s.shape)), tree)
+
+    one = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), (start, inputs))
+    variables, batch = abstract(one[0]), abstract(one[1])
+    program = settings.program_key()
+    opt_state = jax.eval_shape(lambda v: init_opt_state(v, settings=program, layout=axis.layout), variables)
+    targets = jax.eval_shape(lambda i: prepare_targets(frozen, i, objective=objective, layout=axis.layout), batch)
+    whole = shd.replicated(axis.mesh)
+    compiled = run_chunk.lower(
+        variables, abstract(jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape[1:], s.dtype), opt_state)),
+        jnp.int32(1), abstract(jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape[1:], s.dtype), targets)),
+        jax.tree.map(lambda a: jax.ShapeDtypeStruct(np.shape(a), a.dtype, sharding=whole), frozen),
+        objective=objective, settings=program, layout=axis.layout, pair_groups=axis.groups,
+    ).compile()
+    m = compiled.memory_analysis()
+    out = {"temp": m.temp_size_in_bytes, "argument": m.argument_size_in_bytes, "output": m.output_size_in_bytes,
+           "alias": m.alias_size_in_bytes}
+    out["peak"] = out["temp"] + out["argument"] + out["output"] - out["alias"]
+    return out
 
 
 # --------------------------------------------------------------------------- inputs
@@ -243,6 +362,20 @@ def check_scales(scales: int, size: int) -> None:
 def _scale_sizes(size: int, scales: int) -> list[int]:
     """Long sides of the coarse-to-fine levels, coarsest first, halving down from ``size`` (>= 32)."""
     return [max(32, round(size / 2 ** (scales - 1 - k))) for k in range(scales)]
+
+
+def check_spatial_heights(spatial_shards: int, heights: Sequence[int]) -> None:
+    """One-line InputError unless ``spatial_shards`` divides the device count and every image height.
+
+    Refused rather than padded: padding the image and cropping it inside the program would
+    need unevenly split arrays, on which XLA's SPMD partitioner computed wrong gradients here.
+    """
+    bad = sorted({h for h in heights if h % spatial_shards})
+    if bad:
+        raise InputError(f"--spatial-shards {spatial_shards} needs image heights divisible by {spatial_shards}, "
+                         f"got {', '.join(map(str, bad))} px (crop the content, or pick another --size/--scales)")
+    if jax.device_count() % spatial_shards:
+        raise InputError(f"--spatial-shards {spatial_shards} must divide the device count {jax.device_count()}")
 
 
 class OptimizationDiverged(JaxstyleError):
@@ -373,6 +506,7 @@ def optimize_pairs(
     # One program per (scale, loop shapes): plan them all first so progress can count steps.
     sizes = _scale_sizes(settings.size, settings.scales)
     plan = [_scale(objective, frozen, pairs, extras, size, settings.preserve_color) for size in sizes]
+    check_spatial_heights(settings.spatial_shards, [x["content"].shape[0] for scale in plan for x in scale.inputs])
     if on_plan is not None:
         on_plan(settings.steps * sum(len(scale.buckets) for scale in plan))
     images: dict[int, np.ndarray] = {}  # the latest result of each owned pair
@@ -464,21 +598,25 @@ def _optimize_bucket(
 
     Returns per pair ``(image, variables)`` on the host for the pairs this process owns.
     """
-    axis = PairAxis(len(inputs))
-    targets = _prepare(objective, frozen, inputs, axis)
+    axis = PairAxis(len(inputs), spatial_shards=settings.spatial_shards)
+    layout = axis.layout
+    targets = _prepare(objective, frozen, inputs, axis, layout)
     program = settings.program_key()
     state = {"variables": axis.stack(starts)}
-    # Laid out like run_chunk's output (pair axis sharded), so the first chunk and the next share
-    # one compiled program: unconstrained, the state's type differs and run_chunk compiles twice.
-    state["opt_state"] = jax.device_put(init_opt_state(state["variables"], settings=program), axis.sharding)
+    # Laid out like run_chunk's output (pair axis sharded; maps along height when spatially
+    # sharded), so every chunk runs the one program compiled below.
+    opt_state = init_opt_state(state["variables"], settings=program, layout=layout)
+    state["opt_state"] = opt_state if layout is not None else jax.device_put(opt_state, axis.sharding)
     step = 0
     if ckpt is not None and (restored := ckpt.restore_latest(state)) is not None:
         step, state = restored
 
+    compiled = compile_chunk(state["variables"], state["opt_state"], targets, frozen, objective=objective,
+                             settings=program, layout=layout, pair_groups=axis.groups)
+
     def chunk(n: int) -> dict[str, jax.Array]:
-        state["variables"], state["opt_state"], report = run_chunk(
-            state["variables"], state["opt_state"], jnp.int32(n), targets, frozen, objective=objective, settings=program
-        )
+        state["variables"], state["opt_state"], report = compiled(
+            state["variables"], state["opt_state"], jnp.int32(n), targets, frozen)
         return report
 
     def mean_losses(report: dict[str, jax.Array]) -> dict[str, float]:
@@ -503,15 +641,20 @@ def _optimize_bucket(
     return _owned(axis, objective, state["variables"])
 
 
-def _prepare(objective: Objective, frozen: Frozen, inputs: list[dict[str, np.ndarray]], axis: PairAxis) -> Any:
-    """The bucket's targets (P, ...), sharded like its pair axis.
+def _prepare(objective: Objective, frozen: Frozen, inputs: list[dict[str, np.ndarray]], axis: PairAxis,
+             layout: SpatialLayout | None = None) -> Any:
+    """The bucket's targets (P, ...), sharded like its pair axis (and ``layout``).
 
     Inputs of one shape: ``objective.prepare`` on the whole sharded batch. Inputs of several
     shapes (e.g. styles of other sizes): each process prepares its own rows one input shape
-    at a time and the rows are put together on the host.
+    at a time and the rows are put together on the host; spatially sharded, every input
+    shape's pairs are prepared sharded over all devices (one image may not fit one device).
     """
-    if len(buckets([_shapes(x) for x in inputs])) == 1:
-        return prepare_targets(frozen, axis.stack(inputs), objective=objective)
+    groups = buckets([_shapes(x) for x in inputs])
+    if len(groups) == 1:
+        return prepare_targets(frozen, axis.stack(inputs), objective=objective, layout=layout)
+    if layout is not None:
+        return _prepare_spatial_groups(objective, frozen, inputs, axis, groups)
     local = [inputs[i] for i in axis.local]
     rows: list[Any] = [None] * len(local)
     for group in buckets([_shapes(x) for x in local]):
@@ -520,6 +663,23 @@ def _prepare(objective: Objective, frozen: Frozen, inputs: list[dict[str, np.nda
         for j, k in enumerate(group):
             rows[k] = jax.tree.map(lambda a, j=j: a[j], prepared)
     return axis.to_global(jax.tree.map(lambda *xs: np.stack(xs), *rows))
+
+
+def _prepare_spatial_groups(objective: Objective, frozen: Frozen, inputs: list[dict[str, np.ndarray]],
+                            axis: PairAxis, groups: list[list[int]]) -> Any:
+    """Mixed input shapes, spatially sharded: each shape group prepared on the whole mesh,
+    gathered to the host (every process) and laid out again as one bucket."""
+    from jax.experimental.multihost_utils import process_allgather
+
+    rows: list[Any] = [None] * len(inputs)
+    for group in groups:
+        members = [inputs[i] for i in group]
+        sub = PairAxis(len(group), mesh=axis.mesh)
+        prepared = prepare_targets(frozen, sub.stack(members), objective=objective, layout=sub.layout)
+        host = jax.tree.map(lambda a: np.asarray(process_allgather(a, tiled=True)), prepared)
+        for j, i in enumerate(group):
+            rows[i] = jax.tree.map(lambda a, j=j: a[j], host)
+    return axis.stack(rows)
 
 
 def _chunk_length(step: int, settings: EngineConfig, *boundaries: int) -> int:
