@@ -209,10 +209,10 @@ def _window_losses(objective: Objective, frozen: Frozen, window: jax.Array, cont
     return total, {"total": total, **parts}
 
 
-def _zero_report(objective: Objective, frozen: Frozen, style_targets: Targets, shape: tuple[int, int]) -> dict:
+def zero_report(objective: Objective, frozen: Frozen, style_targets: Targets, shape: tuple[int, int]) -> dict:
     """Zeros shaped like a window's ``{"total", *parts}`` (traced abstractly, nothing computed)."""
     window = jax.ShapeDtypeStruct((*shape, 3), jnp.float32)
-    losses = jax.eval_shape(lambda w: _window_losses(objective, frozen, w, w, style_targets)[1], window)
+    losses = jax.eval_shape(lambda w, t: _window_losses(objective, frozen, w, w, t)[1], window, style_targets)
     return {k: jnp.zeros(v.shape, v.dtype) for k, v in losses.items()}
 
 
@@ -256,7 +256,7 @@ def whole_style_targets(objective: Objective, frozen: Frozen, style: np.ndarray,
 
 
 @dataclasses.dataclass
-class _Hooks:
+class ImageHooks:
     """Progress and frame callbacks of one tiled scale of one pair."""
 
     progress: Callable[[int, dict[str, float]], None] | None = None  # (step within the scale, losses)
@@ -272,14 +272,14 @@ def optimize_image(
     settings: EngineConfig,
     tiling: TileConfig,
     rng: np.random.Generator,
-    hooks: _Hooks | None = None,
+    hooks: ImageHooks | None = None,
 ) -> np.ndarray:
     """``settings.steps`` tiled steps on one image from ``start`` (H,W,3); returns the raw image.
 
     ``inputs``: ``content`` (H,W,3) and ``style`` (h,w,3) as the objective sees them (resized,
     colour-prepared). ``rng`` draws the grid offsets.
     """
-    hooks = hooks or _Hooks()
+    hooks = hooks or ImageHooks()
     height, width = start.shape[:2]
     shape = (min(tiling.tile, height), min(tiling.tile, width))
     stride = tiling.tile - tiling.margin
@@ -289,11 +289,11 @@ def optimize_image(
     content = jnp.asarray(inputs["content"], jnp.float32)
     opt_state = jax.jit(settings.make_optimizer().init)({"image": image})
     grad = jnp.zeros_like(image)
-    zero_report = _zero_report(objective, frozen, targets, shape)
-    report = zero_report
+    zeros = zero_report(objective, frozen, targets, shape)
+    report = zeros
     for step in range(1, settings.steps + 1):
         offset = tuple(rng.integers(0, stride, 2)) if tiling.random_offsets else (0, 0)
-        report = jax.tree.map(jnp.zeros_like, zero_report)
+        report = jax.tree.map(jnp.zeros_like, zeros)
         for box in tile_boxes((height, width), tiling.tile, tiling.margin, offset):
             grad, report = tile_step(grad, report, image, content, jnp.asarray(box), targets, frozen,
                                      objective=objective, shape=shape)
@@ -370,7 +370,7 @@ def optimize_tiled(
             variables = objective.init(inputs, rng, start)
             if set(variables) != {"image"}:
                 raise InputError(f"--tile: {type(objective).__name__} optimizes more than the image")
-            hooks = _Hooks(
+            hooks = ImageHooks(
                 progress=None if progress is None else functools.partial(_offset, progress, done["steps"]),
                 frame=None if on_frame is None else functools.partial(
                     _frame, on_frame, i, content, settings.preserve_color, level * settings.steps),
