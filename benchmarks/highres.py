@@ -13,6 +13,12 @@ CPU XLA's buffers live there). The parent polls the child's RSS and kills it pas
 ``--budget-gb``: that side does not fit the budget, and the untiled series stops there. The
 largest tiled side the budget allows is extrapolated from a linear fit of RSS against pixels.
 Writes ``OUT.json`` and the chart ``OUT.png``.
+
+  python benchmarks/highres.py --seam-check RESULT.png [--grid 512]
+
+prints how far the largest jump between neighbouring rows/columns of a result stands out from the
+median jump (``max/median``; a seam is a spike), and with ``--grid`` the mean jump at that fixed
+grid's borders over the median (the naive tiling's seam positions; tests/test_tiled.py's metric).
 """
 
 from __future__ import annotations
@@ -130,6 +136,24 @@ def chart(rows: list[dict], budget_gb: float, path: Path) -> None:
     fig.savefig(path, dpi=100)
 
 
+def seam_check(path: str, grid: int | None) -> dict:
+    """Row/column jump statistics of the image at ``path`` (see the module docstring)."""
+    import numpy as np
+
+    from jaxstyle.io import load_image
+
+    img = load_image(path)
+    jump_x = np.abs(np.diff(img, axis=1)).mean(axis=(0, 2))[2:-2]  # image edges left out
+    jump_y = np.abs(np.diff(img, axis=0)).mean(axis=(1, 2))[2:-2]
+    median = float(np.median(np.concatenate([jump_x, jump_y])))
+    out = {"image": path, "shape": list(img.shape), "max_over_median": round(float(max(jump_x.max(), jump_y.max())) / median, 3),
+           "p99_over_median": round(float(np.percentile(np.concatenate([jump_x, jump_y]), 99)) / median, 3)}
+    if grid:
+        at = [jump_x[b - 3] for b in range(grid, img.shape[1] - 2, grid)] + [jump_y[b - 3] for b in range(grid, img.shape[0] - 2, grid)]
+        out["grid_borders_over_median"] = round(float(np.mean(at)) / median, 3)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sides", default="256,512,1024,2048,4096")
@@ -139,8 +163,13 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--budget-gb", type=float, default=4.0)
     ap.add_argument("--out", default="benchmarks/results/highres")
+    ap.add_argument("--seam-check", metavar="IMAGE")
+    ap.add_argument("--grid", type=int)
     ap.add_argument("--worker", choices=["untiled", "tiled"], help=argparse.SUPPRESS)
     a = ap.parse_args()
+    if a.seam_check:
+        print(json.dumps(seam_check(a.seam_check, a.grid)))
+        return
     sides = [int(s) for s in a.sides.split(",")]
     if a.worker:
         print("RESULT " + json.dumps(worker(sides[0], a.worker, a.steps, a.tile, a.overlap)), flush=True)
