@@ -98,10 +98,13 @@ def measure(side: int, mode: str, a: argparse.Namespace) -> dict:
 
 
 def largest_tiled_side(rows: list[dict], budget_gb: float) -> int | None:
-    """The side at which a line fitted to tiled RSS against pixel count reaches the budget."""
+    """The side at which a line fitted to tiled RSS against pixel count (multi-window sides)
+    reaches the budget."""
     import numpy as np
 
-    points = [(r["side"] ** 2, r["peak_rss_gb"]) for r in rows if r["mode"] == "tiled" and "peak_rss_gb" in r]
+    # Only sides larger than a tile: below, the window (the activations) shrinks with the image.
+    points = [(r["side"] ** 2, r["peak_rss_gb"]) for r in rows
+              if r["mode"] == "tiled" and "peak_rss_gb" in r and r["side"] > r["tile"]]
     if len(points) < 2:
         return None
     slope, intercept = np.polyfit(*zip(*points, strict=True), 1)
