@@ -130,6 +130,8 @@ def chart(rows: list[dict], budget_gb: float, path: Path) -> None:
     for ax, label in ((ax_t, "seconds per step"), (ax_m, "peak RSS (GB)")):
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
+        sides = sorted({r["side"] for r in rows})
+        ax.set_xticks(sides, [str(s) for s in sides])
         ax.set_xlabel("image side (px)")
         ax.set_ylabel(label)
         ax.grid(True, which="both", alpha=0.3)
