@@ -9,7 +9,9 @@ method added later is covered without touching this file:
   :meth:`~jaxstyle.methods.stylizer.FeedForwardStylizer.forward_program`, an optimization
   stylizer's engine chunk;
 - the optimization chunk (:func:`jaxstyle.optimize.engine.run_chunk`) of every objective of
-  the engine (:data:`jaxstyle.optimize.OBJECTIVES`) under every optimizer.
+  the engine (:data:`jaxstyle.optimize.OBJECTIVES`) under every optimizer;
+- ``--tile``'s window step and whole-image update (:mod:`jaxstyle.optimize.tiled`) of every
+  objective that can be tiled.
 
 A program that cannot be exported fails its test (no skips). All of them run in the default
 suite (25 tests, 33 s on the shared 2-core box at load ~5; the train steps, which trace a
@@ -39,6 +41,7 @@ from jaxstyle.methods.stylizer import FeedForwardStylizer
 from jaxstyle.methods.trainer import train_step_program
 from jaxstyle.optimize import OBJECTIVES
 from jaxstyle.optimize.engine import OPTIMIZERS, init_opt_state, prepare_targets, run_chunk
+from jaxstyle.optimize.tiled import TILED_OPTIMIZERS, Tileable, apply_update, tile_step, zero_report
 
 REPO = Path(__file__).resolve().parents[1]
 PLATFORMS = ("cuda", "tpu")
@@ -196,3 +199,24 @@ def test_export_optimization_chunk(objective, optimizer, line_search, remat, vgg
 
     cfg = StylizeConfig(method=objective, optimizer=optimizer, line_search=line_search, remat=remat, size=SIZE)
     export_chunk(objective_with_networks(cfg, vgg16), cfg)
+
+
+@pytest.mark.parametrize("objective", [o for o in OBJECTIVES if isinstance(OBJECTIVES[o](), Tileable)])
+def test_export_tiled_step(objective, vgg16):
+    """``--tile``'s two programs: the window step and the whole-image update (every tiled optimizer)."""
+    from jaxstyle.optimize import StylizeConfig
+    from jaxstyle.optimize.gatys import objective_with_networks
+
+    obj = objective_with_networks(StylizeConfig(method=objective, size=SIZE), vgg16)
+    frozen = obj.frozen()
+    full = jax.ShapeDtypeStruct((2 * SIZE, SIZE + 8, 3), jnp.float32)
+    targets = jax.eval_shape(lambda s: jax.tree.map(lambda a: a[0], obj.style_targets(frozen, s)), images(1))
+    report = zero_report(obj, frozen, targets, (SIZE, SIZE))
+    box = jax.ShapeDtypeStruct((6,), jnp.int32)
+    exported = export(functools.partial(tile_step, objective=obj, shape=(SIZE, SIZE)),
+                      (full, abstract(report), full, full, box, targets, frozen))
+    assert exported.out_avals[0].shape == full.shape
+    for optimizer in TILED_OPTIMIZERS:
+        settings = StylizeConfig(optimizer=optimizer).program_key()
+        state = jax.eval_shape(settings.make_optimizer().init, {"image": full})
+        export(functools.partial(apply_update, settings=settings), (full, state, full))

@@ -26,7 +26,8 @@ CLI_DEFAULTS = {"steps": 150}  # method options, applied where the method takes 
 
 # Flags that are stylizer controls or hooks (checked against the loaded stylizer's declaration).
 CONTROL_FLAGS = {"size", "preserve_color", "alpha", "style_weights", "masks", "cin_style",
-                 "all_scales", "wct_swap5", "save_every", "checkpoint_dir", "checkpoint_every"}
+                 "all_scales", "wct_swap5", "save_every", "checkpoint_dir", "checkpoint_every",
+                 "tile", "tile_overlap"}
 
 # Flags that are not method options or controls (inputs, outputs, multi-host).
 _COMMON = {"content", "style", "stylized", "output", "pairs", "no_sheet", "method", "func", "command",
@@ -147,6 +148,11 @@ def register(subparsers) -> None:
     o.add_argument("--spatial-shards", type=int, default=S, metavar="N",
                    help="split each image's optimization along its height over N devices (one large "
                    "image beyond one device's memory; N divides the device count and every image height)")
+    o.add_argument("--tile", type=int, default=S, metavar="SIZE",
+                   help="optimize the scales larger than SIZE px in overlapping SIZE x SIZE tiles at random "
+                   "offsets (images too large for memory; gatys, lapstyle; Adam unless --optimizer sgd)")
+    o.add_argument("--tile-overlap", type=int, default=S, metavar="PX",
+                   help="px by which neighbouring tiles overlap (default SIZE/4)")
     o.add_argument("--save-every", type=int, default=S, metavar="N",
                    help="also write intermediate frames every N steps (into OUTPUT/frames/)")
     o.add_argument("--checkpoint-dir", default=S,
@@ -191,6 +197,8 @@ def split_method_args(args: argparse.Namespace) -> tuple[dict, dict]:
     unused = [flag(k) for k in rest if k not in CONTROL_FLAGS]
     if unused:
         raise InputError(f"--method {args.method} does not use {', '.join(unused)}")
+    if "tile" in rest and "optimizer" in options_taken and "optimizer" not in options:
+        options["optimizer"] = "adam"  # the default L-BFGS cannot be tiled (random offsets change the objective)
     for key, value in CLI_DEFAULTS.items():  # for optimization runs, not trained models
         if key in options_taken and key not in options and "source" not in options:
             options[key] = value

@@ -6,6 +6,8 @@ every pair optimized in one sharded program per shape. An optimization method's 
 builds its objective and settings in ``load_stylizer`` and returns one of these (see
 :mod:`jaxstyle.methods.gatys`); ``size`` and ``preserve_color`` are engine settings here
 (coarse-to-fine scales count down from ``size``; colour is prepared at each scale).
+``tile`` (and ``tile_overlap``) optimize the scales larger than a tile in overlapping tiles
+(:mod:`jaxstyle.optimize.tiled`), for objectives that can be tiled.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from jaxstyle.errors import InputError
 from jaxstyle.methods.stylizer import (
     GENERIC_CONTROLS,
     Stylizer,
@@ -22,12 +25,15 @@ from jaxstyle.methods.stylizer import (
 )
 from jaxstyle.optimize import EngineConfig, Objective, make_pairs, optimize_pairs
 from jaxstyle.optimize.engine import check_intervals
+from jaxstyle.optimize.tiled import TileConfig, check_tiling, optimize_tiled
+
+TILE_CONTROLS = ("tile", "tile_overlap")
 
 
 class OptimizationStylizer(Stylizer):
     """Optimizes each pair's variables under ``objective`` with the engine ``settings``."""
 
-    controls = GENERIC_CONTROLS
+    controls = (*GENERIC_CONTROLS, *TILE_CONTROLS)
     hooks = ("progress", "on_plan", "on_frame", "save_every", "checkpoint_dir", "checkpoint_every")
 
     def __init__(self, objective: Objective, settings: EngineConfig):
@@ -36,6 +42,10 @@ class OptimizationStylizer(Stylizer):
 
     def validate(self, controls: dict[str, Any], n_styles: int) -> None:
         check_intervals(**{k: controls[k] for k in ("save_every", "checkpoint_every") if k in controls})
+        tiling = _tiling(controls)
+        if tiling is not None:
+            settings = dataclasses.replace(self.settings, **{k: controls[k] for k in GENERIC_CONTROLS if k in controls})
+            check_tiling(self.objective, settings, tiling)
 
     def stylize(self, contents: Any, styles: Any, **controls: Any) -> list:
         controls = {k: v for k, v in controls.items() if v is not None}
@@ -44,5 +54,22 @@ class OptimizationStylizer(Stylizer):
         images = as_images(contents, "content")
         style_images = [s for (s,) in style_sets(styles, len(images), mixing=False)]
         # Pair i is (images[i], style_images[i]); the engine resizes each distinct image once.
-        results = optimize_pairs(self.objective, make_pairs(images, style_images, "zip"), settings, **controls)
+        pairs = make_pairs(images, style_images, "zip")
+        tiling = _tiling(controls)
+        controls = {k: v for k, v in controls.items() if k not in TILE_CONTROLS}
+        if tiling is None:
+            results = optimize_pairs(self.objective, pairs, settings, **controls)
+        else:
+            results = optimize_tiled(self.objective, pairs, settings, tiling, **controls)
         return stack_if_array(contents, [None if r is None else r.image for r in results])
+
+
+def _tiling(controls: dict[str, Any]) -> TileConfig | None:
+    """The tiling ``controls`` ask for (None: untiled); one-line errors for what cannot be tiled."""
+    if "tile" not in controls:
+        if "tile_overlap" in controls:
+            raise InputError("--tile-overlap needs --tile")
+        return None
+    if "checkpoint_dir" in controls:
+        raise InputError("--tile runs do not checkpoint (--checkpoint-dir): leave one of them out")
+    return TileConfig(controls["tile"], controls.get("tile_overlap"))

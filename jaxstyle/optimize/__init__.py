@@ -11,6 +11,8 @@ and share one program; aspect ratios are never changed to make shapes match.
 - :mod:`jaxstyle.optimize.objective`: the :class:`Objective` protocol;
 - :mod:`jaxstyle.optimize.gatys`: the Gatys and Lapstyle objectives (:data:`OBJECTIVES`) and
   their front end :class:`StylizeConfig` + :func:`stylize`;
+- :mod:`jaxstyle.optimize.tiled`: one image larger than memory, optimized in overlapping
+  windows at random grid offsets (:func:`optimize_tiled` under a :class:`TileConfig`);
 - :mod:`jaxstyle.optimize.styleswap`: style swap's inversion (relu3_1 features matched to the
   swapped ones), the second objective family, written against the same protocol.
 
@@ -35,6 +37,7 @@ from jaxstyle.optimize.gatys import (
     stylize,
 )
 from jaxstyle.optimize.objective import Objective
+from jaxstyle.optimize.tiled import TileConfig, optimize_tiled
 from jaxstyle.pairs import Pair, make_pairs
 
 __all__ = [
@@ -51,7 +54,9 @@ __all__ = [
     "Pair",
     "PairResult",
     "StylizeConfig",
+    "TileConfig",
     "make_pairs",
     "optimize_pairs",
+    "optimize_tiled",
     "stylize",
 ]

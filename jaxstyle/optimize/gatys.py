@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from jaxstyle.errors import InputError
@@ -123,18 +124,35 @@ class Gatys:
     def prepare(self, frozen: dict[str, Any], inputs: dict[str, jax.Array]) -> dict[str, Any]:
         """Targets of P pairs: ``style_grams`` {layer: (P,C,C)}, the ``content`` (P,H,W,3), and
         ``content_feats`` {layer: (P,h,w,C)} (feature MSE) or ``lpips_feats`` [(P,h,w,c)] (LPIPS)."""
-        style_feats = frozen["encoder"](inputs["style"], self.style_layers)
-        targets = {
-            "content": inputs["content"],
-            "style_grams": {layer: gram_matrix(style_feats[layer]) for layer in self.style_layers},
-        }
-        if self.content_loss == "mse":
-            targets["content_feats"] = frozen["encoder"](inputs["content"], self.content_layers)
-        else:
-            targets["lpips_feats"] = frozen["lpips"].features(inputs["content"])
+        targets = {**self.content_targets(frozen, inputs["content"]), **self.style_targets(frozen, inputs["style"])}
         if self.traced_weights:  # the pair's weights ride along with its targets
             targets["weights"] = {name: inputs[name] for name in WEIGHT_INPUTS}
         return targets
+
+    # The two halves of ``prepare``, split so tiled optimization (jaxstyle.optimize.tiled) can
+    # take the style's Grams once from the whole style and the content targets per tile.
+
+    def content_targets(self, frozen: dict[str, Any], content: jax.Array) -> dict[str, Any]:
+        """The targets taken from the content (P,H,W,3): ``content`` and its features."""
+        if self.content_loss == "mse":
+            return {"content": content, "content_feats": frozen["encoder"](content, self.content_layers)}
+        return {"content": content, "lpips_feats": frozen["lpips"].features(content)}
+
+    def style_targets(self, frozen: dict[str, Any], style: jax.Array, weight: jax.Array | None = None) -> dict[str, Any]:
+        """``style_grams`` {layer: (P,C,C)} of the style (P,h,w,3): means over positions.
+
+        ``weight`` (P,h,w), optional: a per-pixel weight, area-pooled to each layer's grid, making
+        each Gram a weighted mean (tiles of a large style add up to its Gram this way).
+        """
+        feats = frozen["encoder"](style, self.style_layers)
+        if weight is None:
+            return {"style_grams": {layer: gram_matrix(feats[layer]) for layer in self.style_layers}}
+        return {"style_grams": {layer: _weighted_gram(feats[layer], weight) for layer in self.style_layers}}
+
+    def deepest_stride(self) -> int:
+        """Image pixels per position of the deepest encoder layer this objective reads."""
+        layers = self.style_layers + (self.content_layers if self.content_loss == "mse" else ())
+        return max(_layer_stride(layer) for layer in layers)
 
     def init(self, inputs: dict[str, np.ndarray], rng: np.random.Generator, image: np.ndarray) -> dict[str, np.ndarray]:
         return {"image": image}
@@ -188,6 +206,25 @@ def _layer_weights(given: Mapping[str, float] | None, layers: Sequence[str], kin
         raise InputError(f"{kind} layer weight(s) for {sorted(unknown)}, which are not among the objective's "
                          f"{kind} layers ({', '.join(layers)})")
     return np.array([given.get(layer, 0.0) for layer in layers], np.float32)
+
+
+def _layer_stride(layer: str) -> int:
+    """Pixels per position of VGG tap ``layer`` (``relu3_1``: 4, ``pool3``: 8)."""
+    block = int(layer[-3] if layer[-2] == "_" else layer[-1])
+    return 2 ** (block - (0 if layer.startswith("pool") else 1))
+
+
+def _weighted_gram(f: jax.Array, weight: jax.Array) -> jax.Array:
+    """Weighted Gram ``sum_k w_k F_ki F_kj / sum_k w_k``: (P,h,w,C), pixel weights (P,H,W) -> (P,C,C).
+
+    The weights are averaged over each feature position's ``s x s`` pixels (``s = H // h``).
+    """
+    p, h, w, c = f.shape
+    s = weight.shape[1] // h
+    pooled = weight[:, : h * s, : w * s].reshape(p, h, s, w, s).mean(axis=(2, 4))
+    g = jnp.einsum("pk,pki,pkj->pij", pooled.reshape(p, -1), f.reshape(p, -1, c), f.reshape(p, -1, c),
+                   precision=jax.lax.Precision.HIGHEST)
+    return g / jnp.sum(pooled, axis=(1, 2))[:, None, None]
 
 
 @dataclasses.dataclass(frozen=True)
