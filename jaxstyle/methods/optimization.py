@@ -20,7 +20,7 @@ from jaxstyle.methods.stylizer import (
     stack_if_array,
     style_sets,
 )
-from jaxstyle.optimize import EngineConfig, Objective, make_pairs, optimize_pairs
+from jaxstyle.optimize import EngineConfig, Objective, Pair, PairResult, make_pairs, optimize_pairs
 from jaxstyle.optimize.engine import check_intervals
 
 
@@ -44,5 +44,14 @@ class OptimizationStylizer(Stylizer):
         images = as_images(contents, "content")
         style_images = [s for (s,) in style_sets(styles, len(images), mixing=False)]
         # Pair i is (images[i], style_images[i]); the engine resizes each distinct image once.
-        results = optimize_pairs(self.objective, make_pairs(images, style_images, "zip"), settings, **controls)
-        return stack_if_array(contents, [None if r is None else r.image for r in results])
+        pairs = make_pairs(images, style_images, "zip")
+        results = optimize_pairs(self.objective, pairs, settings, extra_inputs=self.pair_inputs(pairs), **controls)
+        return stack_if_array(contents, [None if r is None else self.outputs(i, r) for i, r in enumerate(results)])
+
+    def pair_inputs(self, pairs: list[Pair]) -> dict[str, list[Any]]:
+        """The objective's ``extra_inputs`` for these pairs (images as given); none by default."""
+        return {}
+
+    def outputs(self, index: int, result: PairResult) -> Any:
+        """What pair ``index`` returns: its image, or ``(image, *side outputs)``."""
+        return result.image

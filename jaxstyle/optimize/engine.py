@@ -171,11 +171,24 @@ class PairResult:
 # --------------------------------------------------------------------------- on device
 
 
-def _pair_step(variables, opt_state, targets, frozen, objective: Objective, settings: EngineConfig, opt):
+def _loss(objective: Objective, variables, targets, frozen, step) -> tuple[jax.Array, dict[str, jax.Array]]:
+    """``objective.loss``, passed the optimizer ``step`` (int32 scalar) if it ``takes_step``."""
+    if getattr(objective, "takes_step", False):
+        return objective.loss(variables, targets, frozen, step=step)
+    return objective.loss(variables, targets, frozen)
+
+
+def _pair_image(variables, targets, objective: Objective) -> jax.Array:
+    """One pair's image: ``objective.render(variables, targets)`` if it has one, else ``image``."""
+    render = getattr(objective, "render", None)
+    return objective.image(variables) if render is None else render(variables, targets)
+
+
+def _pair_step(variables, opt_state, targets, frozen, step, objective: Objective, settings: EngineConfig, opt):
     """One optimizer step for one pair (vmapped over the pair axis by the caller)."""
 
     def value_fn(v):
-        return objective.loss(v, targets, frozen)[0]
+        return _loss(objective, v, targets, frozen, step)[0]
 
     if settings.optimizer == "lbfgs" and settings.line_search:  # reuse the line search's last evaluation
         value, grad = optax.value_and_grad_from_state(value_fn)(variables, state=opt_state)
@@ -185,24 +198,33 @@ def _pair_step(variables, opt_state, targets, frozen, objective: Objective, sett
     return optax.apply_updates(variables, updates), opt_state
 
 
-def _pair_report(variables, targets, frozen, objective: Objective) -> dict[str, jax.Array]:
-    total, parts = objective.loss(variables, targets, frozen)
+def _pair_report(variables, targets, frozen, step, objective: Objective) -> dict[str, jax.Array]:
+    total, parts = _loss(objective, variables, targets, frozen, step)
     return {"total": total, **parts}
 
 
 @functools.partial(jax.jit, static_argnames=("objective", "settings"), donate_argnums=(0, 1))
-def run_chunk(variables, opt_state, n_steps, targets, frozen, *, objective: Objective, settings: EngineConfig):
+def run_chunk(variables, opt_state, n_steps, targets, frozen, first_step=0, *, objective: Objective,
+              settings: EngineConfig):
     """Run ``n_steps`` (traced, so one program serves every chunk length) optimizer steps on all pairs.
 
     ``variables``, ``opt_state``, ``targets``: pytrees with a leading pair axis (P, ...),
-    sharded over it; ``settings``: a :meth:`EngineConfig.program_key`. Returns the new
-    variables and optimizer state and ``{"total", *parts}`` (each (P,)) at the end of the
-    chunk. The loop runs on device: no host syncs inside.
+    sharded over it; ``settings``: a :meth:`EngineConfig.program_key`; ``first_step``
+    (traced): the index of the chunk's first step, for objectives that ``take_step``. Returns
+    the new variables and optimizer state and ``{"total", *parts}`` (each (P,)) at the end of
+    the chunk (evaluated at step ``first_step + n_steps``). The loop runs on device: no host
+    syncs inside.
     """
     opt = settings.make_optimizer()
-    step = jax.vmap(lambda v, s, t: _pair_step(v, s, t, frozen, objective, settings, opt))
-    variables, opt_state = jax.lax.fori_loop(0, n_steps, lambda _, c: step(*c, targets), (variables, opt_state))
-    report = jax.vmap(lambda v, t: _pair_report(v, t, frozen, objective))(variables, targets)
+    first_step = jnp.asarray(first_step, jnp.int32)
+
+    def body(i, carry):
+        return jax.vmap(lambda v, s, t: _pair_step(v, s, t, frozen, first_step + i, objective, settings, opt))(
+            *carry, targets)
+
+    variables, opt_state = jax.lax.fori_loop(0, n_steps, body, (variables, opt_state))
+    end = first_step + n_steps
+    report = jax.vmap(lambda v, t: _pair_report(v, t, frozen, end, objective))(variables, targets)
     return variables, opt_state, report
 
 
@@ -219,8 +241,8 @@ def prepare_targets(frozen: Frozen, inputs: dict[str, jax.Array], *, objective: 
 
 
 @functools.partial(jax.jit, static_argnames=("objective",))
-def _images(variables, *, objective: Objective) -> jax.Array:
-    return jax.vmap(objective.image)(variables)
+def _images(variables, targets, *, objective: Objective) -> jax.Array:
+    return jax.vmap(lambda v, t: _pair_image(v, t, objective))(variables, targets)
 
 
 # --------------------------------------------------------------------------- inputs
@@ -475,7 +497,8 @@ def _optimize_bucket(
 
     def chunk(n: int) -> dict[str, jax.Array]:
         state["variables"], state["opt_state"], report = run_chunk(
-            state["variables"], state["opt_state"], jnp.int32(n), targets, frozen, objective=objective, settings=program
+            state["variables"], state["opt_state"], jnp.int32(n), targets, frozen, jnp.int32(step),
+            objective=objective, settings=program,
         )
         return report
 
@@ -495,10 +518,10 @@ def _optimize_bucket(
         if progress is not None:
             progress(step, losses)
         if on_frame is not None and save_every and step % save_every == 0:
-            on_frame(step, axis.owned(_images(state["variables"], objective=objective)))
+            on_frame(step, axis.owned(_images(state["variables"], targets, objective=objective)))
         if ckpt is not None and (step % checkpoint_every == 0 or step == settings.steps):
             ckpt.save(step, state)
-    return _owned(axis, objective, state["variables"])
+    return _owned(axis, objective, state["variables"], targets)
 
 
 def _prepare(objective: Objective, frozen: Frozen, inputs: list[dict[str, np.ndarray]], axis: PairAxis) -> Any:
@@ -529,9 +552,10 @@ def _chunk_length(step: int, settings: EngineConfig, *boundaries: int) -> int:
     return n
 
 
-def _owned(axis: PairAxis, objective: Objective, variables: Variables) -> list[tuple[np.ndarray, Variables] | None]:
+def _owned(axis: PairAxis, objective: Objective, variables: Variables, targets: Any
+           ) -> list[tuple[np.ndarray, Variables] | None]:
     """Host ``(image, variables)`` of the pairs whose rows live on this process, else None."""
-    images = axis.owned(_images(variables, objective=objective))
+    images = axis.owned(_images(variables, targets, objective=objective))
     leaves, treedef = jax.tree.flatten(variables)
     owned_leaves = [axis.owned(leaf) for leaf in leaves]
     return [
