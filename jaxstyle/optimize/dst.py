@@ -41,7 +41,14 @@ import numpy as np
 from jaxstyle.errors import InputError
 from jaxstyle.losses import content_loss, gram_matrix, gram_style_loss
 from jaxstyle.models.encoder import Encoder
-from jaxstyle.ops.tps import BORDER_POINTS, bilinear_sample, flow_tv, similarity_align, tps_flow, warp_image
+from jaxstyle.ops.tps import (
+    BORDER_POINTS,
+    bilinear_sample,
+    flow_tv,
+    similarity_align,
+    tps_flow,
+    warp_image,
+)
 from jaxstyle.optimize.engine import check_fields
 from jaxstyle.optimize.gatys import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS
 from jaxstyle.optimize.strotss import Strotss, StrotssConfig, StrotssTerms, lap_synthesize
