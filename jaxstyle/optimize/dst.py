@@ -56,6 +56,7 @@ from jaxstyle.points import Correspondences, check_inside, pad_points
 
 STYLE_LOSSES = ("strotss", "gatys")
 TARGET_MARGIN = 5.0  # px: targets are clamped this far inside the image (official)
+NORM_EPS = 1e-8  # px²: the warp loss' norm is sqrt(|d|² + eps), differentiable at d = 0
 DEFAULT_WEIGHTS = {  # per style loss: α, style weight (README "Deformable style transfer")
     "strotss": (8.0, 1.0),
     "gatys": (1.0, 1e5),
@@ -143,9 +144,10 @@ class DST(Strotss):
                 "mask": inputs["keypoint_mask"].astype(bool)}
 
     def init(self, inputs: dict[str, np.ndarray], rng: np.random.Generator, image: np.ndarray) -> dict[str, Any]:
-        k = np.shape(inputs["keypoints"])[0]
-        # Official: θ ~ U(0, 1e-4), not exactly 0 (the warp loss' norm has no gradient at 0).
-        return {**super().init(inputs, rng, image), "theta": (rng.random((k, 2)) * 1e-4).astype(np.float32)}
+        # θ starts at 0 (official: U(0, 1e-4), to keep the norm of the warp loss off its kink;
+        # a smoothed norm does that here, and a start that does not depend on the pair's index
+        # keeps a pair's result the same alone or in a batch).
+        return {**super().init(inputs, rng, image), "theta": np.zeros((np.shape(inputs["keypoints"])[0], 2), np.float32)}
 
     def _flow(self, variables, targets, hw: tuple[int, int], full_hw: tuple[int, int]) -> jax.Array:
         """The backward flow (h,w,2) at an (h, w) scale of the (H, W) working image."""
@@ -164,7 +166,8 @@ class DST(Strotss):
         content, style = terms.content_and_style(encoder, x, scale_targets, key, alpha)
         style_warped = terms.style(encoder, warped, scale_targets, jax.random.fold_in(key, 1), alpha)
         mask = targets["mask"].astype(jnp.float32)
-        dist = jnp.linalg.norm(targets["src"] + variables["theta"] - targets["target"], axis=-1)
+        gap = targets["src"] + variables["theta"] - targets["target"]
+        dist = jnp.sqrt(jnp.sum(gap * gap, axis=-1) + NORM_EPS)  # smooth where a point sits on its target
         parts = {
             "content": alpha * content,
             "style": style + style_warped,
