@@ -195,6 +195,8 @@ def keypoint_inputs(points: Correspondences, content_hw: tuple[int, int], style_
     ``keypoints`` (K,4), ``keypoint_mask`` (K,) and ``content_hw`` (2,); :func:`pad_inputs`
     pads a list of them to one K.
     """
+    if len(points.content) == 0:
+        raise InputError(f"{name}: no keypoints between the content and the style (give them with --points FILE)")
     check_inside(points.content, content_hw, f"{name}: content")
     check_inside(points.style, style_hw, f"{name}: style")
     src = np.asarray(points.content, np.float32)
