@@ -18,7 +18,7 @@ from jaxstyle.points import Correspondences
 
 # Shallow Gram terms keep the compiled program small; the warp and schedule are the real ones.
 FAST = dict(size=32, scales=1, dst_loss="gatys", content_layers=("relu1_1",), style_layers=("relu1_1", "relu2_1"), style_weight=10.0,
-            optimizer="adam", lr=0.05, chunk=10)
+            optimizer="adam", lr=0.05, chunk=10, pyramid_levels=2)
 
 
 def _tiny_encoder():

@@ -32,39 +32,40 @@ def _remd(x, y, cost):
     return max(c.min(1).mean(), c.min(0).mean())
 
 
-def test_losses_match_the_official_formulas():
+@jax.jit
+def _all_losses(x, y, x2):
+    """Every loss at once: one compiled program instead of many eagerly dispatched ops."""
+    return {"remd": L.remd_loss(x, y), "remd_l2": L.remd_loss(x, y, cosine=False), "moments": L.moment_loss(x, y),
+            "selfsim": L.self_similarity_loss(x, x2), "color": L.color_remd_loss(x[:, :3], y[:, :3]),
+            "zero_selfsim": L.self_similarity_loss(x, x), "zero_remd": L.remd_loss(x, x),
+            "zero_moments": L.moment_loss(x, x)}
+
+
+def test_losses_match_the_official_formulas_and_vanish_on_identical_sets():
     x, y = (a.astype(np.float64) for a in _sets())
-    np.testing.assert_allclose(L.remd_loss(jnp.asarray(x), jnp.asarray(y)), _remd(x, y, _cos), rtol=1e-5)
-    np.testing.assert_allclose(L.remd_loss(jnp.asarray(x), jnp.asarray(y), cosine=False), _remd(x, y, _l2),
-                               rtol=1e-5)
+    x2 = x + 0.3 * np.random.default_rng(5).normal(size=x.shape)
+    got = {k: float(v) for k, v in _all_losses(*(jnp.asarray(a, jnp.float32) for a in (x, y, x2))).items()}
+    np.testing.assert_allclose(got["remd"], _remd(x, y, _cos), rtol=1e-5)
+    np.testing.assert_allclose(got["remd_l2"], _remd(x, y, _l2), rtol=1e-5)
     mx, my = x.mean(0), y.mean(0)
     cx = (x - mx).T @ (x - mx) / (len(x) - 1)
     cy = (y - my).T @ (y - my) / (len(y) - 1)
-    moments = np.abs(mx - my).mean() + np.abs(cx - cy).mean()
-    np.testing.assert_allclose(L.moment_loss(jnp.asarray(x), jnp.asarray(y)), moments, rtol=1e-5)
-    x2 = x + 0.3 * np.random.default_rng(5).normal(size=x.shape)
+    np.testing.assert_allclose(got["moments"], np.abs(mx - my).mean() + np.abs(cx - cy).mean(), rtol=1e-5)
     m1, m2 = _cos(x, x), _cos(x2, x2)
     selfsim = np.abs(m1 / m1.sum(0, keepdims=True) - m2 / m2.sum(0, keepdims=True)).mean() * len(x)
-    np.testing.assert_allclose(L.self_similarity_loss(jnp.asarray(x), jnp.asarray(x2)), selfsim, rtol=1e-4)
+    np.testing.assert_allclose(got["selfsim"], selfsim, rtol=1e-4)
     yuv = np.asarray(L.YUV, np.float64)
     np.testing.assert_allclose(yuv @ yuv.T, np.eye(3), atol=1e-5)  # orthonormal
-    color = _remd(x[:, :3] @ yuv.T, y[:, :3] @ yuv.T, _l2)
-    np.testing.assert_allclose(L.color_remd_loss(jnp.asarray(x[:, :3]), jnp.asarray(y[:, :3])), color, rtol=1e-5)
-
-
-def test_identical_sets_have_zero_loss():
-    x, _ = _sets()
-    x = jnp.asarray(x)
-    assert float(L.self_similarity_loss(x, x)) == 0.0
-    assert abs(float(L.remd_loss(x, x))) < 1e-6 and float(L.moment_loss(x, x)) == 0.0
+    np.testing.assert_allclose(got["color"], _remd(x[:, :3] @ yuv.T, y[:, :3] @ yuv.T, _l2), rtol=1e-5)
+    assert got["zero_selfsim"] == 0.0 and abs(got["zero_remd"]) < 1e-6 and got["zero_moments"] == 0.0
 
 
 def test_pyramid_synthesis_inverts_decomposition_and_coarse_parts_are_smaller_images():
     img = jnp.asarray(np.random.default_rng(0).uniform(size=(37, 50, 3)).astype(np.float32))
-    pyr = lap_pyramid(img, 4)
+    pyr, full, coarse = jax.jit(lambda x: (p := lap_pyramid(x, 4), lap_synthesize(p), lap_synthesize(p[2:])))(img)
     assert [p.shape[:2] for p in pyr] == level_shapes((37, 50), 4)
-    np.testing.assert_allclose(np.asarray(lap_synthesize(pyr)), np.asarray(img), atol=1e-5)
-    assert lap_synthesize(pyr[2:]).shape == (9, 12, 3)
+    np.testing.assert_allclose(np.asarray(full), np.asarray(img), atol=1e-5)
+    assert coarse.shape == (9, 12, 3)
 
 
 def test_hypercolumns_sample_each_map_at_the_same_image_location():
@@ -73,12 +74,12 @@ def test_hypercolumns_sample_each_map_at_the_same_image_location():
     coarse = jnp.asarray(rng.uniform(size=(4, 4, 2)).astype(np.float32))
     fine = jnp.asarray(np.repeat(np.repeat(np.asarray(coarse), 2, 0), 2, 1))  # same map, upsampled
     pts = jnp.asarray([[1.0, 3.0], [6.0, 2.0]])
-    cols = L.hypercolumns(rgb, {"a": coarse}, ("a",), pts)
+    columns = jax.jit(lambda m: L.hypercolumns(rgb, {"a": m}, ("a",), pts))
+    cols = columns(coarse)
     np.testing.assert_array_equal(np.asarray(cols[:, :3]), np.asarray(rgb)[[3, 2], [1, 6]])
     # pixel (1,3) is the centre of coarse cell (0.25, 1.25): bilinear between coarse pixels
-    np.testing.assert_allclose(np.asarray(cols[0, 3:]), np.asarray(L.hypercolumns(
-        rgb, {"a": fine}, ("a",), pts))[0, 3:], atol=0.5)
-    where = L.sample_points(jax.random.key(0), (5, 7), 100)
+    np.testing.assert_allclose(np.asarray(cols[0, 3:]), np.asarray(columns(fine))[0, 3:], atol=0.5)
+    where = jax.jit(L.sample_points, static_argnums=(1, 2))(jax.random.key(0), (5, 7), 100)
     assert where.shape == (35, 2) and len(np.unique(np.asarray(where), axis=0)) == 35
 
 
