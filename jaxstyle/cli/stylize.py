@@ -246,8 +246,8 @@ def write_results(jobs, out_dir: Path, out_file: Path | None, sheet_height: int 
     """Save each ``(name, shown_inputs, result)``; with ``sheet_height``, also inputs | result sheets.
 
     Side outputs (a result ``(final, *side)``) are ``NAME_<side_names[k]>.png``, or
-    ``NAME_<long side>.png`` without names. Each file is written atomically and ``report(path)`` is called as soon as it is: when a
-    later write fails (disk full), what was written has been reported and nothing is
+    ``NAME_<long side>.png`` without names (the stylizer's ``side_outputs``). Each file is
+    written atomically and ``report(path)`` is called as soon as it is: when a later write fails (disk full), what was written has been reported and nothing is
     half-written. Returns the result images written (sheets are reported, not returned).
     """
     from jaxstyle.io import make_grid, save_image

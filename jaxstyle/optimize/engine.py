@@ -210,7 +210,7 @@ def run_chunk(variables, opt_state, n_steps, targets, frozen, first_step=0, *, o
 
     ``variables``, ``opt_state``, ``targets``: pytrees with a leading pair axis (P, ...),
     sharded over it; ``settings``: a :meth:`EngineConfig.program_key`; ``first_step``
-    (traced): the index of the chunk's first step, for objectives that ``take_step``. Returns
+    (traced): the index of the chunk's first step, for objectives that declare ``takes_step``. Returns
     the new variables and optimizer state and ``{"total", *parts}`` (each (P,)) at the end of
     the chunk (evaluated at step ``first_step + n_steps``). The loop runs on device: no host
     syncs inside.
