@@ -102,15 +102,27 @@ def tiny_config(name: str, images_dir: Path):
     return cfg
 
 
+# One pair's value of each per-pair extra input an objective may declare (DST's keypoints: K
+# points as (src, target) rows, their mask, the content's size as given).
+EXTRA_INPUTS = {
+    "keypoints": np.tile(np.array([[10.0, 12.0, 14.0, 11.0]], np.float32), (4, 1)) + np.arange(4)[:, None] * 9,
+    "keypoint_mask": np.array([True, True, True, False]),
+    "content_hw": np.array([SIZE, SIZE], np.int32),
+}
+
+
 def export_chunk(objective, settings) -> jax.export.Exported:
     """Export the engine's ``run_chunk`` of ``objective`` for PAIRS pairs of SIZE px."""
-    assert not objective.extra_inputs, "objectives with extra inputs need shapes for them here"
+    missing = sorted(set(objective.extra_inputs) - set(EXTRA_INPUTS))
+    assert not missing, f"extra inputs {missing} need an example value in EXTRA_INPUTS"
     key = settings.program_key()
-    inputs = {"content": images(), "style": images()}
+    one_pair = {name: EXTRA_INPUTS[name] for name in objective.extra_inputs}
+    inputs = {"content": images(), "style": images(),
+              **{k: jax.ShapeDtypeStruct((PAIRS, *v.shape), v.dtype) for k, v in one_pair.items()}}
     frozen = abstract(objective.frozen())
     targets = jax.eval_shape(functools.partial(prepare_targets, objective=objective), frozen, inputs)
     zero = np.zeros((SIZE, SIZE, 3), np.float32)
-    one = objective.init({"content": zero, "style": zero}, np.random.default_rng(0), zero)
+    one = objective.init({"content": zero, "style": zero, **one_pair}, np.random.default_rng(0), zero)
     variables = jax.tree.map(lambda a: jax.ShapeDtypeStruct((PAIRS, *np.shape(a)), np.asarray(a).dtype), one)
     opt_state = jax.eval_shape(functools.partial(init_opt_state, settings=key), variables)
     n_steps = jax.ShapeDtypeStruct((), jnp.int32)
@@ -177,7 +189,13 @@ def test_export_variant_train_step(name, variant):
     assert any(a.shape == () for a in exported.out_avals)  # the loss among the metrics
 
 
-@pytest.mark.parametrize("name", list(METHODS))
+# Pyramid objectives trace the full VGG16 forward and backward once per scale (3 scales, and
+# DST twice per scale: the image and its warp): 48-65 s each on the shared 2-core box.
+SLOW_EXPORTS = {"strotss", "dst"}
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW_EXPORTS else n
+                                  for n in METHODS])
 def test_export_stylizer(name, images_dir, tmp_path):
     stylizer = any_stylizer(name, images_dir, tmp_path)
     if isinstance(stylizer, OptimizationStylizer):  # its program is the engine's chunk

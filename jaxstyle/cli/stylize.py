@@ -120,7 +120,7 @@ def register(subparsers) -> None:
     c.add_argument("--wct-swap5", action="store_true", default=S,
                    help="wct: at relu5_1, style swap (3x3, stride 1) between the whitened content and style, then colour")
 
-    o = p.add_argument_group("optimization methods (gatys, lapstyle, styleswap)")
+    o = p.add_argument_group("optimization methods (gatys, lapstyle, styleswap, strotss, dst)")
     o.add_argument("--steps", type=int, default=S, help=f"optimizer steps per scale (default {CLI_DEFAULTS['steps']})")
     o.add_argument("--optimizer", choices=("lbfgs", "adam", "sgd"), default=S, help="default lbfgs")
     o.add_argument("--lr", type=_finite, default=S, help="learning rate (default: 1 lbfgs, 0.02 adam, 0.2 sgd)")
@@ -158,6 +158,18 @@ def register(subparsers) -> None:
     o.add_argument("--checkpoint-dir", default=S,
                    help="save optimizer state here every --checkpoint-every steps; re-running resumes")
     o.add_argument("--checkpoint-every", type=int, default=S, metavar="N", help="default 50")
+
+    t = p.add_argument_group("STROTSS and deformable style transfer (strotss, dst)")
+    t.add_argument("--dst-loss", choices=("strotss", "gatys"), default=S,
+                   help="dst: the content/style losses (default strotss, the official; gatys: Gram + feature MSE)")
+    t.add_argument("--points", default=S, metavar="FILE",
+                   help="dst: keypoints JSON {content: [[x,y],...], style: [[x,y],...]} for the one pair "
+                   "(default: found by Neural Best-Buddies)")
+    t.add_argument("--warp-weight", type=_finite, default=S, help="dst: beta, keypoints to targets (default 0.5)")
+    t.add_argument("--reg-weight", type=_finite, default=S, help="dst: gamma, TV of the warp field (default 50)")
+    t.add_argument("--samples", type=int, default=S, help="locations sampled per step (default 2048)")
+    t.add_argument("--style-samples", type=int, default=S, help="style hypercolumns per scale (default 5000)")
+    t.add_argument("--pyramid-levels", type=int, default=S, help="Laplacian pyramid levels of the image (default 5)")
 
     w = p.add_argument_group("style swap (styleswap)")
     w.add_argument("--swap-layer", default=S, help="encoder tap whose patches are swapped (default relu3_1)")
@@ -243,11 +255,12 @@ def load_images(specs: list[str]) -> tuple[list, list[str]]:
 
 
 def write_results(jobs, out_dir: Path, out_file: Path | None, sheet_height: int | None,
-                  report=None) -> list[Path]:
+                  report=None, side_names: tuple[str, ...] = ()) -> list[Path]:
     """Save each ``(name, shown_inputs, result)``; with ``sheet_height``, also inputs | result sheets.
 
-    Each file is written atomically and ``report(path)`` is called as soon as it is: when a
-    later write fails (disk full), what was written has been reported and nothing is
+    Side outputs (a result ``(final, *side)``) are ``NAME_<side_names[k]>.png``, or
+    ``NAME_<long side>.png`` without names (the stylizer's ``side_outputs``). Each file is
+    written atomically and ``report(path)`` is called as soon as it is: when a later write fails (disk full), what was written has been reported and nothing is
     half-written. Returns the result images written (sheets are reported, not returned).
     """
     from jaxstyle.io import make_grid, save_image
@@ -260,8 +273,9 @@ def write_results(jobs, out_dir: Path, out_file: Path | None, sheet_height: int 
         target = out_file or out_dir / f"{name}.png"
         if isinstance(result, tuple):  # (final, *side outputs), e.g. multimodal --all-scales
             result, *side = result
-            for img in side:
-                written.append(save_image(target.with_name(f"{target.stem}_{max(img.shape[:2])}.png"), img))
+            for k, img in enumerate(side):
+                tag = side_names[k] if k < len(side_names) else max(img.shape[:2])
+                written.append(save_image(target.with_name(f"{target.stem}_{tag}.png"), img))
                 report(written[-1])
         written.append(save_image(target, result))
         report(written[-1])
@@ -343,7 +357,8 @@ def run(args: argparse.Namespace) -> int:
     # an honest account of what exists above the error line.
     written = write_results(zip(names, shown, results, strict=True), out_dir, out_file,
                             None if args.no_sheet or contact_sheet else min(size, 512),
-                            report=lambda path: print(f"wrote {path}", flush=True))
+                            report=lambda path: print(f"wrote {path}", flush=True),
+                            side_names=getattr(stylizer, "side_outputs", ()))
     if contact_sheet:
         sheets = _contact_sheets(contents, cnames, results, out_dir, min(size, 256))
         for path in sheets:

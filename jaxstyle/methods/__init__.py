@@ -47,6 +47,8 @@ METHODS: dict[str, MethodEntry] = {
     "multimodal": MethodEntry("jaxstyle.methods.multimodal", "feed-forward, one style per network: Multimodal Transfer's 256/512/1024 hierarchy (Wang et al. 2017)"),
     "styleswap": MethodEntry("jaxstyle.methods.styleswap", "optimization or inverse network: patch-based style swap at relu3_1 (Chen & Schmidt 2016)"),
     "meanstd": MethodEntry("jaxstyle.methods.meanstd", "feed-forward: 1x1-conv colour transfer on mean/std (the template method)"),
+    "strotss": MethodEntry("jaxstyle.methods.strotss", "optimization: relaxed-EMD + self-similarity hypercolumn losses on a Laplacian pyramid (Kolkin et al. 2019)"),
+    "dst": MethodEntry("jaxstyle.methods.dst", "optimization: Deformable Style Transfer, the image and a keypoint-guided warp jointly (Kim et al. 2020)"),
     "wct": MethodEntry("jaxstyle.methods.wct", "feed-forward: whitening and colouring at five VGG levels, coarse to fine (Li et al. 2017)"),
 }
 

@@ -23,7 +23,7 @@ from jaxstyle.methods.stylizer import (
     stack_if_array,
     style_sets,
 )
-from jaxstyle.optimize import EngineConfig, Objective, make_pairs, optimize_pairs
+from jaxstyle.optimize import EngineConfig, Objective, Pair, PairResult, make_pairs, optimize_pairs
 from jaxstyle.optimize.engine import check_intervals
 from jaxstyle.optimize.tiled import TileConfig, check_tiling, optimize_tiled
 
@@ -58,10 +58,18 @@ class OptimizationStylizer(Stylizer):
         tiling = _tiling(controls)
         controls = {k: v for k, v in controls.items() if k not in TILE_CONTROLS}
         if tiling is None:
-            results = optimize_pairs(self.objective, pairs, settings, **controls)
+            results = optimize_pairs(self.objective, pairs, settings, extra_inputs=self.pair_inputs(pairs), **controls)
         else:
             results = optimize_tiled(self.objective, pairs, settings, tiling, **controls)
-        return stack_if_array(contents, [None if r is None else r.image for r in results])
+        return stack_if_array(contents, [None if r is None else self.outputs(i, r) for i, r in enumerate(results)])
+
+    def pair_inputs(self, pairs: list[Pair]) -> dict[str, list[Any]]:
+        """The objective's ``extra_inputs`` for these pairs (images as given); none by default."""
+        return {}
+
+    def outputs(self, index: int, result: PairResult) -> Any:
+        """What pair ``index`` returns: its image, or ``(image, *side outputs)``."""
+        return result.image
 
 
 def _tiling(controls: dict[str, Any]) -> TileConfig | None:

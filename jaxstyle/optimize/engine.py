@@ -186,11 +186,24 @@ class PairResult:
 # --------------------------------------------------------------------------- on device
 
 
-def _pair_step(variables, opt_state, targets, frozen, objective: Objective, settings: EngineConfig, opt):
+def _loss(objective: Objective, variables, targets, frozen, step) -> tuple[jax.Array, dict[str, jax.Array]]:
+    """``objective.loss``, passed the optimizer ``step`` (int32 scalar) if it ``takes_step``."""
+    if getattr(objective, "takes_step", False):
+        return objective.loss(variables, targets, frozen, step=step)
+    return objective.loss(variables, targets, frozen)
+
+
+def _pair_image(variables, targets, objective: Objective) -> jax.Array:
+    """One pair's image: ``objective.render(variables, targets)`` if it has one, else ``image``."""
+    render = getattr(objective, "render", None)
+    return objective.image(variables) if render is None else render(variables, targets)
+
+
+def _pair_step(variables, opt_state, targets, frozen, step, objective: Objective, settings: EngineConfig, opt):
     """One optimizer step for one pair (vmapped over the pair axis by the caller)."""
 
     def value_fn(v):
-        return objective.loss(v, targets, frozen)[0]
+        return _loss(objective, v, targets, frozen, step)[0]
 
     if settings.optimizer == "lbfgs" and settings.line_search:  # reuse the line search's last evaluation
         value, grad = optax.value_and_grad_from_state(value_fn)(variables, state=opt_state)
@@ -200,8 +213,8 @@ def _pair_step(variables, opt_state, targets, frozen, objective: Objective, sett
     return optax.apply_updates(variables, updates), opt_state
 
 
-def _pair_report(variables, targets, frozen, objective: Objective) -> dict[str, jax.Array]:
-    total, parts = objective.loss(variables, targets, frozen)
+def _pair_report(variables, targets, frozen, step, objective: Objective) -> dict[str, jax.Array]:
+    total, parts = _loss(objective, variables, targets, frozen, step)
     return {"total": total, **parts}
 
 
@@ -233,25 +246,34 @@ def _over_pairs(fn: Callable, groups: int, at_once: int) -> Callable:
 
 @functools.partial(jax.jit, static_argnames=("objective", "settings", "layout", "pair_groups"),
                    donate_argnums=(0, 1))
-def run_chunk(variables, opt_state, n_steps, targets, frozen, *, objective: Objective, settings: EngineConfig,
-              layout: SpatialLayout | None = None, pair_groups: int = 1):
+def run_chunk(variables, opt_state, n_steps, targets, frozen, first_step=0, *, objective: Objective,
+              settings: EngineConfig, layout: SpatialLayout | None = None, pair_groups: int = 1):
     """Run ``n_steps`` (traced, so one program serves every chunk length) optimizer steps on all pairs.
 
     ``variables``, ``opt_state``, ``targets``: pytrees with a leading pair axis (P, ...),
-    sharded over it; ``settings``: a :meth:`EngineConfig.program_key`. Returns the new
-    variables and optimizer state and ``{"total", *parts}`` (each (P,)) at the end of the
-    chunk. The loop runs on device: no host syncs inside. With a spatial ``layout`` the maps
-    are also split along their height (:class:`SpatialLayout`) and stay so across chunks; XLA
-    partitions the convolutions (halo exchanges) and sums over positions (all-reduces).
-    ``pair_groups``: the size of the mesh's ``data`` axis (device groups splitting the pairs);
-    each group evaluates its pairs ``settings.pairs_at_once`` at a time (:func:`_over_pairs`).
+    sharded over it; ``settings``: a :meth:`EngineConfig.program_key`; ``first_step``
+    (traced): the index of the chunk's first step, for objectives that declare ``takes_step``.
+    Returns the new variables and optimizer state and ``{"total", *parts}`` (each (P,)) at the
+    end of the chunk (evaluated at step ``first_step + n_steps``). The loop runs on device: no
+    host syncs inside. With a spatial ``layout`` the maps are also split along their height
+    (:class:`SpatialLayout`) and stay so across chunks; XLA partitions the convolutions (halo
+    exchanges) and sums over positions (all-reduces). ``pair_groups``: the size of the mesh's
+    ``data`` axis (device groups splitting the pairs); each group evaluates its pairs
+    ``settings.pairs_at_once`` at a time (:func:`_over_pairs`).
     """
     opt = settings.make_optimizer()
     at_once = settings.pairs_at_once(jax.tree.leaves(variables)[0].shape[0] // pair_groups)
-    step = _over_pairs(lambda v, s, t: _pair_step(v, s, t, frozen, objective, settings, opt), pair_groups, at_once)
-    report_fn = _over_pairs(lambda v, t: _pair_report(v, t, frozen, objective), pair_groups, at_once)
-    variables, opt_state = jax.lax.fori_loop(0, n_steps, lambda _, c: step(*c, targets), (variables, opt_state))
-    report = report_fn(variables, targets)
+    first_step = jnp.asarray(first_step, jnp.int32)
+
+    def body(i, carry):
+        step = _over_pairs(lambda v, s, t: _pair_step(v, s, t, frozen, first_step + i, objective, settings, opt),
+                           pair_groups, at_once)
+        return step(*carry, targets)
+
+    variables, opt_state = jax.lax.fori_loop(0, n_steps, body, (variables, opt_state))
+    end = first_step + n_steps
+    report = _over_pairs(lambda v, t: _pair_report(v, t, frozen, end, objective), pair_groups, at_once)(
+        variables, targets)
     return _placed(variables, layout), _placed(opt_state, layout), report
 
 
@@ -259,10 +281,11 @@ def compile_chunk(variables, opt_state, targets, frozen, **static: Any) -> Calla
     """:func:`run_chunk` compiled for these arguments (``static``: its keyword arguments), then
     the heap the compiler freed handed back to the OS (:func:`release_freed_heap`).
 
-    Call it as ``compiled(variables, opt_state, n_steps, targets, frozen)``. Compiling
-    explicitly, before the first run, is what lets the loop's buffers reuse that memory.
+    Call it as ``compiled(variables, opt_state, n_steps, targets, frozen, first_step)``.
+    Compiling explicitly, before the first run, is what lets the loop's buffers reuse that memory.
     """
-    compiled = run_chunk.lower(variables, opt_state, jnp.int32(0), targets, frozen, **static).compile()
+    zero = jnp.int32(0)
+    compiled = run_chunk.lower(variables, opt_state, zero, targets, frozen, zero, **static).compile()
     release_freed_heap()
     return compiled
 
@@ -296,8 +319,8 @@ def prepare_targets(frozen: Frozen, inputs: dict[str, jax.Array], *, objective: 
 
 
 @functools.partial(jax.jit, static_argnames=("objective",))
-def _images(variables, *, objective: Objective) -> jax.Array:
-    return jax.vmap(objective.image)(variables)
+def _images(variables, targets, *, objective: Objective) -> jax.Array:
+    return jax.vmap(lambda v, t: _pair_image(v, t, objective))(variables, targets)
 
 
 def chunk_memory(objective: Objective, settings: EngineConfig, content_shape: tuple[int, int],
@@ -616,7 +639,7 @@ def _optimize_bucket(
 
     def chunk(n: int) -> dict[str, jax.Array]:
         state["variables"], state["opt_state"], report = compiled(
-            state["variables"], state["opt_state"], jnp.int32(n), targets, frozen)
+            state["variables"], state["opt_state"], jnp.int32(n), targets, frozen, jnp.int32(step))
         return report
 
     def mean_losses(report: dict[str, jax.Array]) -> dict[str, float]:
@@ -635,10 +658,10 @@ def _optimize_bucket(
         if progress is not None:
             progress(step, losses)
         if on_frame is not None and save_every and step % save_every == 0:
-            on_frame(step, axis.owned(_images(state["variables"], objective=objective)))
+            on_frame(step, axis.owned(_images(state["variables"], targets, objective=objective)))
         if ckpt is not None and (step % checkpoint_every == 0 or step == settings.steps):
             ckpt.save(step, state)
-    return _owned(axis, objective, state["variables"])
+    return _owned(axis, objective, state["variables"], targets)
 
 
 def _prepare(objective: Objective, frozen: Frozen, inputs: list[dict[str, np.ndarray]], axis: PairAxis,
@@ -691,9 +714,10 @@ def _chunk_length(step: int, settings: EngineConfig, *boundaries: int) -> int:
     return n
 
 
-def _owned(axis: PairAxis, objective: Objective, variables: Variables) -> list[tuple[np.ndarray, Variables] | None]:
+def _owned(axis: PairAxis, objective: Objective, variables: Variables, targets: Any
+           ) -> list[tuple[np.ndarray, Variables] | None]:
     """Host ``(image, variables)`` of the pairs whose rows live on this process, else None."""
-    images = axis.owned(_images(variables, objective=objective))
+    images = axis.owned(_images(variables, targets, objective=objective))
     leaves, treedef = jax.tree.flatten(variables)
     owned_leaves = [axis.owned(leaf) for leaf in leaves]
     return [

@@ -69,3 +69,16 @@ class Objective(Hashable, Protocol):
     def image(self, variables: Variables) -> jax.Array:
         """ONE pair's image (H,W,3) to report and save."""
         ...
+
+    # Optional hooks (the engine looks for them with ``getattr``; most objectives need neither):
+    #
+    # takes_step: bool = False
+    #     True: ``loss`` is called as ``loss(variables, targets, frozen, step=step)``, ``step``
+    #     an int32 scalar: the optimizer step being taken (0-based within a scale; the same in
+    #     every evaluation of one line search; restored on resume). For per-step randomness
+    #     (``jax.random.fold_in(key, step)``: STROTSS resamples its locations every step) and
+    #     step schedules (DST's coarse-to-fine pyramid inside one program).
+    #
+    # def render(self, variables, targets) -> jax.Array:
+    #     ONE pair's image (H,W,3) to report and save when it depends on the pair's targets
+    #     (DST's result is the image warped by the pair's keypoints); used instead of ``image``.

@@ -1,0 +1,56 @@
+"""STROTSS (Kolkin et al. 2019) as a registered optimization method.
+
+Self-similarity content loss and relaxed-EMD + moment + colour style loss over sampled VGG16
+hypercolumns (:mod:`jaxstyle.losses.strotss`), on a Laplacian-pyramid image optimised coarse
+to fine (:mod:`jaxstyle.optimize.strotss`). Defaults are the official DST ``job_example.sh``
+run (STROTSS is DST without the warp there): SGD momentum 0.9, lr 0.3, 150 steps per scale,
+3 scales (64 -> 128 -> 256 px at ``--size 256``), α 8. ``--steps`` and ``--scales`` are the
+schedule's; the engine runs them as one program of steps x scales steps.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from jaxstyle.errors import InputError, flag
+from jaxstyle.losses.strotss import STROTSS_LAYERS
+from jaxstyle.methods.optimization import OptimizationStylizer
+from jaxstyle.methods.stylizer import GENERIC_CONTROLS
+from jaxstyle.optimize.strotss import StrotssConfig
+from jaxstyle.weights.encoders import load_encoder
+
+
+def config_options(cls: type) -> tuple[str, ...]:
+    """The fields of config class ``cls`` a loader takes as options (all but the generic controls)."""
+    return tuple(f.name for f in dataclasses.fields(cls) if f.name not in GENERIC_CONTROLS)
+
+
+def build_config(cls: type, method: str, config: dict[str, Any]):
+    """``cls(**config)``, refusing (one line) options it has no field for."""
+    unknown = sorted(set(config) - {f.name for f in dataclasses.fields(cls)})
+    if unknown:
+        raise InputError(f"{method} does not take {', '.join(map(flag, unknown))}")
+    return cls(**config)
+
+
+def load_stylizer(source: Any = None, *, encoder: str = "vgg16", weights: str | None = None, pool: str = "max",
+                  **config: Any) -> OptimizationStylizer:
+    """A STROTSS stylizer.
+
+    Args:
+      source: must be None (nothing is trained).
+      encoder, weights, pool: the VGG encoder (the official code uses torchvision VGG16, which
+        the embedded weights are), its weights file and pooling.
+      **config: any :class:`~jaxstyle.optimize.strotss.StrotssConfig` field (steps, scales, lr,
+        optimizer, content_weight, samples, style_samples, pyramid_levels, seed, ...).
+    """
+    if source is not None:
+        raise InputError("strotss optimizes each image; it has no trained model to load (--checkpoint)")
+    cfg = build_config(StrotssConfig, "strotss", config)
+    enc = load_encoder(encoder, weights, pooling=pool, remat=cfg.remat)
+    enc.check_layers(STROTSS_LAYERS)
+    return OptimizationStylizer(cfg.objective(enc), cfg.engine())
+
+
+OPTIONS = ("encoder", "weights", "pool", *config_options(StrotssConfig))

@@ -1,0 +1,253 @@
+"""Deformable Style Transfer (Kim et al. 2020) as an engine objective.
+
+Per pair the variables are the image (a Laplacian pyramid, scheduled coarse to fine as
+STROTSS, :mod:`jaxstyle.optimize.strotss`) AND the keypoint displacements ``θ`` (K,2) in
+pixels of the working (last-scale) image: ``{"pyramid": (...), "theta": (K,2)}``. The
+thin-plate-spline warp ``W(X, θ)`` moves each source keypoint ``p_i`` to ``p_i + θ_i``
+(:mod:`jaxstyle.ops.tps`, 4 + 4x80 fixed border points). At scale ``s`` the loss is
+
+    α_s L_content(X) + L_style(X) + L_style(W(X, θ)) + β mean_i |p_i + θ_i - p'_i| + γ TV(flow)
+
+with ``p'_i`` the style keypoints mapped into the content frame by the inverse of the
+similarity (Umeyama) that best takes the content keypoints onto them, then clamped 5 px inside
+the image (official ``utils_keypoints.init_keypoint_params`` and ``styletransfer.py``). The
+warp loss is in working-image pixels at every scale (θ is one variable across scales); the
+TV is over the flow of the current scale, in its pixels, as the official code.
+
+``style_loss`` picks the content/style terms: ``strotss`` (the official ones) or ``gatys``
+(the paper's first variant: feature MSE at ``content_layers`` and the Gram loss at
+``style_layers`` of :mod:`jaxstyle.optimize.gatys`, times ``style_weight``; there is no Gatys
+variant in the official code).
+
+Per-pair inputs (``extra_inputs``, one array per pair, padded to one K so pairs share a
+program; :func:`keypoint_inputs` builds them from a :class:`jaxstyle.points.Correspondences`):
+``keypoints`` (K,4) ``[src_x, src_y, target_x, target_y]`` in pixels of the content *as
+given*, ``keypoint_mask`` (K,) (padding rows False), ``content_hw`` (2,) that content's size;
+:meth:`DST.prepare` rescales them to the working size, so the engine carries them unchanged.
+
+The result (:meth:`DST.render`) is the warped image, sampled at the nearest pixel as the
+official ``sharp`` final warp; :meth:`DST.image` is the unwarped stylization.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxstyle.errors import InputError
+from jaxstyle.losses import content_loss, gram_matrix, gram_style_loss
+from jaxstyle.models.encoder import Encoder
+from jaxstyle.ops.tps import (
+    BORDER_POINTS,
+    bilinear_sample,
+    flow_tv,
+    similarity_align,
+    tps_flow,
+    warp_image,
+)
+from jaxstyle.optimize.engine import check_fields
+from jaxstyle.optimize.gatys import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS
+from jaxstyle.optimize.strotss import Strotss, StrotssConfig, StrotssTerms, lap_synthesize
+from jaxstyle.points import Correspondences, check_inside, pad_points
+
+STYLE_LOSSES = ("strotss", "gatys")
+TARGET_MARGIN = 5.0  # px: targets are clamped this far inside the image (official)
+NORM_EPS = 1e-8  # px²: the warp loss' norm is sqrt(|d|² + eps), differentiable at d = 0
+DEFAULT_WEIGHTS = {  # per style loss: α, style weight (README "Deformable style transfer")
+    "strotss": (8.0, 1.0),
+    "gatys": (1.0, 1e5),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class GramTerms:
+    """The Gatys terms of one pair at one scale: feature MSE content, mean Gram style loss."""
+
+    content_layers: tuple[str, ...] = DEFAULT_CONTENT_LAYERS
+    style_layers: tuple[str, ...] = DEFAULT_STYLE_LAYERS
+    style_weight: float = 1e5
+
+    def _layers(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(self.style_layers + self.content_layers))
+
+    def targets(self, encoder: Encoder, content: jax.Array, style: jax.Array, key: jax.Array) -> dict[str, Any]:
+        del key
+        grams = encoder(style[None], self.style_layers)
+        return {"grams": {k: gram_matrix(v)[0] for k, v in grams.items()},
+                "content": {k: v[0] for k, v in encoder(content[None], self.content_layers).items()}}
+
+    def _style(self, feats: dict[str, jax.Array], targets: dict[str, Any]) -> jax.Array:
+        loss = sum(gram_style_loss(feats[k], targets["grams"][k][None]) for k in self.style_layers)
+        return self.style_weight * loss / len(self.style_layers)
+
+    def content_and_style(self, encoder: Encoder, x: jax.Array, targets: dict[str, Any], key: jax.Array,
+                          alpha: float) -> tuple[jax.Array, jax.Array]:
+        feats = encoder(x[None], self._layers())
+        content = sum(content_loss(feats[k], targets["content"][k][None]) for k in self.content_layers)
+        return content / max(len(self.content_layers), 1), self._style(feats, targets)
+
+    def style(self, encoder: Encoder, x: jax.Array, targets: dict[str, Any], key: jax.Array, alpha: float) -> jax.Array:
+        return self._style(encoder(x[None], self.style_layers), targets)
+
+
+@dataclasses.dataclass(frozen=True)
+class DST(Strotss):
+    """DST: STROTSS's pyramid schedule + a keypoint warp optimised jointly (module doc).
+
+    ``content_weight``/``style_weight`` None: the defaults of ``style_loss``
+    (:data:`DEFAULT_WEIGHTS`).
+    """
+
+    style_loss: str = "strotss"
+    content_weight: float | None = None
+    style_weight: float | None = None
+    warp_weight: float = 0.5  # β
+    reg_weight: float = 50.0  # γ
+    content_layers: tuple[str, ...] = DEFAULT_CONTENT_LAYERS
+    style_layers: tuple[str, ...] = DEFAULT_STYLE_LAYERS
+    border_points: int = BORDER_POINTS
+
+    extra_inputs: ClassVar[tuple[str, ...]] = ("keypoints", "keypoint_mask", "content_hw")
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.style_loss not in STYLE_LOSSES:
+            raise InputError(f"unknown --dst-loss {self.style_loss!r}; expected one of {', '.join(STYLE_LOSSES)}")
+
+    def weight(self, term: str) -> float:
+        """``content`` (α at the finest scale) or ``style``, defaults per style loss filled in."""
+        value = getattr(self, f"{term}_weight")
+        return float(DEFAULT_WEIGHTS[self.style_loss][term == "style"] if value is None else value)
+
+    def alpha(self, scale: int) -> float:
+        return self.weight("content") * 2.0 ** (self.scales - 1 - scale)
+
+    def terms(self) -> StrotssTerms | GramTerms:
+        if self.style_loss == "gatys":
+            return GramTerms(self.content_layers, self.style_layers, self.weight("style"))
+        return StrotssTerms(self.samples, self.style_samples)
+
+    def prepare(self, frozen: dict[str, Any], inputs: dict[str, jax.Array]) -> dict[str, Any]:
+        """Targets of P pairs: the scales' targets, and ``src``/``target`` (P,K,2) in working
+        pixels (targets clamped inside), ``mask`` (P,K)."""
+        targets = super().prepare(frozen, inputs)
+        hw = inputs["content"].shape[1:3]
+        ratio = jnp.asarray(hw[::-1], jnp.float32) / inputs["content_hw"][:, None, ::-1].astype(jnp.float32)
+        points = (inputs["keypoints"].reshape(*inputs["keypoints"].shape[:2], 2, 2) + 0.5) * ratio[:, :, None] - 0.5
+        low = TARGET_MARGIN
+        high = jnp.asarray([hw[1] - 1 - TARGET_MARGIN, hw[0] - 1 - TARGET_MARGIN], jnp.float32)
+        return {**targets, "src": points[:, :, 0], "target": jnp.clip(points[:, :, 1], low, high),
+                "mask": inputs["keypoint_mask"].astype(bool)}
+
+    def init(self, inputs: dict[str, np.ndarray], rng: np.random.Generator, image: np.ndarray) -> dict[str, Any]:
+        # θ starts at 0 (official: U(0, 1e-4), to keep the norm of the warp loss off its kink;
+        # a smoothed norm does that here, and a start that does not depend on the pair's index
+        # keeps a pair's result the same alone or in a batch).
+        return {**super().init(inputs, rng, image), "theta": np.zeros((np.shape(inputs["keypoints"])[0], 2), np.float32)}
+
+    def _flow(self, variables, targets, hw: tuple[int, int], full_hw: tuple[int, int]) -> jax.Array:
+        """The backward flow (h,w,2) at an (h, w) scale of the (H, W) working image."""
+        src = targets["src"]
+        dst = src + variables["theta"]
+        dst = jnp.clip(dst, -0.5, jnp.asarray([full_hw[1] - 0.5, full_hw[0] - 0.5]))  # official: inside
+        return tps_flow(src, dst, targets["mask"], hw, frame_hw=full_hw, per_side=self.border_points)
+
+    def scale_loss(self, s: int, variables, targets, frozen, key):
+        alpha = self.alpha(s)
+        full_hw = variables["pyramid"][0].shape[:2]
+        x = lap_synthesize(variables["pyramid"][self.first_level(s):])
+        flow = self._flow(variables, targets, x.shape[:2], full_hw)
+        warped = warp_image(x, flow)
+        terms, encoder, scale_targets = self.terms(), frozen["encoder"], targets["scales"][s]
+        content, style = terms.content_and_style(encoder, x, scale_targets, key, alpha)
+        style_warped = terms.style(encoder, warped, scale_targets, jax.random.fold_in(key, 1), alpha)
+        mask = targets["mask"].astype(jnp.float32)
+        gap = targets["src"] + variables["theta"] - targets["target"]
+        dist = jnp.sqrt(jnp.sum(gap * gap, axis=-1) + NORM_EPS)  # smooth where a point sits on its target
+        parts = {
+            "content": alpha * content,
+            "style": style + style_warped,
+            "warp": self.warp_weight * jnp.sum(dist * mask) / jnp.maximum(jnp.sum(mask), 1.0),
+            "warp_tv": self.reg_weight * flow_tv(flow),
+        }
+        return sum(parts.values()), parts
+
+    def render(self, variables: dict[str, Any], targets: dict[str, Any]) -> jax.Array:
+        """The warped result (H,W,3), nearest-pixel sampled (the official final ``sharp`` warp)."""
+        x = self.image(variables)
+        hw = x.shape[:2]
+        flow = self._flow(variables, targets, hw, hw)
+        ys, xs = jnp.meshgrid(jnp.arange(hw[0], dtype=x.dtype), jnp.arange(hw[1], dtype=x.dtype), indexing="ij")
+        return bilinear_sample(x, jnp.round(jnp.stack([xs, ys], -1) - flow))
+
+
+def keypoint_inputs(points: Correspondences, content_hw: tuple[int, int], style_hw: tuple[int, int],
+                    name: str = "points") -> dict[str, np.ndarray]:
+    """One pair's DST inputs from its correspondences (pixels of each image as given).
+
+    Checks the points lie inside their images and that no two content points coincide (the
+    spline would be singular), and maps the style points into the content frame by the
+    inverse similarity (:func:`jaxstyle.ops.tps.similarity_align`). Returns unpadded
+    ``keypoints`` (K,4), ``keypoint_mask`` (K,) and ``content_hw`` (2,); :func:`pad_inputs`
+    pads a list of them to one K.
+    """
+    if len(points.content) == 0:
+        raise InputError(f"{name}: no keypoints between the content and the style (give them with --points FILE)")
+    check_inside(points.content, content_hw, f"{name}: content")
+    check_inside(points.style, style_hw, f"{name}: style")
+    src = np.asarray(points.content, np.float32)
+    rounded = np.round(src, 3)
+    _, first, counts = np.unique(rounded, axis=0, return_index=True, return_counts=True)
+    if (counts > 1).any():
+        i = int(first[np.argmax(counts > 1)])
+        raise InputError(f"{name}: content point {i} ({src[i, 0]:.1f}, {src[i, 1]:.1f}) is given twice; "
+                         "each content point can move to one target only")
+    target = similarity_align(src, np.asarray(points.style, np.float32))
+    return {"keypoints": np.concatenate([src, target], 1).astype(np.float32),
+            "keypoint_mask": np.ones(len(src), bool), "content_hw": np.asarray(content_hw, np.int32)}
+
+
+def pad_inputs(per_pair: list[dict[str, np.ndarray]]) -> dict[str, list[np.ndarray]]:
+    """Per-pair :func:`keypoint_inputs` padded to the largest K -> the engine's ``extra_inputs``."""
+    src, mask = pad_points([p["keypoints"][:, :2] for p in per_pair])
+    target, _ = pad_points([p["keypoints"][:, 2:] for p in per_pair])
+    rows = np.concatenate([src, target], axis=2)
+    return {"keypoints": list(rows), "keypoint_mask": list(mask), "content_hw": [p["content_hw"] for p in per_pair]}
+
+
+@dataclasses.dataclass(frozen=True)
+class DSTConfig(StrotssConfig):
+    """Engine settings + DST's (the CLI flags map 1:1 onto these fields); schedule as STROTSS.
+
+    ``content_weight``/``style_weight`` None: the defaults of ``dst_loss``.
+    """
+
+    dst_loss: str = "strotss"
+    optimizer: str | None = None  # None: sgd (strotss) or lbfgs (gatys)
+    lr: float | None = None  # None: 0.3 (sgd, strotss) or the engine's default
+    content_weight: float | None = None
+    style_weight: float | None = None
+    warp_weight: float = 0.5
+    reg_weight: float = 50.0
+    content_layers: tuple[str, ...] = DEFAULT_CONTENT_LAYERS
+    style_layers: tuple[str, ...] = DEFAULT_STYLE_LAYERS
+
+    def __post_init__(self):
+        if self.optimizer is None:  # Gram losses diverge under SGD at lr 0.3 (README)
+            object.__setattr__(self, "optimizer", "sgd" if self.dst_loss == "strotss" else "lbfgs")
+        if self.lr is None and self.optimizer == "sgd" and self.dst_loss == "strotss":
+            object.__setattr__(self, "lr", 0.3)
+        super().__post_init__()
+        check_fields(self, choices={"dst_loss": STYLE_LOSSES},
+                     non_negative=("content_weight", "style_weight", "warp_weight", "reg_weight"))
+
+    def objective(self, encoder: Encoder | None = None) -> DST:
+        return DST(style_loss=self.dst_loss, content_weight=self.content_weight, style_weight=self.style_weight,
+                   warp_weight=self.warp_weight, reg_weight=self.reg_weight, content_layers=self.content_layers,
+                   style_layers=self.style_layers, scales=self.scales, steps_per_scale=self.steps,
+                   pyramid_levels=max(self.pyramid_levels, self.scales - 1), samples=self.samples,
+                   style_samples=self.style_samples, seed=self.seed, encoder=encoder)

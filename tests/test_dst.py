@@ -1,0 +1,154 @@
+"""Deformable Style Transfer (jaxstyle.optimize.dst, jaxstyle.methods.dst): the joint image +
+warp optimization moves keypoints toward their targets while the style loss falls, batched
+pairs equal single ones, and bad keypoints are refused in one line."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from conftest import run_cli
+
+from jaxstyle.errors import InputError
+from jaxstyle.optimize.dst import DSTConfig, keypoint_inputs, pad_inputs
+from jaxstyle.optimize.engine import optimize_pairs
+from jaxstyle.pairs import make_pairs
+from jaxstyle.points import Correspondences
+
+# Shallow Gram terms keep the compiled program small; the warp and schedule are the real ones.
+FAST = dict(size=32, scales=1, dst_loss="gatys", content_layers=("relu1_1",), style_layers=("relu1_1", "relu2_1"), style_weight=10.0,
+            optimizer="adam", lr=0.05, chunk=10, pyramid_levels=2)
+
+
+def _tiny_encoder():
+    from jaxstyle.models.rast import random_vgg_encoder
+
+    return random_vgg_encoder(0, "vgg16", width=1 / 16)
+
+
+def _pair(seed: int = 0):
+    rng = np.random.default_rng(seed)
+    content = rng.uniform(size=(24, 32, 3)).astype(np.float32)
+    style = np.clip(rng.normal(0.5, 0.25, (40, 40, 3)), 0, 1).astype(np.float32)
+    return content, style
+
+
+def _points(k: int = 3) -> Correspondences:
+    content = np.array([[8.0, 8.0], [22.0, 9.0], [15.0, 17.0], [25.0, 18.0]], np.float32)[:k]
+    # style layout: the content layout bent (not a similarity), in a 40x40 image
+    style = content * 1.25 + np.array([[0.0, 0.0], [4.0, -3.0], [-3.0, 4.0], [2.0, 2.0]], np.float32)[:k]
+    return Correspondences(content, style)
+
+
+def _run(pairs, points, **overrides):
+    cfg = DSTConfig(**{**FAST, "steps": 40, **overrides})
+    inputs = pad_inputs([keypoint_inputs(p, c.shape[:2], s.shape[:2]) for p, (c, s) in zip(points, pairs,
+                                                                                           strict=True)])
+    losses = []
+    results = optimize_pairs(cfg.objective(_tiny_encoder()), make_pairs([c for c, _ in pairs], [s for _, s in pairs],
+                                                                        "zip"),
+                             cfg.engine(), extra_inputs=inputs, progress=lambda step, parts: losses.append(parts))
+    return results, losses, inputs
+
+
+def test_short_dst_run_moves_keypoints_toward_targets_while_style_loss_falls():
+    content, style = _pair()
+    points = _points()
+    results, losses, inputs = _run([(content, style)], [points])
+    first, last = losses[0], losses[-1]
+    assert last["warp"] < 0.7 * first["warp"]
+    assert last["style"] < first["style"]
+    src, target = inputs["keypoints"][0][:, :2], inputs["keypoints"][0][:, 2:]
+    theta = results[0].variables["theta"]
+    before = np.linalg.norm(src - target, axis=1)
+    after = np.linalg.norm(src + theta - target, axis=1)
+    assert (after < before).all()
+    assert results[0].image.shape == content.shape and np.isfinite(results[0].image).all()
+
+
+@pytest.mark.slow
+def test_batched_pairs_equal_each_pair_alone():
+    a, b = _pair(0), _pair(1)
+    both, _, _ = _run([a, b], [_points(3), _points(3)], steps=5)
+    alone, _, _ = _run([b], [_points(3)], steps=5)
+    np.testing.assert_allclose(both[1].image, alone[0].image, atol=2e-5)
+    np.testing.assert_allclose(both[1].variables["theta"], alone[0].variables["theta"], atol=2e-5)
+
+
+@pytest.mark.slow
+def test_padded_keypoints_leave_a_pair_unchanged():
+    a, b = _pair(0), _pair(1)
+    padded, _, _ = _run([a, b], [_points(4), _points(2)], steps=5)  # pair b padded from 2 to 4 points
+    alone, _, _ = _run([b], [_points(2)], steps=5)
+    np.testing.assert_allclose(padded[1].image, alone[0].image, atol=1e-4)
+    np.testing.assert_allclose(padded[1].variables["theta"][:2], alone[0].variables["theta"], atol=1e-4)
+
+
+@pytest.mark.slow
+def test_dst_strotss_loss_runs_end_to_end():
+    content, style = _pair()
+    results, losses, _ = _run([(content, style)], [_points()], dst_loss="strotss", optimizer="sgd", lr=0.3,
+                              samples=64, style_samples=80, steps=6, chunk=6,
+                              content_layers=FAST["content_layers"], style_layers=FAST["style_layers"])
+    assert losses[-1]["warp"] < losses[0]["warp"] and np.isfinite(results[0].image).all()
+
+
+def test_bad_keypoints_are_refused_in_one_line():
+    pts = _points()
+    with pytest.raises(InputError, match="content point 1 .* lies outside the 32x24 image"):
+        keypoint_inputs(Correspondences(pts.content + np.array([[0, 0], [20, 0], [0, 0]], np.float32), pts.style),
+                        (24, 32), (40, 40))
+    with pytest.raises(InputError, match="style point"):
+        keypoint_inputs(Correspondences(pts.content, pts.style + 30), (24, 32), (40, 40))
+    twice = pts.content.copy()
+    twice[2] = twice[0]
+    with pytest.raises(InputError, match="given twice"):
+        keypoint_inputs(Correspondences(twice, pts.style), (24, 32), (40, 40))
+
+
+def test_cli_refuses_bad_points_and_points_for_other_methods(tmp_path, capsys, content_paths, style_paths):
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"content": [[1, 2], [3, 4]], "style": [[1, 2]]}))
+    code, _, err = run_cli(["stylize", "--method", "dst", "--points", str(bad), "--content", str(content_paths[0]),
+                            "--style", str(style_paths[0]), "--output", str(tmp_path / "o/")], capsys)
+    assert code == 2 and "2 content points but 1 style points" in err and len(err.strip().splitlines()) == 1
+    outside = tmp_path / "outside.json"
+    outside.write_text(json.dumps({"content": [[1e5, 2]], "style": [[1, 2]]}))
+    code, _, err = run_cli(["stylize", "--method", "dst", "--points", str(outside), "--content",
+                            str(content_paths[0]), "--style", str(style_paths[0]), "--size", "64", "--scales", "1",
+                            "--output", str(tmp_path / "o/")], capsys)
+    errors = [line for line in err.splitlines() if line.startswith("error")]  # (stderr also has the bar)
+    assert code == 2 and len(errors) == 1 and "lies outside" in errors[0]
+    code, _, err = run_cli(["stylize", "--method", "gatys", "--points", str(bad), "--output", str(tmp_path / "o/")],
+                           capsys)
+    assert code == 2 and "does not use --points" in err
+    assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
+
+
+@pytest.mark.slow
+def test_dst_resume_with_per_step_sampling_equals_uninterrupted(tmp_path):
+    """STROTSS terms resample every step from a key folded with the engine's step: a resumed
+    run must draw the same locations as an uninterrupted one and end bit-identical."""
+    content, style = _pair()
+    cfg = DSTConfig(**{**FAST, "dst_loss": "strotss", "optimizer": "sgd", "lr": 0.3, "samples": 64,
+                       "style_samples": 80, "steps": 9, "chunk": 3})
+    objective = cfg.objective(_tiny_encoder())
+    pairs = make_pairs([content], [style], "zip")
+    extra = pad_inputs([keypoint_inputs(_points(), content.shape[:2], style.shape[:2])])
+    (reference,) = optimize_pairs(objective, pairs, cfg.engine(), extra_inputs=extra)
+
+    class Interrupt(Exception):
+        pass
+
+    def interrupt_at_6(step, _):
+        if step >= 6:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        optimize_pairs(objective, pairs, cfg.engine(), extra_inputs=extra, progress=interrupt_at_6,
+                       checkpoint_dir=tmp_path, checkpoint_every=3)
+    (resumed,) = optimize_pairs(objective, pairs, cfg.engine(), extra_inputs=extra, checkpoint_dir=tmp_path,
+                                checkpoint_every=3)
+    np.testing.assert_array_equal(resumed.image, reference.image)
+    np.testing.assert_array_equal(resumed.variables["theta"], reference.variables["theta"])
