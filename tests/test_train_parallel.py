@@ -71,7 +71,7 @@ def test_eight_devices_equal_one(tmp_path, images_dir):
 # RAST's gradient is not smooth at that scale (the second passes re-encode generated images
 # through VGG's ReLUs and max-pools), measured with the whole generator in float64
 # (model.dtype=float64 under jax_enable_x64): scaling every parameter by (1 + 1e-9 * N(0,1))
-# moves the content-restoration gradient by 0.85%. Float32 vs mostly-float64 on one device: 
+# moves the content-restoration gradient by 0.85%. Float32 vs mostly-float64 on one device:
 # 3-5% of each leaf's largest gradient entry; 1 vs 8 devices: 1-2%. Adam's sign-like first
 # updates turn that into different parameters. In float64 the 1- and 8-device forward terms
 # agree to 0 (restoration, transitive, contrastive-content) .. 6e-8 (the discriminators and
