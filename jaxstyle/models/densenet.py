@@ -26,9 +26,8 @@ from jaxstyle.models.netlib import (
     conv,
     conv_shape,
     pool,
-    run_steps,
+    steps_features,
 )
-from jaxstyle.models.vgg import normalize_input
 
 GROWTH = 32
 BLOCKS = (6, 12, 24, 16)
@@ -113,18 +112,13 @@ def _steps():
 STEPS = _steps()
 
 
-def features(params, images: jax.Array, layers: tuple[str, ...], config) -> dict[str, jax.Array]:
-    """Pure forward: NHWC RGB in [0, 1] -> ``{tap: NHWC}`` (stops after the deepest tap)."""
-    return run_steps(STEPS, params, normalize_input(images, config.normalization), layers, config)
-
-
 ARCHITECTURE = Architecture(
     name="densenet121",
     description="torchvision DenseNet-121 features",
     taps=TAPS,
     layer_hint="conv0, norm0, relu0, pool0, denseblock1..4, transition1..3, norm5, relu5",
     param_shapes=param_shapes,
-    features=features,
+    features=steps_features(STEPS),
     # The stem ReLU and the transitions (each block's output squeezed to half its channels) as
     # style taps; content at transition2's input scale (denseblock2, 1/8 like VGG's relu4_2).
     content_layers=("denseblock2",),

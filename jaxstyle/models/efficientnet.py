@@ -29,9 +29,8 @@ from jaxstyle.models.netlib import (
     bn_shape,
     conv,
     conv_shape,
-    run_steps,
+    steps_features,
 )
-from jaxstyle.models.vgg import normalize_input
 
 # Stages of B0: (expand ratio, kernel, stride, in, out, blocks).
 STAGES = (
@@ -145,18 +144,13 @@ def _steps():
 STEPS = _steps()
 
 
-def features(params, images: jax.Array, layers: tuple[str, ...], config) -> dict[str, jax.Array]:
-    """Pure forward: NHWC RGB in [0, 1] -> ``{tap: NHWC}`` (stops after the deepest tap)."""
-    return run_steps(STEPS, params, normalize_input(images, config.normalization), layers, config)
-
-
 ARCHITECTURE = Architecture(
     name="efficientnet_b0",
     description="torchvision EfficientNet-B0 features",
     taps=TAPS,
     layer_hint="stem, stage{s} (s = 1..7), stage{s}.{b}[.expand|.dwconv|.se] and head",
     param_shapes=param_shapes,
-    features=features,
+    features=steps_features(STEPS),
     # Stage outputs from the stem to 1/32 for style; content at stage3 (1/8, like VGG's relu4_2).
     content_layers=("stage3",),
     style_layers=("stem", "stage2", "stage3", "stage4", "stage6"),

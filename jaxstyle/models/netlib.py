@@ -25,6 +25,7 @@ import jax.numpy as jnp
 
 from jaxstyle.errors import InputError
 from jaxstyle.models.conv import conv_hwio
+from jaxstyle.models.vgg import normalize_input
 
 Params = Mapping[str, Any]
 # One forward step: (params, x, config) -> (x, {tap: features} produced inside the step).
@@ -89,6 +90,17 @@ class Architecture:
 
 
 # ----------------------------------------------------------------------------- running steps
+
+
+def steps_features(steps: Sequence[tuple[str, Step, tuple[str, ...]]]) -> Callable[..., dict[str, jax.Array]]:
+    """The pure forward of a network written as ``steps`` (:func:`run_steps`):
+    ``features(params, images, layers, config)``, NHWC RGB in [0, 1] normalised as
+    ``config.normalization`` says -> ``{tap: NHWC}``, stopping after the deepest tap."""
+
+    def features(params: Params, images: jax.Array, layers: Sequence[str], config: Any) -> dict[str, jax.Array]:
+        return run_steps(steps, params, normalize_input(images, config.normalization), layers, config)
+
+    return features
 
 
 def run_steps(

@@ -24,9 +24,8 @@ from jaxstyle.models.netlib import (
     conv,
     conv_shape,
     pool,
-    run_steps,
+    steps_features,
 )
-from jaxstyle.models.vgg import normalize_input
 
 BLOCKS = (3, 4, 6, 3)
 WIDTHS = (64, 128, 256, 512)
@@ -96,18 +95,13 @@ def _steps():
 STEPS = _steps()
 
 
-def features(params, images: jax.Array, layers: tuple[str, ...], config) -> dict[str, jax.Array]:
-    """Pure forward: NHWC RGB in [0, 1] -> ``{tap: NHWC}`` (stops after the deepest tap)."""
-    return run_steps(STEPS, params, normalize_input(images, config.normalization), layers, config)
-
-
 ARCHITECTURE = Architecture(
     name="resnet50",
     description="torchvision ResNet-50 (v1.5) through layer4",
     taps=TAPS,
     layer_hint="conv1, bn1, relu, maxpool and layer{k}.{i} / layer{k} (k = 1..4)",
     param_shapes=param_shapes,
-    features=features,
+    features=steps_features(STEPS),
     # Stage outputs as style taps (the stem ReLU for the finest scale); content at layer2 (1/8,
     # where VGG's relu4_2 is). layer4 (2048 channels at 1/32) is left out: its Gram is 16 MB a pair.
     content_layers=("layer2",),

