@@ -153,3 +153,29 @@ def test_dst_resume_with_per_step_sampling_equals_uninterrupted(tmp_path):
                                 checkpoint_every=3)
     np.testing.assert_array_equal(resumed.image, reference.image)
     np.testing.assert_array_equal(resumed.variables["theta"], reference.variables["theta"])
+
+
+@pytest.mark.slow
+def test_dst_without_points_finds_keypoints_by_nbb_and_moves_them(vgg16, content_paths, style_paths):
+    """The path without --points: NBB (a small frame, few inversion steps) on real images gives
+    keypoints inside the content, and the gatys-DST run moves them toward their targets."""
+    from jaxstyle.correspond import NBBConfig
+    from jaxstyle.io import load_image, resize
+    from jaxstyle.methods.dst import Stylizer
+
+    def small(path):  # NBB rescales to its frame anyway; a small input keeps the run cheap
+        image = load_image(path)
+        scale = 128 / max(image.shape[:2])
+        return resize(image, (round(image.shape[0] * scale), round(image.shape[1] * scale)))
+
+    content = small(next(p for p in content_paths if p.name == "tubingen.jpg"))
+    style = small(next(p for p in style_paths if p.name == "starry_night.jpg"))
+    cfg = DSTConfig(**{**FAST, "size": 64, "steps": 20})
+    stylizer = Stylizer(cfg.objective(vgg16), cfg.engine(), nbb=NBBConfig(image_size=64, invert_steps=30))
+    losses = []
+    ((warped, unwarped, sheet),) = stylizer.stylize(content, style, progress=lambda step, parts: losses.append(parts))
+    keypoints = stylizer._inputs[0]["keypoints"]
+    assert len(keypoints) > 0
+    assert (keypoints[:, :2] >= -0.5).all() and (keypoints[:, :2] <= np.array(content.shape[1::-1]) - 0.5).all()
+    assert losses[-1]["warp"] < 0.8 * losses[0]["warp"]
+    assert warped.shape == unwarped.shape and np.isfinite(warped).all() and sheet.ndim == 3
