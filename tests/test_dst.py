@@ -179,3 +179,21 @@ def test_dst_without_points_finds_keypoints_by_nbb_and_moves_them(vgg16, content
     assert (keypoints[:, :2] >= -0.5).all() and (keypoints[:, :2] <= np.array(content.shape[1::-1]) - 0.5).all()
     assert losses[-1]["warp"] < 0.8 * losses[0]["warp"]
     assert warped.shape == unwarped.shape and np.isfinite(warped).all() and sheet.ndim == 3
+
+
+def test_warp_rate_is_refused_with_lbfgs_and_absent_from_the_official_default():
+    with pytest.raises(InputError, match="--warp-lr needs --optimizer adam or sgd"):
+        DSTConfig(dst_loss="gatys", optimizer="lbfgs", warp_lr=0.1).engine()
+    assert DSTConfig().engine().warp_lr is None and DSTConfig().engine().optimizer == "sgd"
+
+
+@pytest.mark.slow  # 17 s at load 9
+def test_gatys_dst_chunk_with_its_own_warp_rate_exports():
+    """gatys-DST's program (Adam on the image, another Adam rate on θ via optax.multi_transform)
+    passes the export check; tests/test_export.py exports the default (strotss) one."""
+    from test_export import export_chunk
+
+    cfg = DSTConfig(**FAST)
+    assert cfg.engine().warp_lr is not None
+    exported = export_chunk(cfg.objective(_tiny_encoder()), cfg.engine())
+    assert exported.out_avals
