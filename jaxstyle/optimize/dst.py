@@ -17,7 +17,11 @@ TV is over the flow of the current scale, in its pixels, as the official code.
 ``style_loss`` picks the content/style terms: ``strotss`` (the official ones) or ``gatys``
 (the paper's first variant: feature MSE at ``content_layers`` and the Gram loss at
 ``style_layers`` of :mod:`jaxstyle.optimize.gatys`, times ``style_weight``; there is no Gatys
-variant in the official code).
+variant in the official code). The gatys terms are divided by the weighted Gram loss of the
+content image itself (per pair and scale, :class:`GramTerms`), so each style term starts at 1
+as STROTSS's do and β, γ weigh the warp as in the official setting; unnormalised the Gram term
+is ~1e6 times the warp term and θ does not move. :class:`WarpEngineConfig` gives θ its own
+learning rate (``warp_lr``, px per step), the gatys default under Adam.
 
 Per-pair inputs (``extra_inputs``, one array per pair, padded to one K so pairs share a
 program; :func:`keypoint_inputs` builds them from a :class:`jaxstyle.points.Correspondences`):
