@@ -10,8 +10,8 @@ deformation growing.
 
 Defaults (``--dst-loss strotss``): the official ``job_example.sh`` run: α 8, β 0.5, γ 50,
 SGD momentum 0.9 lr 0.3, 150 steps per scale over 3 scales (64 -> 128 -> 256 px at --size
-256). ``--dst-loss gatys`` (no official code; the paper gives no weights): α 1 and Gram style
-weight 1e5 (the Gatys balance), both terms divided by the content image's own weighted Gram
+256). ``--dst-loss gatys`` (no official code; the paper gives no weights): α 1e5 and Gram style
+weight 1e5 (α 1, the Gatys balance, lost the content under Adam), both terms divided by the content image's own weighted Gram
 loss so the style terms start at 1 like the STROTSS ones and the official β 0.5, γ 50 keep
 their meaning; Adam, lr 0.02 on the image and ``--warp-lr`` 0.1 px per step on θ (one rate
 cannot suit pixels in [0, 1] and displacements in px; SGD at lr 0.3 diverges on Gram losses,

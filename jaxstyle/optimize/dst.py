@@ -66,7 +66,7 @@ UNIT_FLOOR = 1e-12  # a style image equal to the content has a zero start loss: 
 NORM_EPS = 1e-8  # px²: the warp loss' norm is sqrt(|d|² + eps), differentiable at d = 0
 DEFAULT_WEIGHTS = {  # per style loss: α, style weight (README "Deformable style transfer")
     "strotss": (8.0, 1.0),
-    "gatys": (1.0, 1e5),
+    "gatys": (1e5, 1e5),  # α 1 (the Gatys balance) lost the content under Adam (README)
 }
 
 
