@@ -16,9 +16,10 @@ from jaxstyle.optimize.engine import optimize_pairs
 from jaxstyle.pairs import make_pairs
 from jaxstyle.points import Correspondences
 
-# Shallow Gram terms keep the compiled program small; the warp and schedule are the real ones.
-FAST = dict(size=32, scales=1, dst_loss="gatys", content_layers=("relu1_1",), style_layers=("relu1_1", "relu2_1"), style_weight=10.0,
-            optimizer="adam", lr=0.05, chunk=10, pyramid_levels=2)
+# Shallow Gram terms keep the compiled program small; the warp, schedule, weights and optimizer
+# are the gatys variant's defaults.
+FAST = dict(size=32, scales=1, dst_loss="gatys", content_layers=("relu1_1",), style_layers=("relu1_1", "relu2_1"),
+            chunk=10, pyramid_levels=2)
 
 
 def _tiny_encoder():
@@ -52,7 +53,7 @@ def _run(pairs, points, **overrides):
     return results, losses, inputs
 
 
-def test_short_dst_run_moves_keypoints_toward_targets_while_style_loss_falls():
+def test_default_gatys_dst_run_moves_keypoints_toward_targets_while_style_loss_falls():
     content, style = _pair()
     points = _points()
     results, losses, inputs = _run([(content, style)], [points])
@@ -152,3 +153,47 @@ def test_dst_resume_with_per_step_sampling_equals_uninterrupted(tmp_path):
                                 checkpoint_every=3)
     np.testing.assert_array_equal(resumed.image, reference.image)
     np.testing.assert_array_equal(resumed.variables["theta"], reference.variables["theta"])
+
+
+@pytest.mark.slow
+def test_dst_without_points_finds_keypoints_by_nbb_and_moves_them(vgg16, content_paths, style_paths):
+    """The path without --points: NBB (a small frame, few inversion steps) on real images gives
+    keypoints inside the content, and the gatys-DST run moves them toward their targets."""
+    from jaxstyle.correspond import NBBConfig
+    from jaxstyle.io import load_image, resize
+    from jaxstyle.methods.dst import Stylizer
+
+    def small(path):  # NBB rescales to its frame anyway; a small input keeps the run cheap
+        image = load_image(path)
+        scale = 128 / max(image.shape[:2])
+        return resize(image, (round(image.shape[0] * scale), round(image.shape[1] * scale)))
+
+    content = small(next(p for p in content_paths if p.name == "tubingen.jpg"))
+    style = small(next(p for p in style_paths if p.name == "starry_night.jpg"))
+    cfg = DSTConfig(**{**FAST, "size": 64, "steps": 20})
+    stylizer = Stylizer(cfg.objective(vgg16), cfg.engine(), nbb=NBBConfig(image_size=64, invert_steps=30))
+    losses = []
+    ((warped, unwarped, sheet),) = stylizer.stylize(content, style, progress=lambda step, parts: losses.append(parts))
+    keypoints = stylizer._inputs[0]["keypoints"]
+    assert len(keypoints) > 0
+    assert (keypoints[:, :2] >= -0.5).all() and (keypoints[:, :2] <= np.array(content.shape[1::-1]) - 0.5).all()
+    assert losses[-1]["warp"] < 0.8 * losses[0]["warp"]
+    assert warped.shape == unwarped.shape and np.isfinite(warped).all() and sheet.ndim == 3
+
+
+def test_warp_rate_is_refused_with_lbfgs_and_absent_from_the_official_default():
+    with pytest.raises(InputError, match="--warp-lr needs --optimizer adam or sgd"):
+        DSTConfig(dst_loss="gatys", optimizer="lbfgs", warp_lr=0.1).engine()
+    assert DSTConfig().engine().warp_lr is None and DSTConfig().engine().optimizer == "sgd"
+
+
+@pytest.mark.slow  # 17 s at load 9
+def test_gatys_dst_chunk_with_its_own_warp_rate_exports():
+    """gatys-DST's program (Adam on the image, another Adam rate on θ via optax.multi_transform)
+    passes the export check; tests/test_export.py exports the default (strotss) one."""
+    from test_export import export_chunk
+
+    cfg = DSTConfig(**FAST)
+    assert cfg.engine().warp_lr is not None
+    exported = export_chunk(cfg.objective(_tiny_encoder()), cfg.engine())
+    assert exported.out_avals

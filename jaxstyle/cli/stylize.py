@@ -167,6 +167,9 @@ def register(subparsers) -> None:
                    "(default: found by Neural Best-Buddies)")
     t.add_argument("--warp-weight", type=_finite, default=S, help="dst: beta, keypoints to targets (default 0.5)")
     t.add_argument("--reg-weight", type=_finite, default=S, help="dst: gamma, TV of the warp field (default 50)")
+    t.add_argument("--warp-lr", type=_finite, default=S,
+                   help="dst: learning rate of the keypoint displacements (px per Adam step; default 0.1 "
+                   "with --dst-loss gatys, none with strotss: one SGD rate for all)")
     t.add_argument("--samples", type=int, default=S, help="locations sampled per step (default 2048)")
     t.add_argument("--style-samples", type=int, default=S, help="style hypercolumns per scale (default 5000)")
     t.add_argument("--pyramid-levels", type=int, default=S, help="Laplacian pyramid levels of the image (default 5)")

@@ -10,9 +10,12 @@ deformation growing.
 
 Defaults (``--dst-loss strotss``): the official ``job_example.sh`` run: α 8, β 0.5, γ 50,
 SGD momentum 0.9 lr 0.3, 150 steps per scale over 3 scales (64 -> 128 -> 256 px at --size
-256). ``--dst-loss gatys``: α 1, Gram style weight 1e5 (the Gatys defaults), L-BFGS lr 1 (the
-Gatys default; SGD at lr 0.3 diverges on Gram losses), same β, γ and schedule: not tuned (in
-two 128 px test runs the Gram term dominated and the keypoints barely moved; README).
+256). ``--dst-loss gatys`` (no official code; the paper gives no weights): α 1e5 and Gram style
+weight 1e5 (α 1, the Gatys balance, lost the content under Adam), both terms divided by the content image's own weighted Gram
+loss so the style terms start at 1 like the STROTSS ones and the official β 0.5, γ 50 keep
+their meaning; Adam, lr 0.02 on the image and ``--warp-lr`` 0.1 px per step on θ (one rate
+cannot suit pixels in [0, 1] and displacements in px; SGD at lr 0.3 diverges on Gram losses,
+and L-BFGS, its curvature set by the image, left θ in place); same schedule.
 """
 
 from __future__ import annotations
@@ -40,18 +43,21 @@ class Stylizer(OptimizationStylizer):
     side_outputs = ("unwarped", "keypoints")
 
     def __init__(self, objective: DST, settings: EngineConfig, points: Correspondences | None = None,
-                 points_name: str = "points"):
+                 points_name: str = "points", nbb: Any = None):
         super().__init__(objective, settings)
         self.points = points
         self.points_name = points_name
+        self.nbb = nbb  # a jaxstyle.correspond.NBBConfig, None: its defaults (the official pipeline)
 
     def correspondences(self, pair: Pair) -> Correspondences:
         """The given points, or Neural Best-Buddies between the pair's images as given."""
         if self.points is not None:
             return self.points
-        from jaxstyle.correspond import find_correspondences  # NBB: the other half of DST
+        # NBB (the other half of DST), imported here: only runs without --points need it
+        from jaxstyle.correspond import NBBConfig, find_correspondences
 
-        return find_correspondences(pair.content, pair.style, encoder=self.objective.encoder)
+        return find_correspondences(pair.content, pair.style, encoder=self.objective.encoder,
+                                    config=self.nbb or NBBConfig())
 
     def pair_inputs(self, pairs: list[Pair]) -> dict[str, list[Any]]:
         """Each pair's keypoints (checked, style points aligned), padded to one K."""

@@ -17,7 +17,11 @@ TV is over the flow of the current scale, in its pixels, as the official code.
 ``style_loss`` picks the content/style terms: ``strotss`` (the official ones) or ``gatys``
 (the paper's first variant: feature MSE at ``content_layers`` and the Gram loss at
 ``style_layers`` of :mod:`jaxstyle.optimize.gatys`, times ``style_weight``; there is no Gatys
-variant in the official code).
+variant in the official code). The gatys terms are divided by the weighted Gram loss of the
+content image itself (per pair and scale, :class:`GramTerms`), so each style term starts at 1
+as STROTSS's do and β, γ weigh the warp as in the official setting; unnormalised the Gram term
+is ~1e6 times the warp term and θ does not move. :class:`WarpEngineConfig` gives θ its own
+learning rate (``warp_lr``, px per step), the gatys default under Adam.
 
 Per-pair inputs (``extra_inputs``, one array per pair, padded to one K so pairs share a
 program; :func:`keypoint_inputs` builds them from a :class:`jaxstyle.points.Correspondences`):
@@ -37,6 +41,7 @@ from typing import Any, ClassVar
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
 from jaxstyle.errors import InputError
 from jaxstyle.losses import content_loss, gram_matrix, gram_style_loss
@@ -49,17 +54,19 @@ from jaxstyle.ops.tps import (
     tps_flow,
     warp_image,
 )
-from jaxstyle.optimize.engine import check_fields
+from jaxstyle.optimize.engine import EngineConfig, check_fields
 from jaxstyle.optimize.gatys import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS
 from jaxstyle.optimize.strotss import Strotss, StrotssConfig, StrotssTerms, lap_synthesize
 from jaxstyle.points import Correspondences, check_inside, pad_points
 
 STYLE_LOSSES = ("strotss", "gatys")
 TARGET_MARGIN = 5.0  # px: targets are clamped this far inside the image (official)
+GATYS_WARP_LR = 0.1  # px per Adam step of θ at the working size (README "Deformable style transfer")
+UNIT_FLOOR = 1e-12  # a style image equal to the content has a zero start loss: keep 1/start finite
 NORM_EPS = 1e-8  # px²: the warp loss' norm is sqrt(|d|² + eps), differentiable at d = 0
 DEFAULT_WEIGHTS = {  # per style loss: α, style weight (README "Deformable style transfer")
     "strotss": (8.0, 1.0),
-    "gatys": (1.0, 1e5),
+    "gatys": (1e5, 1e5),  # α 1 (the Gatys balance) lost the content under Adam (README)
 }
 
 
@@ -75,20 +82,26 @@ class GramTerms:
         return tuple(dict.fromkeys(self.style_layers + self.content_layers))
 
     def targets(self, encoder: Encoder, content: jax.Array, style: jax.Array, key: jax.Array) -> dict[str, Any]:
+        """Style Grams, content features and ``unit``: 1 / the weighted Gram loss of the content
+        image itself (the loss's value at the start), the unit both terms are measured in."""
         del key
         grams = encoder(style[None], self.style_layers)
-        return {"grams": {k: gram_matrix(v)[0] for k, v in grams.items()},
-                "content": {k: v[0] for k, v in encoder(content[None], self.content_layers).items()}}
+        targets = {"grams": {k: gram_matrix(v)[0] for k, v in grams.items()},
+                   "content": {k: v[0] for k, v in encoder(content[None], self._layers()).items()}}
+        start = self._style(targets["content"], {**targets, "unit": 1.0}, batched=False)
+        targets["content"] = {k: targets["content"][k] for k in self.content_layers}
+        return {**targets, "unit": 1.0 / jnp.maximum(start, UNIT_FLOOR)}
 
-    def _style(self, feats: dict[str, jax.Array], targets: dict[str, Any]) -> jax.Array:
-        loss = sum(gram_style_loss(feats[k], targets["grams"][k][None]) for k in self.style_layers)
-        return self.style_weight * loss / len(self.style_layers)
+    def _style(self, feats: dict[str, jax.Array], targets: dict[str, Any], batched: bool = True) -> jax.Array:
+        loss = sum(gram_style_loss(feats[k] if batched else feats[k][None], targets["grams"][k][None])
+                   for k in self.style_layers)
+        return targets["unit"] * self.style_weight * loss / len(self.style_layers)
 
     def content_and_style(self, encoder: Encoder, x: jax.Array, targets: dict[str, Any], key: jax.Array,
                           alpha: float) -> tuple[jax.Array, jax.Array]:
         feats = encoder(x[None], self._layers())
         content = sum(content_loss(feats[k], targets["content"][k][None]) for k in self.content_layers)
-        return content / max(len(self.content_layers), 1), self._style(feats, targets)
+        return targets["unit"] * content / max(len(self.content_layers), 1), self._style(feats, targets)
 
     def style(self, encoder: Encoder, x: jax.Array, targets: dict[str, Any], key: jax.Array, alpha: float) -> jax.Array:
         return self._style(encoder(x[None], self.style_layers), targets)
@@ -220,15 +233,50 @@ def pad_inputs(per_pair: list[dict[str, np.ndarray]]) -> dict[str, list[np.ndarr
 
 
 @dataclasses.dataclass(frozen=True)
+class WarpEngineConfig(EngineConfig):
+    """The engine's settings + ``warp_lr``: θ's own learning rate (px per step under Adam).
+
+    The image (pyramid levels in [0, 1] units) and θ (pixels) differ in scale by ~100x, so one
+    Adam rate cannot suit both; ``warp_lr`` None: one optimizer over both (the official SGD).
+    """
+
+    warp_lr: float | None = None
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_fields(self, choices={}, non_negative=("warp_lr",))
+        if self.warp_lr is not None and self.optimizer == "lbfgs":
+            raise InputError("--warp-lr needs --optimizer adam or sgd (L-BFGS takes one step for all variables)")
+
+    def make_optimizer(self) -> optax.GradientTransformation:
+        image = super().make_optimizer()
+        if self.warp_lr is None:
+            return image
+        theta = EngineConfig(optimizer=self.optimizer, lr=self.warp_lr).make_optimizer()
+        return optax.multi_transform({"image": image, "theta": theta}, _theta_labels)
+
+    def program_key(self) -> WarpEngineConfig:
+        return WarpEngineConfig(**vars(super().program_key()), warp_lr=self.warp_lr)
+
+
+def _theta_labels(variables: dict[str, Any]) -> dict[str, Any]:
+    """``"theta"`` for θ, ``"image"`` for every pyramid level (optax.multi_transform labels)."""
+    return {k: jax.tree.map(lambda _, k=k: "theta" if k == "theta" else "image", v) for k, v in variables.items()}
+
+
+@dataclasses.dataclass(frozen=True)
 class DSTConfig(StrotssConfig):
     """Engine settings + DST's (the CLI flags map 1:1 onto these fields); schedule as STROTSS.
 
-    ``content_weight``/``style_weight`` None: the defaults of ``dst_loss``.
+    ``content_weight``/``style_weight`` None: the defaults of ``dst_loss``. ``optimizer``,
+    ``lr``, ``warp_lr`` None: SGD lr 0.3 over image and θ (strotss, the official), or Adam
+    lr 0.02 on the image and :data:`GATYS_WARP_LR` px/step on θ (gatys).
     """
 
     dst_loss: str = "strotss"
-    optimizer: str | None = None  # None: sgd (strotss) or lbfgs (gatys)
-    lr: float | None = None  # None: 0.3 (sgd, strotss) or the engine's default
+    optimizer: str | None = None
+    lr: float | None = None
+    warp_lr: float | None = None
     content_weight: float | None = None
     style_weight: float | None = None
     warp_weight: float = 0.5
@@ -238,12 +286,17 @@ class DSTConfig(StrotssConfig):
 
     def __post_init__(self):
         if self.optimizer is None:  # Gram losses diverge under SGD at lr 0.3 (README)
-            object.__setattr__(self, "optimizer", "sgd" if self.dst_loss == "strotss" else "lbfgs")
+            object.__setattr__(self, "optimizer", "sgd" if self.dst_loss == "strotss" else "adam")
         if self.lr is None and self.optimizer == "sgd" and self.dst_loss == "strotss":
             object.__setattr__(self, "lr", 0.3)
+        if self.warp_lr is None and self.optimizer == "adam" and self.dst_loss == "gatys":
+            object.__setattr__(self, "warp_lr", GATYS_WARP_LR)
         super().__post_init__()
         check_fields(self, choices={"dst_loss": STYLE_LOSSES},
                      non_negative=("content_weight", "style_weight", "warp_weight", "reg_weight"))
+
+    def engine(self) -> WarpEngineConfig:
+        return WarpEngineConfig(**vars(super().engine()), warp_lr=self.warp_lr)
 
     def objective(self, encoder: Encoder | None = None) -> DST:
         return DST(style_loss=self.dst_loss, content_weight=self.content_weight, style_weight=self.style_weight,
