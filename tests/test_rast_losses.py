@@ -73,6 +73,9 @@ def test_disabled_group_is_not_computed(tiny, group):
     assert set(terms) == set(base.terms())
 
 
+# 65 s on the loaded 2-core box (a RAST gradient per ablation): opt-in, like the other heavy
+# RAST checks; the default suite keeps RAST's training and workdir tests.
+@pytest.mark.slow
 def test_zero_weight_gives_exact_zero_value_and_gradient(tiny):
     """grad(total with X) == grad(total without X) + grad(X alone); X off is exactly 0."""
     enc, model, params, c, s = tiny
@@ -124,6 +127,7 @@ def dataclasses_replace(w, **kw):
     return dataclasses.replace(w, **kw)
 
 
+@pytest.mark.slow  # 45 s on the loaded 2-core box (gradients through two RAST passes)
 def test_idempotency_gradient_flows_through_both_passes(tiny):
     """d/dθ ||T_θ(T_θ(c,s),s) - T_θ(c,s)||² = outer-pass part + inner-pass part, both non-zero."""
     enc, model, params, c, s = tiny
