@@ -107,3 +107,25 @@ def run_cli_fast_compile(*args: str) -> None:
     proc = subprocess.run([sys.executable, "-m", "jaxstyle", *args], cwd=REPO, capture_output=True,
                           text=True, timeout=900, env={**os.environ, "XLA_FLAGS": flags})
     assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+def run_cli_processes(args: list[str], n: int = 2, timeout: int = 600) -> list[tuple[int, str, str]]:
+    """``jaxstyle ARGS`` as ``n`` processes of one jax.distributed run over 127.0.0.1 (one CPU
+    device each); per process ``(returncode, stdout, stderr)``."""
+    import socket
+    import subprocess
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": ""}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "jaxstyle", *args,
+             "--coordinator", f"127.0.0.1:{port}", "--num-processes", str(n), "--process-id", str(pid)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        )
+        for pid in range(n)
+    ]  # fmt: skip
+    outs = [p.communicate(timeout=timeout) for p in procs]
+    return [(p.returncode, out, err) for p, (out, err) in zip(procs, outs, strict=True)]

@@ -4,7 +4,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import run_cli
+from conftest import run_cli, run_cli_processes
 
 from jaxstyle.cli import main
 
@@ -118,30 +118,15 @@ def test_adain_method_from_official_weights(tmp_path, capsys, adain_official):
 
 def test_two_processes_share_the_pairs_and_write_only_their_own(tmp_path):
     """jax.distributed over 127.0.0.1: the pair axis spans both processes; each writes its pairs."""
-    import os
-    import socket
-
     import numpy as np
 
     from jaxstyle.io import load_image
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     args = ["stylize", *TINY, "--content", "sample:chelsea", "sample:coffee", "--no-sheet"]
-    env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": ""}
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "jaxstyle", *args, "--output", str(tmp_path / "multi"),
-             "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2", "--process-id", str(pid)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-        )
-        for pid in range(2)
-    ]
-    outs = [p.communicate(timeout=300) for p in procs]
-    for p, (_, err) in zip(procs, outs, strict=True):
-        assert p.returncode == 0, err[-2000:]
-    wrote = [[line for line in out.splitlines() if line.startswith("wrote ")] for out, _ in outs]
+    runs = run_cli_processes([*args, "--output", str(tmp_path / "multi")], timeout=300)
+    for code, _, err in runs:
+        assert code == 0, err[-2000:]
+    wrote = [[line for line in out.splitlines() if line.startswith("wrote ")] for _, out, _ in runs]
     assert wrote == [[f"wrote {tmp_path / 'multi' / 'chelsea__starry_night.png'}"],
                      [f"wrote {tmp_path / 'multi' / 'coffee__starry_night.png'}"]]
     assert main([*args, "--output", str(tmp_path / "single")]) == 0

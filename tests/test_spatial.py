@@ -3,16 +3,12 @@ over devices (EngineConfig.spatial_shards) compute what one device computes, in 
 
 import dataclasses
 import json
-import os
-import socket
-import subprocess
-import sys
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import run_python
+from conftest import run_cli_processes, run_python
 
 from jaxstyle.errors import InputError
 from jaxstyle.losses import content_loss, gram_matrix, gram_style_loss, total_variation
@@ -148,24 +144,12 @@ def test_two_processes_share_one_image_and_match_one_process(tmp_path):
     from jaxstyle.cli import main
     from jaxstyle.io import load_image
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     args = ["stylize", "--size", "96", "--steps", "4", "--optimizer", "adam", "--content", "sample:chelsea",
             "--style-layers", "relu1_1,relu2_1,relu3_1", "--no-sheet"]  # chelsea at 96 px: 64 x 96
-    env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": ""}
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "jaxstyle", *args, "--spatial-shards", "2", "--output", str(tmp_path / "multi"),
-             "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2", "--process-id", str(pid)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-        )
-        for pid in range(2)
-    ]
-    outs = [p.communicate(timeout=600) for p in procs]
-    for p, (_, err) in zip(procs, outs, strict=True):
-        assert p.returncode == 0, err[-2000:]
-    wrote = [[line for line in out.splitlines() if line.startswith("wrote ")] for out, _ in outs]
+    runs = run_cli_processes([*args, "--spatial-shards", "2", "--output", str(tmp_path / "multi")])
+    for code, _, err in runs:
+        assert code == 0, err[-2000:]
+    wrote = [[line for line in out.splitlines() if line.startswith("wrote ")] for _, out, _ in runs]
     assert wrote == [[f"wrote {tmp_path / 'multi' / 'chelsea__starry_night.png'}"], []]
     assert main([*args, "--output", str(tmp_path / "single")]) == 0
     a, b = (load_image(tmp_path / d / "chelsea__starry_night.png") for d in ("multi", "single"))
