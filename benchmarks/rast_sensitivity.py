@@ -86,6 +86,9 @@ def main() -> None:
     ]
     cfg = load_config(args.config, overrides)
     method = get_trainer(cfg.method)(cfg)
+    terms = args.terms.split(",")
+    if unknown := set(terms) - set(method.weights.terms()):
+        raise SystemExit(f"error: unknown RAST loss term(s) {', '.join(sorted(unknown))}")
     dtype = jnp.dtype(args.dtype)
     frozen = jax.tree.map(lambda a: jnp.asarray(a, dtype), method.load_frozen())
     batch = jax.tree.map(
@@ -100,30 +103,23 @@ def main() -> None:
     print(f"{args.config}, batch {args.batch}, {args.dtype}, one device\n")
     print(f"| term | weighted value | {header} |")
     print("|---|---:|" + "---:|" * (len(args.scales) * args.seeds))
-    for term in args.terms.split(","):
+    for term in terms:
         base = method.weights
-        if not hasattr(base, term):
-            raise SystemExit(f"error: unknown RAST loss term {term!r}")
         only = dataclasses.replace(
             base, **{k: (getattr(base, k) if k == term else 0.0) for k in base.terms()}
         )
 
-        def loss(g, only=only):
-            total, _, _ = rast_losses(
-                g,
-                disc,
-                batch["content"],
-                batch["style"],
-                model=model,
-                encoder=frozen["encoder"],
-                weights=only,
-            )
-            return total
+        def loss(g, d, b, enc, only=only):  # images and networks as arguments, not constants
+            return rast_losses(
+                g, d, b["content"], b["style"], model=model, encoder=enc, weights=only
+            )[0]
 
         value_and_grad = jax.jit(jax.value_and_grad(loss))
-        value, grad = value_and_grad(gen)
+        value, grad = value_and_grad(gen, disc, batch, frozen["encoder"])
         changes = [
-            relative_change(grad, value_and_grad(perturb(gen, s, 1 + k))[1])
+            relative_change(
+                grad, value_and_grad(perturb(gen, s, k), disc, batch, frozen["encoder"])[1]
+            )
             for s in args.scales
             for k in range(args.seeds)
         ]
