@@ -79,9 +79,10 @@ def test_eight_devices_equal_one(tmp_path, images_dir):
 # device, scaling every parameter by (1 + 1e-7 * N(0,1)) moves the content-restoration gradient
 # by 16-57% (four draws; benchmarks/rast_sensitivity.py, BENCHMARKS.md). The second passes
 # T(T(c,s), .) re-encode generated images through VGG's ReLUs and max-pools, SANet's unscaled
-# softmax and eps-1e-5 mean-variance norms; avg-pooling, eps 0.1 and a 1/sqrt(C) softmax together (probes, not the method) still
-# leave 3e-4. Any other summation order (device count, XLA version, GPU atomics) redraws those
-# gradients and Adam's first, sign-like update turns them into other parameters.
+# softmax and eps-1e-5 mean-variance norms; avg-pooling, eps 0.1 and a 1/sqrt(C) softmax
+# together (probes, not the method) still leave 3e-4. Any other summation order (device count,
+# XLA version, GPU atomics) redraws those gradients, and Adam's first, sign-like update turns
+# them into other parameters.
 # strict: the day it passes, the marker must go.
 # ~4-6 min on the shared 2-core box (two 3-step RAST runs at batch 8): opt-in.
 @pytest.mark.slow
