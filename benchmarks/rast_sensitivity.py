@@ -89,6 +89,10 @@ def main() -> None:
     terms = args.terms.split(",")
     if unknown := set(terms) - set(method.weights.terms()):
         raise SystemExit(f"error: unknown RAST loss term(s) {', '.join(sorted(unknown))}")
+    if off := [t for t in terms if method.weights.terms()[t] == 0.0]:
+        raise SystemExit(
+            f"error: {', '.join(off)} weighted 0 in {args.config}: no gradient to compare"
+        )
     dtype = jnp.dtype(args.dtype)
     frozen = jax.tree.map(lambda a: jnp.asarray(a, dtype), method.load_frozen())
     batch = jax.tree.map(
