@@ -30,7 +30,7 @@ def _jax_setup(crop: int, batch: int):
     import ml_collections
     import numpy as np
 
-    from jaxstyle.methods.adain import AdaIN
+    from jaxstyle.methods.adain.method import AdaIN
     from jaxstyle.models.encoder import Encoder
     from jaxstyle.models.vgg import VGGConfig, param_shapes
 
@@ -131,7 +131,7 @@ def torch_train(crop: int, batch: int, steps: int) -> float:
 
 def jax_infer(size: int, steps: int) -> float:
     jax, jnp, method, frozen, _ = _jax_setup(size, 1)
-    from jaxstyle.methods.adain import Stylizer
+    from jaxstyle.methods.adain.method import AdaINStylizer as Stylizer
 
     params = method.init(jax.random.key(0), {"content": jnp.zeros((1, size, size, 3))}, frozen)["decoder"]
     st = Stylizer(params, frozen["vgg"])

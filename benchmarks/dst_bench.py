@@ -11,7 +11,7 @@ One pair (``tubingen`` content, ``starry_night`` style from ../shared/data/image
 - ``strotss``: :class:`jaxstyle.optimize.strotss.Strotss`, 1 scale (so every step runs at
   ``--size``: the last and costliest scale of the official schedule), SGD, 2048 samples
   against 5000 style hypercolumns;
-- ``dst-strotss`` / ``dst-gatys``: :class:`jaxstyle.optimize.dst.DST`, 1 scale, 80
+- ``dst-strotss`` / ``dst-gatys``: :class:`jaxstyle.methods.dst.objective.DST`, 1 scale, 80
   keypoints (a grid, targets shifted 3 px) + 324 border points, SGD / L-BFGS defaults;
 - ``tps``: the warp alone (spline solve + flow on the grid + bilinear warp, forward and
   backward), to show what the warp itself costs.
@@ -57,9 +57,9 @@ def _programs(size: int):
     import numpy as np
 
     from jaxstyle.io import load_image, resize_long_side
+    from jaxstyle.methods.dst.objective import DSTConfig, keypoint_inputs, pad_inputs
     from jaxstyle.ops import tps
     from jaxstyle.optimize import StylizeConfig
-    from jaxstyle.optimize.dst import DSTConfig, keypoint_inputs, pad_inputs
     from jaxstyle.optimize.engine import init_opt_state, prepare_targets
     from jaxstyle.optimize.gatys import objective_with_networks
     from jaxstyle.optimize.strotss import StrotssConfig

@@ -45,7 +45,7 @@ def jax_train_fn(crop: int, batch: int):
     import ml_collections
 
     from jaxstyle import load_encoder, losses
-    from jaxstyle.methods.johnson import Johnson
+    from jaxstyle.methods.johnson.method import Johnson
 
     cfg = ml_collections.ConfigDict({"model": {"encoder": "vgg16", "width": 1.0, "upsample": "nearest"},
                                      "loss": {"content": 1e5, "style": 1e10}, "optim": {"lr": 1e-3}})
@@ -125,8 +125,8 @@ def infer_fns(size: int):
     sys.path.insert(0, str(REPO / "tests"))
     import torch_ref
 
-    from jaxstyle.methods.johnson import Stylizer
-    from jaxstyle.models.johnson import JohnsonNet
+    from jaxstyle.methods.johnson.method import JohnsonStylizer as Stylizer
+    from jaxstyle.methods.johnson.model import JohnsonNet
 
     x = np.random.default_rng(0).uniform(0, 1, (1, size, size, 3)).astype(np.float32)
     params = jax.jit(JohnsonNet().init)(jax.random.key(0), jnp.asarray(x))["params"]
@@ -149,8 +149,8 @@ def multimodal_fn(size: int):
     import jax
     import jax.numpy as jnp
 
-    from jaxstyle.methods.multimodal import Stylizer
-    from jaxstyle.models.multimodal import MultimodalNet
+    from jaxstyle.methods.multimodal.method import MultimodalStylizer as Stylizer
+    from jaxstyle.methods.multimodal.model import MultimodalNet
 
     x = jnp.asarray(np.random.default_rng(0).uniform(0, 1, (1, size, size, 3)), jnp.float32)
     params = jax.jit(MultimodalNet().init)(jax.random.key(0), x)["params"]

@@ -44,7 +44,7 @@ def evaluate(method: str, workdir: Path, contents: list, style, size: int) -> di
 
     from jaxstyle import load_encoder, metrics
     from jaxstyle.methods import load_stylizer
-    from jaxstyle.methods.per_style import square_crop
+    from jaxstyle.methods.base.per_style import square_crop
 
     stylizer = load_stylizer(method, workdir)
     outs = stylizer.stylize(contents, None)

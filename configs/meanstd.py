@@ -1,4 +1,4 @@
-r"""Mean/std colour transfer, the template method (jaxstyle/methods/meanstd.py).
+r"""Mean/std colour transfer, the template method (jaxstyle/methods/meanstd/method.py).
 
 Variants (``configs/meanstd.py:VARIANT``):
   default  256 px crops, batch 8, Adam 1e-3, 2000 steps (minutes on one GPU).

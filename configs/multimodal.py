@@ -1,5 +1,5 @@
 r"""Multimodal Transfer (Wang et al. 2017), one hierarchical network per style
-(jaxstyle/methods/multimodal.py).
+(jaxstyle/methods/multimodal/method.py).
 
 Variants (``configs/multimodal.py:VARIANT``):
   paper  outputs at 256, 512 and 1024 px (``data.crop_size`` is the final size: COCO photos

@@ -40,8 +40,8 @@ Encoders: ``model.encoder`` is ``vgg19`` (with ``model.encoder_weights=vgg19_nor
 ``jaxstyle weights import vgg_normalised.pth`` first), ``vgg16`` (embedded), or
 ``random_vgg16``/``random_vgg19`` (random weights of width ``model.encoder_width``: tests and
 benchmarks only), ``efficientnet_b0`` (imported torchvision weights) or
-``random_efficientnet_b0``. Another backbone plugs in through ``jaxstyle.methods.rast.ENCODERS``
-(see the interface in jaxstyle/models/rast.py).
+``random_efficientnet_b0``. Another backbone plugs in through ``jaxstyle.methods.rast.method.ENCODERS``
+(see the interface in jaxstyle/methods/rast/model.py).
 
 Run::
 
@@ -60,7 +60,7 @@ import ml_collections
 from jaxstyle.config import make_tiny
 
 # Ablation name -> the loss terms it zeroes (one definition, shared with the losses).
-from jaxstyle.losses.rast import ABLATIONS
+from jaxstyle.methods.rast.losses import ABLATIONS
 
 VARIANTS = ("paper", *(f"no_{a}" for a in ABLATIONS), "idemp", "lowres", "efficientnet")
 

@@ -1,4 +1,4 @@
-r"""Style swap's inverse network (Chen & Schmidt 2016; jaxstyle/methods/styleswap.py).
+r"""Style swap's inverse network (Chen & Schmidt 2016; jaxstyle/methods/styleswap/method.py).
 
 Variants (``configs/styleswap.py:VARIANT``):
   paper  the official train-vgg-decoder.lua setup: the VGG19 mirror to relu3_1, feature-space

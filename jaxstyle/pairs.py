@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
 import jax
@@ -19,6 +19,10 @@ from jax.sharding import Mesh, NamedSharding
 
 from jaxstyle import sharding as shd
 from jaxstyle.errors import InputError
+
+# progress(done, losses): steps (optimization) or pairs (feed-forward) done, and the mean of
+# each reported loss (empty for networks run once).
+ProgressFn = Callable[[int, dict[str, float]], None]
 
 PAIRINGS = ("product", "zip")
 

@@ -36,7 +36,8 @@ from jaxstyle.checkpoint import Checkpointer, checkpoint_steps, load_checkpoint_
 from jaxstyle.config import validate_train_config
 from jaxstyle.errors import InputError, JaxstyleError, non_finite_terms
 from jaxstyle.methods import get_trainer
-from jaxstyle.methods.trainer import step_function
+from jaxstyle.methods.base import plugin
+from jaxstyle.methods.base.plugin import step_function
 from jaxstyle.train_log import MetricsLogger, sample_grid, workdir_path
 
 ParamGroups = dict[str, Any]  # e.g. {"decoder": pytree} (see jaxstyle.methods)
@@ -238,7 +239,7 @@ def train(
 
     # ---------------------------------------------------------------------- input
     method = get_trainer(cfg.method)(cfg)
-    data_iter = build_input(cfg, getattr(method, "streams", ("content", "style")))
+    data_iter = build_input(cfg, plugin.streams(method))
 
     # ---------------------------------------------------------------------- model
     frozen = method.load_frozen()  # all frozen networks; resolves e.g. encoder "auto" into cfg
@@ -249,11 +250,7 @@ def train(
     # ---------------------------------------------------------------------- sharding
     frozen = jax.device_put(frozen, repl)
 
-    def init_state(rng):
-        params = method.init(rng, first, frozen)
-        return params, {k: tx.init(params[k]) for k, tx in optimizers.items()}
-
-    init_fn = jax.jit(init_state, out_shardings=repl)
+    init_fn = jax.jit(lambda rng: plugin.init_state(method, optimizers, frozen, rng, first), out_shardings=repl)
 
     # ---------------------------------------------------------------------- step
     step_fn = step_function(method)  # fold_in(rng, step), then the method's step

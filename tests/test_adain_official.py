@@ -10,7 +10,7 @@ from torch import nn  # noqa: E402
 from torch_ref import vgg_normalised, vgg_normalised_indices  # noqa: E402
 
 from jaxstyle.errors import WeightsError  # noqa: E402
-from jaxstyle.methods.adain import load_stylizer  # noqa: E402
+from jaxstyle.methods.adain.method import load_stylizer  # noqa: E402
 
 
 def official_decoder() -> nn.Sequential:

@@ -80,7 +80,7 @@ def test_adain_method_from_official_weights(tmp_path, capsys, adain_official):
     import numpy as np
 
     from jaxstyle.io import load_image, resize_long_side
-    from jaxstyle.methods.adain import load_stylizer
+    from jaxstyle.methods.adain.method import load_stylizer
 
     d = adain_official
     out = tmp_path / "out"

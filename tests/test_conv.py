@@ -64,7 +64,7 @@ def test_reflect_conv_equals_pad_then_valid_conv(shape):
 def test_border_corrected_conv_equals_reflect_pad_then_strided_valid_conv(h, w, k, stride):
     import jax.numpy as jnp
 
-    from jaxstyle.models.conv import conv_reflect
+    from jaxstyle.models.conv import conv_reflect_ring
 
     rng = np.random.default_rng(k + stride)
     x = jnp.asarray(rng.standard_normal((2, h, w, 3), dtype=np.float32))
@@ -76,9 +76,9 @@ def test_border_corrected_conv_equals_reflect_pad_then_strided_valid_conv(h, w, 
         return jax.lax.conv_general_dilated(padded, kernel, (stride, stride), "VALID",
                                             dimension_numbers=("NHWC", "HWIO", "NHWC"))
 
-    want, got = reference(x), conv_reflect(x, kernel, stride)
+    want, got = reference(x), conv_reflect_ring(x, kernel, stride)
     assert got.shape == want.shape
     np.testing.assert_allclose(got, want, atol=1e-4 * float(jnp.abs(want).max()))
     g_want = jax.grad(lambda x: jnp.sum(reference(x) ** 2))(x)
-    g_got = jax.grad(lambda x: jnp.sum(conv_reflect(x, kernel, stride) ** 2))(x)
+    g_got = jax.grad(lambda x: jnp.sum(conv_reflect_ring(x, kernel, stride) ** 2))(x)
     np.testing.assert_allclose(g_got, g_want, atol=1e-4 * float(jnp.abs(g_want).max()))

@@ -1,4 +1,4 @@
-"""Deformable Style Transfer (jaxstyle.optimize.dst, jaxstyle.methods.dst): the joint image +
+"""Deformable Style Transfer (jaxstyle.methods.dst.objective, jaxstyle.methods.dst.method): the joint image +
 warp optimization moves keypoints toward their targets while the style loss falls, batched
 pairs equal single ones, and bad keypoints are refused in one line."""
 
@@ -11,7 +11,7 @@ import pytest
 from conftest import run_cli
 
 from jaxstyle.errors import InputError
-from jaxstyle.optimize.dst import DSTConfig, keypoint_inputs, pad_inputs
+from jaxstyle.methods.dst.objective import DSTConfig, keypoint_inputs, pad_inputs
 from jaxstyle.optimize.engine import optimize_pairs
 from jaxstyle.pairs import make_pairs
 from jaxstyle.points import Correspondences
@@ -23,7 +23,7 @@ FAST = dict(size=32, scales=1, dst_loss="gatys", content_layers=("relu1_1",), st
 
 
 def _tiny_encoder():
-    from jaxstyle.models.rast import random_vgg_encoder
+    from jaxstyle.models.encoder import random_vgg_encoder
 
     return random_vgg_encoder(0, "vgg16", width=1 / 16)
 
@@ -123,7 +123,7 @@ def test_cli_refuses_bad_points_and_points_for_other_methods(tmp_path, capsys, c
     assert code == 2 and len(errors) == 1 and "lies outside" in errors[0]
     code, _, err = run_cli(["stylize", "--method", "gatys", "--points", str(bad), "--output", str(tmp_path / "o/")],
                            capsys)
-    assert code == 2 and "does not use --points" in err
+    assert code == 2 and "does not take --points" in err
     assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
 
 
@@ -161,7 +161,7 @@ def test_dst_without_points_finds_keypoints_by_nbb_and_moves_them(vgg16, content
     keypoints inside the content, and the gatys-DST run moves them toward their targets."""
     from jaxstyle.correspond import NBBConfig
     from jaxstyle.io import load_image, resize
-    from jaxstyle.methods.dst import Stylizer
+    from jaxstyle.methods.dst.method import DSTStylizer as Stylizer
 
     def small(path):  # NBB rescales to its frame anyway; a small input keeps the run cheap
         image = load_image(path)

@@ -359,7 +359,7 @@ def test_rast_efficientnet_config_feeds_transform_and_decoder_at_full_resolution
     """configs/rast.py:tiny_efficientnet: B0's taps size RAST (C3 = stage3's 40, C4 = 240) and
     T(c, s) comes back at the input size (the fourth tap is at 1/8, the decoder's factor)."""
     from jaxstyle.config import load_config
-    from jaxstyle.methods import rast as rast_method
+    from jaxstyle.methods.rast import method as rast_method
 
     cfg = load_config(str(REPO / "configs/rast.py:tiny_efficientnet"))
     assert cfg.model.encoder == "random_efficientnet_b0"

@@ -54,7 +54,7 @@ def rast_checkpoint(tmp_path_factory):
 
     from jaxstyle.checkpoint import Checkpointer
     from jaxstyle.config import load_config
-    from jaxstyle.methods.rast import RAST
+    from jaxstyle.methods.rast.method import RAST
 
     overrides = ["--config.model.encoder=random_vgg16", "--config.model.encoder_width=0.0625"]
     cfg = load_config(str(REPO / "configs/rast.py:tiny"), overrides)

@@ -6,7 +6,7 @@ method added later is covered without touching this file:
 - every trainable method's train step (:data:`jaxstyle.methods.METHODS` entries with a
   ``TRAINER``, built from ``configs/<method>.py:tiny``), as :mod:`jaxstyle.train` jits it;
 - every stylizer's forward program (every registered method): a feed-forward stylizer's
-  :meth:`~jaxstyle.methods.stylizer.FeedForwardStylizer.forward_program`, an optimization
+  :meth:`~jaxstyle.methods.base.stylizer.FeedForwardStylizer.forward_program`, an optimization
   stylizer's engine chunk;
 - the optimization chunk (:func:`jaxstyle.optimize.engine.run_chunk`) of every objective of
   the engine (:data:`jaxstyle.optimize.OBJECTIVES`) under every optimizer;
@@ -35,10 +35,10 @@ import pytest
 
 from jaxstyle.config import load_config
 from jaxstyle.errors import InputError
-from jaxstyle.methods import METHODS, get_trainer, load_stylizer, method_module
-from jaxstyle.methods.optimization import OptimizationStylizer
-from jaxstyle.methods.stylizer import FeedForwardStylizer
-from jaxstyle.methods.trainer import train_step_program
+from jaxstyle.methods import METHODS, get_method, get_trainer, load_stylizer
+from jaxstyle.methods.base.optimization import OptimizationStylizer
+from jaxstyle.methods.base.plugin import train_step_program
+from jaxstyle.methods.base.stylizer import FeedForwardStylizer
 from jaxstyle.optimize import OBJECTIVES
 from jaxstyle.optimize.engine import OPTIMIZERS, init_opt_state, prepare_targets, run_chunk
 from jaxstyle.optimize.tiled import TILED_OPTIMIZERS, Tileable, apply_update, tile_step, zero_report
@@ -48,7 +48,7 @@ PLATFORMS = ("cuda", "tpu")
 SIZE = 64  # image side of every abstract input: export cost does not depend on it much
 PAIRS = 2
 
-TRAINABLE = [name for name in METHODS if hasattr(method_module(name), "TRAINER")]
+TRAINABLE = [name for name in METHODS if get_method(name).trainer is not None]
 # Every engine optimizer, and L-BFGS with its zoom line search (another program).
 ENGINE_SETTINGS = [(opt, False, False) for opt in OPTIMIZERS] + [("lbfgs", True, False)]
 ENGINE_SETTINGS += [("lbfgs", False, True)]  # --remat: jax.checkpoint'ed encoder blocks
@@ -215,7 +215,7 @@ def test_export_optimization_chunk(objective, optimizer, line_search, remat, vgg
     from jaxstyle.optimize import StylizeConfig
     from jaxstyle.optimize.gatys import objective_with_networks
 
-    cfg = StylizeConfig(method=objective, optimizer=optimizer, line_search=line_search, remat=remat, size=SIZE)
+    cfg = StylizeConfig(objective_name=objective, optimizer=optimizer, line_search=line_search, remat=remat, size=SIZE)
     export_chunk(objective_with_networks(cfg, vgg16), cfg)
 
 
@@ -225,7 +225,7 @@ def test_export_tiled_step(objective, vgg16):
     from jaxstyle.optimize import StylizeConfig
     from jaxstyle.optimize.gatys import objective_with_networks
 
-    obj = objective_with_networks(StylizeConfig(method=objective, size=SIZE), vgg16)
+    obj = objective_with_networks(StylizeConfig(objective_name=objective, size=SIZE), vgg16)
     frozen = obj.frozen()
     full = jax.ShapeDtypeStruct((2 * SIZE, SIZE + 8, 3), jnp.float32)
     targets = jax.eval_shape(lambda s: jax.tree.map(lambda a: a[0], obj.style_targets(frozen, s)), images(1))

@@ -20,9 +20,9 @@ from onnx_ref import any_size, float_graph, session
 from PIL import Image
 
 from jaxstyle.errors import WeightsError
-from jaxstyle.models.ghiasi import GHIASI_SPEC, GhiasiTransformer, StylePredictor
+from jaxstyle.methods.ghiasi.importer import import_ghiasi
+from jaxstyle.methods.ghiasi.model import GHIASI_SPEC, GhiasiTransformer, StylePredictor
 from jaxstyle.models.transformer_net import ConvLayer, fake_quant, quantized_instance_norm
-from jaxstyle.weights.ghiasi_import import import_ghiasi
 
 ort = pytest.importorskip("onnxruntime")
 onnx = pytest.importorskip("onnx")

@@ -195,3 +195,40 @@ def test_cycle_finder_sees_lazy_relative_and_package_imports(tmp_path):
     assert find_cycles(import_graph(pkg)) == [
         ["jaxstyle.low", "jaxstyle.top", "jaxstyle.sub.a", "jaxstyle.low"]
     ]
+
+
+def method_of(module: str) -> str | None:
+    """The method whose folder holds ``module`` (``jaxstyle.methods.rast.model`` -> ``rast``);
+    None for shared code (``jaxstyle.methods.base``, the registry, everything else)."""
+    parts = module.split(".")
+    if len(parts) >= 3 and parts[:2] == ["jaxstyle", "methods"] and parts[2] != "base":
+        return parts[2]
+    return None
+
+
+def cross_method_imports(graph: dict[str, set[str]]) -> list[tuple[str, str]]:
+    """``(importer, imported)`` pairs where one method's module imports another method's."""
+    return sorted((module, target) for module, targets in graph.items() for target in targets
+                  if method_of(module) and method_of(target) and method_of(module) != method_of(target))
+
+
+def test_no_method_imports_another_method():
+    """What two methods share lives below them (jaxstyle.methods.base, models, ops, losses...)."""
+    graph = import_graph()
+    assert "jaxstyle.methods.rast.model" in graph and "jaxstyle.methods.dst.objective" in graph
+    assert cross_method_imports(graph) == []
+
+
+def test_cross_method_check_sees_an_import_between_methods(tmp_path):
+    pkg = tmp_path / "jaxstyle"
+    for folder in ("methods", "methods/base", "methods/a", "methods/b"):
+        (pkg / folder).mkdir(parents=True)
+        (pkg / folder / "__init__.py").write_text("")
+    (pkg / "__init__.py").write_text("")
+    (pkg / "methods" / "base" / "shared.py").write_text("x = 1\n")
+    (pkg / "methods" / "a" / "method.py").write_text("from jaxstyle.methods.base.shared import x\n")
+    (pkg / "methods" / "b" / "method.py").write_text("def f():\n    from jaxstyle.methods.a import method\n")
+    assert cross_method_imports(import_graph(pkg)) == [
+        ("jaxstyle.methods.b.method", "jaxstyle.methods.a"),
+        ("jaxstyle.methods.b.method", "jaxstyle.methods.a.method"),
+    ]

@@ -17,7 +17,7 @@ from jaxstyle.config import load_config
 from jaxstyle.errors import InputError, WeightsError
 from jaxstyle.io import load_image, resize_long_side
 from jaxstyle.methods import load_stylizer
-from jaxstyle.models.johnson import JOHNSON, JohnsonNet, johnson_spec
+from jaxstyle.methods.johnson.model import JOHNSON, JohnsonNet, johnson_spec
 from jaxstyle.models.transformer_net import ConvLayer
 
 REPO = Path(__file__).resolve().parents[1]

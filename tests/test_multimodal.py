@@ -13,7 +13,7 @@ import pytest
 from conftest import run_cli_fast_compile
 
 from jaxstyle.io import load_image
-from jaxstyle.models.multimodal import MultimodalNet, level_sizes
+from jaxstyle.methods.multimodal.model import MultimodalNet, level_sizes
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -28,7 +28,7 @@ def test_loss_falls_and_result_differs_from_inputs(images, vgg16, method):
     losses, progress = _record()
     # L-BFGS for gatys (shares its compiled program with the resume test), Adam for lapstyle.
     opt = {"optimizer": "lbfgs"} if method == "gatys" else {"optimizer": "adam", "lr": 0.05}
-    cfg = StylizeConfig(method=method, size=SIZE, steps=30, chunk=5, **opt)
+    cfg = StylizeConfig(objective_name=method, size=SIZE, steps=30, chunk=5, **opt)
     (out,) = stylize(contents[:1], styles[:1], cfg, encoder=vgg16, progress=progress)
     first, last = losses[0][1]["total"], losses[-1][1]["total"]
     assert last < 0.2 * first, losses

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import run_cli
 
 from jaxstyle.errors import InputError, WeightsError
 from jaxstyle.io import load_image, resize_long_side
@@ -26,7 +27,7 @@ def cin():
 
 def test_cin_matches_onnxruntime_on_a_photo_for_single_styles_and_a_blend(cin, cin_onnx, content_paths):
     ort = pytest.importorskip("onnxruntime")
-    from jaxstyle.methods.cin import parse_style
+    from jaxstyle.methods.cin.method import parse_style
 
     photo = resize_long_side(load_image(content_paths[0]), 200)  # odd sizes: padded, cropped back
     session = ort.InferenceSession(str(cin_onnx), providers=["CPUExecutionProvider"])
@@ -46,7 +47,7 @@ def test_cin_matches_onnxruntime_on_a_photo_for_single_styles_and_a_blend(cin, c
     [(3, {3: 1.0}), ("3:1,12:3", {3: 0.25, 12: 0.75}), ({0: 2, 25: 2}, {0: 0.5, 25: 0.5})],
 )
 def test_style_specs_become_convex_weights(spec, expected):
-    from jaxstyle.methods.cin import parse_style
+    from jaxstyle.methods.cin.method import parse_style
 
     w = parse_style(spec)
     assert w.shape == (26,) and np.isclose(w.sum(), 1.0)
@@ -55,7 +56,7 @@ def test_style_specs_become_convex_weights(spec, expected):
 
 @pytest.mark.parametrize("spec", [26, -1, "3:x", "", [1.0] * 25, {2: -1.0}])
 def test_bad_style_specs_are_one_line_errors(spec):
-    from jaxstyle.methods.cin import parse_style
+    from jaxstyle.methods.cin.method import parse_style
 
     with pytest.raises(InputError, match="--cin-style") as e:
         parse_style(spec)
@@ -63,7 +64,7 @@ def test_bad_style_specs_are_one_line_errors(spec):
 
 
 def test_importer_refuses_unrelated_truncated_and_non_onnx_files(cin_onnx, tmp_path):
-    from jaxstyle.weights.onnx_import import import_cin
+    from jaxstyle.methods.cin.importer import import_cin
 
     predictor = cin_onnx.with_name("arbitrary_predict.onnx")
     truncated = tmp_path / "truncated.onnx"
@@ -100,11 +101,12 @@ def test_cli_contact_sheet_of_all_26_styles_and_refused_style_images(tmp_path, c
     assert (out / f"{stem}__cin_all.png").is_file()
     capsys.readouterr()
     for bad, expect in [(["--style", str(content_paths[1])], "takes no --style"),
-                        (["--cin-style", "40"], "0 to 25"), (["--steps", "3"], "does not use --steps"),
-                        (["--preserve-color", "histogram"], "use --preserve-color luminance")]:
-        assert main(["stylize", "--method", "cin", "--content", str(content_paths[0]),
-                     "--output", str(tmp_path / "bad"), *bad]) == 2
-        err = capsys.readouterr().err.strip()
+                        (["--cin-style", "40"], "0 to 25"), (["--steps", "3"], "does not take --steps"),
+                        (["--preserve-color", "histogram"], "--preserve-color: must be one of none, luminance")]:
+        code, _, err = run_cli(["stylize", "--method", "cin", "--content", str(content_paths[0]),
+                                "--output", str(tmp_path / "bad"), *bad], capsys)
+        assert code == 2
+        err = err.strip()
         assert expect in err and len(err.splitlines()) == 1
     assert not (tmp_path / "bad").exists()
 
@@ -175,7 +177,7 @@ def test_ghiasi_finetuning_lowers_the_loss_on_a_fixed_batch(content_paths, style
     import jax.numpy as jnp
 
     from jaxstyle.config import load_config
-    from jaxstyle.methods.ghiasi import GhiasiTrainer
+    from jaxstyle.methods.ghiasi.method import GhiasiTrainer
 
     cfg = load_config("configs/ghiasi.py:tiny", [])
     trainer = GhiasiTrainer(cfg)

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxstyle.losses.rast import (
+from jaxstyle.methods.rast.losses import (
     ABLATIONS,
     RASTLossWeights,
     contrastive_masks,
@@ -19,7 +19,8 @@ from jaxstyle.losses.rast import (
     pair_ids,
     rast_losses,
 )
-from jaxstyle.models.rast import RASTModel, feature_channels, random_vgg_encoder
+from jaxstyle.methods.rast.model import RASTModel, feature_channels
+from jaxstyle.models.encoder import random_vgg_encoder
 
 OFF = RASTLossWeights(**dict.fromkeys(RASTLossWeights().terms(), 0.0))
 

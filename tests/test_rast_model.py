@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxstyle.models.rast import RASTModel
+from jaxstyle.methods.rast.model import RASTModel
 
 
 def _tiny_model() -> RASTModel:

@@ -17,7 +17,7 @@ torch = pytest.importorskip("torch")
 import torch_ref  # noqa: E402
 
 from jaxstyle.errors import WeightsError  # noqa: E402
-from jaxstyle.weights.rast_import import (  # noqa: E402
+from jaxstyle.methods.rast.importer import (  # noqa: E402
     discriminator_from_state_dict,
     load_official_rast,
     transform_from_state_dict,
@@ -59,7 +59,7 @@ def official(tmp_path_factory):
 
 
 def test_imported_official_rast_matches_pytorch(official, content_paths, style_paths):
-    from jaxstyle.methods.rast import load_stylizer
+    from jaxstyle.methods.rast.method import load_stylizer
 
     vgg, transform, decoder, paths = official
     # The test-time API over load_official_rast (what `jaxstyle eval --checkpoint T.pth D.pth` uses).
@@ -88,7 +88,7 @@ def test_imported_official_rast_matches_pytorch(official, content_paths, style_p
 
 
 def test_discriminator_matches_pytorch(content_paths):
-    from jaxstyle.models.rast import MultiScaleDiscriminator
+    from jaxstyle.methods.rast.model import MultiScaleDiscriminator
 
     torch.manual_seed(3)
     ref_d = torch_ref.RastMultiDiscriminator(width=0.125).eval()

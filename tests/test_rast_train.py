@@ -75,7 +75,7 @@ def test_ablate_trains_idempotency_variant_and_writes_table(images_dir, tmp_path
 
 def test_config_variants():
     from jaxstyle.config import load_config
-    from jaxstyle.losses.rast import ABLATIONS, RASTLossWeights
+    from jaxstyle.methods.rast.losses import ABLATIONS, RASTLossWeights
 
     spec = str(REPO / "configs/rast.py")
     paper = RASTLossWeights.from_config(load_config(f"{spec}:paper").loss)
@@ -128,7 +128,7 @@ def test_paper_config_step_has_official_shapes():
     import numpy as np
 
     from jaxstyle.config import load_config
-    from jaxstyle.methods.rast import RAST
+    from jaxstyle.methods.rast.method import RAST
 
     cfg = load_config(str(REPO / "configs/rast.py:paper"), ["--config.model.encoder=random_vgg19"])
     method = RAST(cfg)
@@ -160,7 +160,7 @@ def test_another_backbone_plugs_in_through_the_encoder_registry(monkeypatch):
     from flax import struct
 
     from jaxstyle.config import load_config
-    from jaxstyle.methods import rast as rast_method
+    from jaxstyle.methods.rast import method as rast_method
 
     @struct.dataclass
     class Pyramid:

@@ -84,7 +84,7 @@ def test_hypercolumns_sample_each_map_at_the_same_image_location():
 
 
 def _tiny_encoder():
-    from jaxstyle.models.rast import random_vgg_encoder
+    from jaxstyle.models.encoder import random_vgg_encoder
 
     return random_vgg_encoder(0, "vgg16", width=1 / 16)
 

@@ -80,8 +80,8 @@ def test_swap_equals_the_official_algorithm_in_pytorch(patch, stride, hw):
 
 def test_irasin_decoder_import_matches_pytorch(tmp_path):
     torch = pytest.importorskip("torch")
+    from jaxstyle.methods.styleswap.importer import load_irasin_decoder
     from jaxstyle.models.decoder import Decoder
-    from jaxstyle.weights.styleswap_import import load_irasin_decoder
     from tests.torch_ref import IrasinDecoder, save_state_dict
 
     torch.manual_seed(0)
@@ -99,7 +99,7 @@ def test_irasin_decoder_import_matches_pytorch(tmp_path):
 def test_irasin_import_refuses_another_state_dict(tmp_path):
     torch = pytest.importorskip("torch")
     from jaxstyle.errors import WeightsError
-    from jaxstyle.weights.styleswap_import import load_irasin_decoder
+    from jaxstyle.methods.styleswap.importer import load_irasin_decoder
     from tests.torch_ref import save_state_dict
 
     path = save_state_dict({"rc1.conv.weight": torch.zeros(3, 3, 3, 3)}, tmp_path / "other.pth")

@@ -153,7 +153,7 @@ def test_cli_tiled_run_writes_the_result_and_frames(tmp_path, images_dir, capsys
     (["--size", "128", "--tile", "64", "--optimizer", "lbfgs"], "--tile needs --optimizer adam or sgd"),
     (["--size", "128", "--tile-overlap", "8"], "--tile-overlap needs --tile"),
     (["--size", "128", "--tile", "64", "--checkpoint-dir", "ck"], "--tile runs do not checkpoint"),
-    (["--size", "128", "--tile", "64", "--method", "styleswap"], "--tile: StyleSwap cannot be optimized in tiles"),
+    (["--size", "128", "--tile", "64", "--method", "styleswap"], "--method styleswap does not take --tile"),
     (["--size", "128", "--tile", "64", "--spatial-shards", "2"], "--tile and --spatial-shards are two ways"),
 ])
 def test_bad_tile_values_are_one_line_errors(args, message, tmp_path, capsys):

@@ -121,7 +121,7 @@ def test_stylizer_loads_a_training_run(reference_run, images_dir):
     import numpy as np
     from PIL import Image
 
-    from jaxstyle.methods.adain import load_stylizer
+    from jaxstyle.methods.adain.method import load_stylizer
 
     workdir, _ = reference_run
     stylizer = load_stylizer(workdir)

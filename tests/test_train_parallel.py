@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import run_python
 
-from jaxstyle.losses.rast import ABLATIONS
+from jaxstyle.methods.rast.losses import ABLATIONS
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -241,7 +241,7 @@ def test_alpha_0_is_the_decoders_reconstruction_chain(wct_run, content_paths, st
 def test_wct_refuses_bad_controls_in_one_line(wct_run):
     from jaxstyle.errors import InputError
     from jaxstyle.methods import load_stylizer
-    from jaxstyle.methods.wct import parse_levels
+    from jaxstyle.methods.wct.method import parse_levels
 
     stylizer = load_stylizer("wct", wct_run[0])
     img = np.zeros((16, 16, 3), np.float32)

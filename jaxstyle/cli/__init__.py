@@ -23,7 +23,8 @@ from jaxstyle import __version__
 from jaxstyle.errors import JaxstyleError
 
 # Subcommand modules, in the order `jaxstyle --help` lists them.
-SUBCOMMANDS = ("stylize", "correspond", "demo", "restore", "weights", "data", "train", "eval", "ablate", "study")
+SUBCOMMANDS = ("stylize", "methods", "correspond", "demo", "restore", "weights", "data", "train", "eval", "ablate",
+               "study")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -33,7 +34,9 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser of every subcommand; ``argv`` lets a subcommand add flags that depend on it
+    (``stylize --method cin`` adds cin's declared flags)."""
     parser = _Parser(prog="jaxstyle", description="Neural style transfer in JAX.")
     parser.add_argument("--version", action="version", version=f"jaxstyle {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -44,17 +47,24 @@ def build_parser() -> argparse.ArgumentParser:
             if e.name == f"jaxstyle.cli.{name}":
                 continue  # subcommand not part of this build
             raise
-        module.register(sub)
+        module.register(sub, argv)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv)
+    args, extras = parser.parse_known_args(argv)
+    if extras and not getattr(args, "accepts_method_extras", False):
+        parser.error(f"unrecognized arguments: {' '.join(extras)}")
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
     try:
+        if extras:  # flags the chosen method does not declare: one line naming who does
+            from jaxstyle.cli.stylize import refuse_unknown
+
+            refuse_unknown(args.method, extras)
         return int(args.func(args) or 0)
     except JaxstyleError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -62,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into `head` and the like
+        return 0
     except Exception as e:
         # A multi-process run (its watchdog imported and started) ends with one line, exit 3,
         # now: the other processes would otherwise wait in a collective for this one.

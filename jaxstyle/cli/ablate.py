@@ -11,7 +11,7 @@ from pathlib import Path
 from jaxstyle.cli._config_args import accept_config_overrides
 
 
-def register(subparsers) -> None:
+def register(subparsers, argv=None) -> None:
     p = subparsers.add_parser(
         "ablate",
         help="train config variants (e.g. RAST loss ablations) for N steps each and tabulate them",

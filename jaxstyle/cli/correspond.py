@@ -17,7 +17,7 @@ def _positive(text: str) -> int:
     return value
 
 
-def register(subparsers) -> None:
+def register(subparsers, argv=None) -> None:
     p = subparsers.add_parser(
         "correspond",
         help="find keypoint pairs between a content and a style image (Neural Best-Buddies)",

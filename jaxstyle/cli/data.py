@@ -13,7 +13,7 @@ import json
 import warnings
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction, argv=None) -> None:
     parser = subparsers.add_parser(
         "data",
         help="prepare WikiArt as a TFDS dataset, inspect image folders and datasets",

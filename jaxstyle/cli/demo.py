@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 
 
-def register(subparsers) -> None:
+def register(subparsers, argv=None) -> None:
     p = subparsers.add_parser(
         "demo",
         help="stylize a sample photo with gatys, ghiasi and cin; write a comparison sheet",

@@ -8,7 +8,7 @@ from pathlib import Path
 from jaxstyle.methods import METHODS
 
 
-def register(subparsers) -> None:
+def register(subparsers, argv=None) -> None:
     p = subparsers.add_parser(
         "eval",
         help="evaluate a trained model: restoration PSNR/SSIM/LPIPS, idempotency, content and style distances",

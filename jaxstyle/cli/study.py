@@ -25,7 +25,7 @@ def _names(text: str) -> tuple[str, ...]:
     return tuple(x.strip() for x in text.split(",") if x.strip())
 
 
-def register(subparsers) -> None:
+def register(subparsers, argv=None) -> None:
     p = subparsers.add_parser(
         "study",
         help="reproduce a seed experiment (layers, weights, init, pooling, optimizer, network, content-loss)",

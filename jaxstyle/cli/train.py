@@ -7,7 +7,7 @@ import argparse
 from jaxstyle.cli._config_args import accept_config_overrides
 
 
-def register(subparsers) -> None:
+def register(subparsers, argv=None) -> None:
     p = subparsers.add_parser(
         "train",
         help="train a feed-forward method (AdaIN, RAST) from a config",

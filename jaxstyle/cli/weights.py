@@ -30,7 +30,7 @@ from jaxstyle.weights.store import cache_dir, save_vgg_weights
 from jaxstyle.weights.verify import verify_embedded, verify_file, verify_pretrained
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction, argv=None) -> None:
     parser = subparsers.add_parser(
         "weights",
         help="list, import, verify or download encoder weights",

@@ -1,99 +1,99 @@
 """The method registry: one line per method, everything a method provides behind its name.
 
-Each entry names the module that implements the method and says in one line what it is
-(``jaxstyle stylize --help`` lists these). The module provides
+Each line names a method's declaration (:class:`~jaxstyle.methods.base.declaration.Method`,
+``"package:ATTR"``), which lives in the method's own folder ``jaxstyle/methods/<name>/``. The
+declaration says what the method is and needs and declares its load options and controls; the
+CLI's flags, its refusals, the checks below and ``jaxstyle methods --json`` all come from it.
 
-- ``load_stylizer(source=None, **options) -> Stylizer``: a model to run, from a training
-  workdir / checkpoint / imported files (``source``), or built from options for
-  optimization methods (:mod:`jaxstyle.methods.stylizer` defines the one stylizer call);
-- ``TRAINER`` (trainable methods only): the training plug-in of :mod:`jaxstyle.train`
-  (interface in :mod:`jaxstyle.methods.trainer`);
-- optionally ``Stylizer``, its stylizer class, whose class attributes (``style_images``,
-  ``default_size``) the CLI reads before loading any weights.
+- :func:`load_stylizer` ``(name, source=None, **options)``: a stylizer (the one call of
+  :mod:`jaxstyle.methods.base.stylizer`) from a workdir, files or options;
+- :func:`get_trainer` ``(name)``: the training plug-in of :mod:`jaxstyle.train`
+  (interface in :mod:`jaxstyle.methods.base.plugin`);
+- :func:`get_method` ``(name)``: the declaration; :func:`register_method` adds one at run time.
 
-Modules are imported on first use, so the registry costs nothing at start-up. Adding a
-method is a new module plus one line in :data:`METHODS` (README "Adding a method").
+Declarations import nothing heavy, so the registry costs nothing at start-up; a method's code is
+imported when it is loaded. Adding a method is a new folder plus one line in :data:`METHODS`
+(README "Adding a method"), or one :func:`register_method` call from your own package.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
-import inspect
-from collections.abc import Mapping
-from types import ModuleType
 from typing import Any
 
 from jaxstyle.errors import InputError
+from jaxstyle.methods.base.declaration import Method
+from jaxstyle.options import check_values
 
-
-@dataclasses.dataclass(frozen=True)
-class MethodEntry:
-    """Where a method lives: its module, a one-line summary, fixed options for its loader."""
-
-    module: str
-    summary: str
-    options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-
-
-METHODS: dict[str, MethodEntry] = {
-    "gatys": MethodEntry("jaxstyle.methods.gatys", "optimization: content + Gram style losses (Gatys et al. 2016)", {"objective": "gatys"}),
-    "lapstyle": MethodEntry("jaxstyle.methods.gatys", "optimization: Gatys + Laplacian loss (Li et al. 2017)", {"objective": "lapstyle"}),
-    "adain": MethodEntry("jaxstyle.methods.adain", "feed-forward: AdaIN decoder (Huang & Belongie 2017), + Laplacian/depth variants"),
-    "rast": MethodEntry("jaxstyle.methods.rast", "feed-forward: restorable arbitrary style transfer (Ma et al. 2023)"),
-    "cin": MethodEntry("jaxstyle.methods.cin", "feed-forward, pretrained: 26 built-in styles by conditional instance norm (Dumoulin et al. 2017)"),
-    "ghiasi": MethodEntry("jaxstyle.methods.ghiasi", "feed-forward, pretrained: any style image in one pass (Ghiasi et al. 2017)"),
-    "johnson": MethodEntry("jaxstyle.methods.johnson", "feed-forward, one style per network: Johnson et al. 2016 (imports pytorch/examples' candy.pth & co.)"),
-    "multimodal": MethodEntry("jaxstyle.methods.multimodal", "feed-forward, one style per network: Multimodal Transfer's 256/512/1024 hierarchy (Wang et al. 2017)"),
-    "styleswap": MethodEntry("jaxstyle.methods.styleswap", "optimization or inverse network: patch-based style swap at relu3_1 (Chen & Schmidt 2016)"),
-    "meanstd": MethodEntry("jaxstyle.methods.meanstd", "feed-forward: 1x1-conv colour transfer on mean/std (the template method)"),
-    "strotss": MethodEntry("jaxstyle.methods.strotss", "optimization: relaxed-EMD + self-similarity hypercolumn losses on a Laplacian pyramid (Kolkin et al. 2019)"),
-    "dst": MethodEntry("jaxstyle.methods.dst", "optimization: Deformable Style Transfer, the image and a keypoint-guided warp jointly (Kim et al. 2020)"),
-    "wct": MethodEntry("jaxstyle.methods.wct", "feed-forward: whitening and colouring at five VGG levels, coarse to fine (Li et al. 2017)"),
+METHODS: dict[str, str] = {
+    "gatys": "jaxstyle.methods.gatys:METHOD",
+    "lapstyle": "jaxstyle.methods.gatys:LAPSTYLE",
+    "adain": "jaxstyle.methods.adain:METHOD",
+    "rast": "jaxstyle.methods.rast:METHOD",
+    "cin": "jaxstyle.methods.cin:METHOD",
+    "ghiasi": "jaxstyle.methods.ghiasi:METHOD",
+    "johnson": "jaxstyle.methods.johnson:METHOD",
+    "multimodal": "jaxstyle.methods.multimodal:METHOD",
+    "styleswap": "jaxstyle.methods.styleswap:METHOD",
+    "meanstd": "jaxstyle.methods.meanstd:METHOD",
+    "strotss": "jaxstyle.methods.strotss:METHOD",
+    "dst": "jaxstyle.methods.dst:METHOD",
+    "wct": "jaxstyle.methods.wct:METHOD",
 }
+_REGISTERED: dict[str, Method] = {}
 
 
-def method_module(name: str) -> ModuleType:
-    """The module implementing method ``name``."""
+def register_method(method: Method) -> None:
+    """Add ``method`` to the registry for this process (a plug-in package, a test)."""
+    METHODS[method.name] = f"<registered>:{method.name}"
+    _REGISTERED[method.name] = method
+
+
+def get_method(name: str) -> Method:
+    """The declaration of method ``name``; one-line :class:`InputError` for an unknown name."""
     if name not in METHODS:
         raise InputError(f"unknown method {name!r}; expected one of {', '.join(METHODS)}")
-    return importlib.import_module(METHODS[name].module)
+    if name in _REGISTERED:
+        return _REGISTERED[name]
+    module, _, attr = METHODS[name].partition(":")
+    return getattr(importlib.import_module(module), attr)
 
 
 def get_trainer(name: str) -> type:
-    """The training plug-in class of method ``name`` (``TRAINER`` of its module)."""
-    trainer = getattr(method_module(name), "TRAINER", None)
+    """The training plug-in class of method ``name``."""
+    trainer = get_method(name).trainer_class()
     if trainer is None:
-        trainable = ", ".join(n for n in METHODS if hasattr(method_module(n), "TRAINER"))
+        trainable = ", ".join(n for n in METHODS if get_method(n).trainer is not None)
         raise InputError(f"method {name!r} is not trained (trainable methods: {trainable})")
     return trainer
 
 
-def load_options(name: str) -> tuple[str, ...]:
-    """The options ``load_stylizer`` of method ``name`` accepts (besides ``source``).
-
-    Its keyword parameters, or the module's ``OPTIONS`` where it takes ``**options``.
-    """
-    module = method_module(name)
-    params = getattr(module, "OPTIONS", None) or inspect.signature(module.load_stylizer).parameters
-    fixed = METHODS[name].options
-    return tuple(p for p in params if p != "source" and p not in fixed)
+def check_options(method: Method, source: Any, options: dict[str, Any]) -> None:
+    """Refuse, in one line, load options ``method`` does not declare, bad values, a ``source``
+    (``--checkpoint``) it cannot take or a missing one it needs. Nothing is loaded."""
+    check_values(options, [o for o in method.options if o.name != "source"], f"--method {method.name}")
+    if source is not None:
+        if not method.takes_source():
+            raise InputError(f"--method {method.name} has no trained model to load (--checkpoint): it "
+                             f"{'optimizes each image' if method.kind == 'optimization' else 'needs none'}")
+        method.option("source").check(list(source) if isinstance(source, list | tuple) else source)
+    elif method.takes_source() and method.option("source").required:
+        raise InputError(f"--method {method.name} needs {method.needs} (--checkpoint)")
 
 
 def load_stylizer(name: str, source: Any = None, **options: Any):
-    """A :class:`~jaxstyle.methods.stylizer.Stylizer` for method ``name``.
+    """A :class:`~jaxstyle.methods.base.stylizer.Stylizer` for method ``name``.
 
-    ``options`` the method does not take are refused in one line (never ignored);
-    ``None`` values mean the method's default.
+    ``options`` are checked against the method's declaration (one-line refusal of names it
+    does not declare and of bad values); ``None`` values mean the declared default. ``source``
+    (``--checkpoint``): a path, or a list of paths for methods whose official release is
+    several files.
     """
+    method = get_method(name)
     options = {k: v for k, v in options.items() if v is not None}
-    accepted = load_options(name)
-    unknown = sorted(set(options) - set(accepted))
-    if unknown:
-        raise InputError(
-            f"method {name!r} does not take {', '.join(unknown)}"
-            + (f" (it takes: {', '.join(accepted)})" if accepted else "")
-        )
-    stylizer = method_module(name).load_stylizer(source, **METHODS[name].options, **options)
-    stylizer.method = name
+    if isinstance(source, list | tuple) and len(source) == 1:
+        source = source[0]
+    check_options(method, source, options)
+    stylizer = method.load(source, **method.fixed, **options)
+    stylizer.spec = method
     return stylizer

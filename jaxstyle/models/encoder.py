@@ -29,7 +29,7 @@ import numpy as np
 from flax import struct
 
 from jaxstyle.models.netlib import Architecture
-from jaxstyle.models.vgg import VGGWeights
+from jaxstyle.models.vgg import VGGConfig, VGGWeights, param_shapes
 from jaxstyle.models.zoo import architecture, make_config, random_params
 
 
@@ -119,3 +119,61 @@ class Encoder:
         only, its features mean nothing for style. ``options`` as :meth:`with_options`."""
         params = jax.device_put(random_params(arch, seed))  # one call: per-leaf asarray costs ~10 ms each
         return cls(params=params, config=make_config(arch, **options))
+
+
+def init_params(shapes: Any, rng: int | jax.Array = 0, *, gain: float = 1.0) -> Any:
+    """Parameters for a pytree of ``ShapeDtypeStruct``: truncated-normal ``kernel``s, zero biases.
+
+    Kernels get std ``sqrt(gain / fan_in)`` (``fan_in`` = all but the last axis; ``gain`` 1 is
+    Flax's LeCun default, 2 is He), truncated at 2 std like ``variance_scaling``. With an int
+    ``rng`` the draw is NumPy (nothing to compile); with a JAX key (e.g. inside the trainer's
+    jitted init) it is ONE ``truncated_normal`` call sliced into kernels — a separate random op
+    per kernel, as Flax's init does, costs ~30 s of XLA compile time on a CPU.
+    """
+    leaves, tree = jax.tree.flatten(shapes)
+    is_kernel = [
+        getattr(path[-1], "key", "") == "kernel"
+        for path, _ in jax.tree_util.tree_flatten_with_path(shapes)[0]
+    ]
+    sizes = [int(np.prod(x.shape)) if k else 0 for x, k in zip(leaves, is_kernel, strict=True)]
+    total = sum(sizes)
+    if isinstance(rng, int | np.integer):
+        gen = np.random.default_rng(int(rng))
+        z = gen.standard_normal(total)
+        while np.any(bad := np.abs(z) > 2):  # resample outside +-2 std (truncated normal)
+            z[bad] = gen.standard_normal(int(bad.sum()))
+        z = jnp.asarray(z, jnp.float32)
+    else:
+        z = jax.random.truncated_normal(rng, -2.0, 2.0, (total,), jnp.float32)
+    out, offset = [], 0
+    for x, k, n in zip(leaves, is_kernel, sizes, strict=True):
+        if not k:
+            out.append(jnp.zeros(x.shape, x.dtype))
+            continue
+        fan_in = int(np.prod(x.shape[:-1]))
+        std = np.sqrt(gain / fan_in) / 0.87962566  # a unit normal truncated at +-2 has std 0.8796
+        out.append((z[offset : offset + n].reshape(x.shape) * std).astype(x.dtype))
+        offset += n
+    return jax.tree.unflatten(tree, out)
+
+
+def random_vgg_encoder(
+    seed: int | jax.Array = 0, arch: str = "vgg19", width: float = 1.0, *, padding: str = "reflect"
+):
+    """A VGG :class:`~jaxstyle.Encoder` with He-initialised random weights and scaled widths.
+
+    For tests and benchmarks only (no pretrained weights are needed offline): the features are
+    meaningless for style, but every shape and code path is the real one.
+    """
+    shapes, cin = {}, 3
+    for name, shape in param_shapes(arch).items():
+        cout = max(1, int(round(shape["kernel"][-1] * width)))
+        shapes[name] = {
+            "kernel": jax.ShapeDtypeStruct((3, 3, cin, cout), jnp.float32),
+            "bias": jax.ShapeDtypeStruct((cout,), jnp.float32),
+        }
+        cin = cout
+    params = init_params(shapes, seed, gain=2.0)
+    return Encoder(
+        params=params, config=VGGConfig(arch=arch, padding=padding, normalization="none")
+    )

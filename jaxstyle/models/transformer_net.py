@@ -308,3 +308,20 @@ class TransformerNet(nn.Module):
             x = q(f"expand_{i}/out", nn.relu(x) if i < last else x)
         x = jax.nn.sigmoid(x) if spec.output == "sigmoid" else x
         return q("output", x)
+
+
+def scaled_spec(spec: NetSpec, width: float, **changes: Any) -> NetSpec:
+    """``spec`` with all hidden channel counts times ``width`` (at least 1); the RGB output stays."""
+
+    def scale(layers, keep_last=False):
+        last = len(layers) - 1
+        return tuple(
+            (f if keep_last and i == last else max(1, round(f * width)), k, s)
+            for i, (f, k, s) in enumerate(layers)
+        )
+
+    residual = max(1, round(spec.residual_width * width)) if spec.residual_width else None
+    return dataclasses.replace(
+        spec, contract=scale(spec.contract), expand=scale(spec.expand, keep_last=True),
+        residual_width=residual, **changes,
+    )

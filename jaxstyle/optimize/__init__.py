@@ -13,7 +13,7 @@ and share one program; aspect ratios are never changed to make shapes match.
   their front end :class:`StylizeConfig` + :func:`stylize`;
 - :mod:`jaxstyle.optimize.tiled`: one image larger than memory, optimized in overlapping
   windows at random grid offsets (:func:`optimize_tiled` under a :class:`TileConfig`);
-- :mod:`jaxstyle.optimize.styleswap`: style swap's inversion (relu3_1 features matched to the
+- :mod:`jaxstyle.methods.styleswap.objective`: style swap's inversion (relu3_1 features matched to the
   swapped ones), the second objective family, written against the same protocol.
 
 Python API::
@@ -21,7 +21,7 @@ Python API::
     from jaxstyle.optimize import StylizeConfig, stylize
     results = stylize([content_img], [style_img], StylizeConfig(steps=200))
 
-The registered methods ``gatys`` and ``lapstyle`` (:mod:`jaxstyle.methods.gatys`) run
+The registered methods ``gatys`` and ``lapstyle`` (:mod:`jaxstyle.methods.gatys.method`) run
 :func:`stylize` behind the one stylizer call of every method.
 """
 

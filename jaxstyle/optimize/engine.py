@@ -75,13 +75,12 @@ from jaxstyle.checkpoint import PytreeCheckpointer
 from jaxstyle.errors import InputError, JaxstyleError, flag, non_finite_terms
 from jaxstyle.io import MAX_SIZE, resize, resize_long_side
 from jaxstyle.optimize.objective import Frozen, Objective, Variables
-from jaxstyle.pairs import Pair, PairAxis, buckets
+from jaxstyle.pairs import Pair, PairAxis, ProgressFn, buckets
 from jaxstyle.sharding import SpatialLayout
 
 OPTIMIZERS = ("lbfgs", "adam", "sgd")
 INITS = ("content", "noise", "style")
 
-ProgressFn = Callable[[int, dict[str, float]], None]
 FrameFn = Callable[[int, list[int], np.ndarray], None]
 
 
@@ -382,7 +381,7 @@ def check_scales(scales: int, size: int) -> None:
                          "(each level halves the size, the smallest is 32 px)")
 
 
-def _scale_sizes(size: int, scales: int) -> list[int]:
+def scale_sizes(size: int, scales: int) -> list[int]:
     """Long sides of the coarse-to-fine levels, coarsest first, halving down from ``size`` (>= 32)."""
     return [max(32, round(size / 2 ** (scales - 1 - k))) for k in range(scales)]
 
@@ -474,7 +473,8 @@ def _extra_inputs(objective: Objective, given: Mapping[str, Sequence[Any]] | Non
     return extras
 
 
-def _start_image(inputs: Mapping[str, np.ndarray], init: str, rng: np.random.Generator) -> np.ndarray:
+def start_image(inputs: Mapping[str, np.ndarray], init: str, rng: np.random.Generator) -> np.ndarray:
+    """One pair's starting image (H,W,3): the content, the style resized to it, or uniform noise."""
     content = inputs["content"]
     if init == "content":
         return content.copy()
@@ -483,7 +483,8 @@ def _start_image(inputs: Mapping[str, np.ndarray], init: str, rng: np.random.Gen
     return rng.uniform(0.0, 1.0, content.shape).astype(np.float32)
 
 
-def _finish(image: np.ndarray, content: np.ndarray, mode: str) -> np.ndarray:
+def finish_image(image: np.ndarray, content: np.ndarray, mode: str) -> np.ndarray:
+    """A raw optimized image as a result: clipped to [0, 1], colours finished for ``mode``."""
     return color.finish(np.clip(image, 0.0, 1.0), content, mode)
 
 
@@ -527,7 +528,7 @@ def optimize_pairs(
     extras = _extra_inputs(objective, extra_inputs, len(pairs))
     frozen = objective.frozen()
     # One program per (scale, loop shapes): plan them all first so progress can count steps.
-    sizes = _scale_sizes(settings.size, settings.scales)
+    sizes = scale_sizes(settings.size, settings.scales)
     plan = [_scale(objective, frozen, pairs, extras, size, settings.preserve_color) for size in sizes]
     check_spatial_heights(settings.spatial_shards, [x["content"].shape[0] for scale in plan for x in scale.inputs])
     if on_plan is not None:
@@ -546,11 +547,11 @@ def optimize_pairs(
             with _checkpointer(bucket_dir) as ckpt:
                 out = _optimize_bucket(
                     objective, frozen, inputs, starts, settings,
-                    progress=None if progress is None else functools.partial(_offset_progress, progress, step_offset),
+                    progress=None if progress is None else functools.partial(offset_progress, progress, step_offset),
                     save_every=save_every,
                     # Frames are numbered by the pair's own step (scales count on).
                     on_frame=None if on_frame is None else functools.partial(
-                        _emit_frame, on_frame, members, scale.contents, settings.preserve_color, level * settings.steps
+                        emit_frame, on_frame, members, scale.contents, settings.preserve_color, level * settings.steps
                     ),
                     ckpt=ckpt,
                     checkpoint_every=checkpoint_every,
@@ -560,7 +561,7 @@ def optimize_pairs(
                 if owned is not None:
                     images[i], variables[i] = owned
     return [
-        PairResult(_finish(images[i], plan[-1].contents[i], settings.preserve_color), variables[i])
+        PairResult(finish_image(images[i], plan[-1].contents[i], settings.preserve_color), variables[i])
         if i in images else None
         for i in range(len(pairs))
     ]
@@ -572,7 +573,7 @@ def _initial_variables(
     """Pair ``index``'s starting variables: from its previous scale's image (upsampled) or a fresh start."""
     rng = np.random.default_rng([settings.seed, index])
     shape = inputs["content"].shape[:2]
-    image = resize(previous, shape) if previous is not None else _start_image(inputs, settings.init, rng)
+    image = resize(previous, shape) if previous is not None else start_image(inputs, settings.init, rng)
     return objective.init(inputs, rng, image)
 
 
@@ -589,18 +590,20 @@ def _checkpointer(directory: Path | None) -> Iterator[PytreeCheckpointer | None]
         ckpt.close()
 
 
-def _offset_progress(progress: ProgressFn, offset: int, step: int, losses: dict[str, float]) -> None:
+def offset_progress(progress: ProgressFn, offset: int, step: int, losses: dict[str, float]) -> None:
+    """``progress`` with steps counted on from ``offset`` (the steps of earlier programs)."""
     progress(offset + step, losses)
 
 
-def _emit_frame(
-    on_frame: FrameFn, members: list[int], contents: list[np.ndarray], mode: str, base: int, step: int,
-    owned: list[np.ndarray | None],
+def emit_frame(
+    on_frame: FrameFn, members: list[int], contents: Sequence[np.ndarray] | Mapping[int, np.ndarray], mode: str,
+    base: int, step: int, owned: list[np.ndarray | None],
 ) -> None:
-    """``on_frame`` with the images of the owned bucket rows, finished like results."""
+    """``on_frame(base + step, pairs, images)`` with the images of the owned rows (pair indices
+    ``members``, raw images ``owned``), finished like results against ``contents[pair]``."""
     idx = [k for k, img in enumerate(owned) if img is not None]
     if idx:
-        frames = np.stack([_finish(owned[k], contents[members[k]], mode) for k in idx])
+        frames = np.stack([finish_image(owned[k], contents[members[k]], mode) for k in idx])
         on_frame(base + step, [members[k] for k in idx], frames)
 
 

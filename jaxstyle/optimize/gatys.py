@@ -234,7 +234,7 @@ class Lapstyle(Gatys):
     lap_weight: float = 1e3
 
 
-# The objectives StylizeConfig.method names.
+# The objectives StylizeConfig.objective_name names.
 OBJECTIVES: dict[str, type[Gatys]] = {"gatys": Gatys, "lapstyle": Lapstyle}
 
 
@@ -244,10 +244,10 @@ class StylizeConfig(EngineConfig):
     the engine's settings (:class:`EngineConfig`) and the objective's.
 
     Loss weights are for images in [0, 1]; ``None`` weights take the defaults of the objective
-    ``method`` names (:data:`OBJECTIVES`; README "Defaults").
+    ``objective_name`` names (:data:`OBJECTIVES`; README "Defaults").
     """
 
-    method: str = "gatys"
+    objective_name: str = "gatys"  # a key of OBJECTIVES
     content_layers: tuple[str, ...] = DEFAULT_CONTENT_LAYERS
     style_layers: tuple[str, ...] = DEFAULT_STYLE_LAYERS
     content_weight: float | None = None
@@ -262,7 +262,7 @@ class StylizeConfig(EngineConfig):
         super().__post_init__()
         check_fields(
             self,
-            choices={"method": tuple(OBJECTIVES), "content_loss": CONTENT_LOSSES},
+            choices={"objective_name": tuple(OBJECTIVES), "content_loss": CONTENT_LOSSES},
             positive=("lap_pool",),
             non_negative=("content_weight", "style_weight", "tv_weight", "lap_weight"),
         )
@@ -272,11 +272,11 @@ class StylizeConfig(EngineConfig):
             raise InputError("at least one content layer is needed (--content-layers), or --content-weight 0")
 
     def objective(self, encoder: Encoder | None = None, lpips: LPIPS | None = None) -> Gatys:
-        """The objective ``method`` names with this config's layers, losses and weights."""
+        """The objective ``objective_name`` names with this config's layers, losses and weights."""
         settings = [f.name for f in dataclasses.fields(Gatys) if f.compare]  # not the networks
         # Fields the CLI has no flag for (traced_weights) keep the objective's default.
         given = {name: getattr(self, name) for name in settings if getattr(self, name, None) is not None}
-        return OBJECTIVES[self.method](encoder=encoder, lpips=lpips, **given)
+        return OBJECTIVES[self.objective_name](encoder=encoder, lpips=lpips, **given)
 
     def weight(self, term: str) -> float:
         """The weight of loss term ``term`` (content, style, tv, lap) in this run."""

@@ -263,7 +263,7 @@ class ImageHooks:
     """Progress and frame callbacks of one tiled scale of one pair."""
 
     progress: Callable[[int, dict[str, float]], None] | None = None  # (step within the scale, losses)
-    frame: Callable[[int, np.ndarray], None] | None = None  # (step within the scale, raw image)
+    frame: Callable[[int, list[np.ndarray]], None] | None = None  # (step within the scale, [raw image])
     save_every: int = 0
 
 
@@ -307,7 +307,7 @@ def optimize_image(
             if hooks.progress is not None:
                 hooks.progress(step, losses)
         if hooks.frame is not None and hooks.save_every and step % hooks.save_every == 0:
-            hooks.frame(step, np.asarray(image))
+            hooks.frame(step, [np.asarray(image)])
     return np.asarray(image)
 
 
@@ -338,7 +338,7 @@ def optimize_tiled(
     check_tiling(objective, settings, tiling)
     if jax.process_count() > 1:
         raise InputError("--tile runs in one process (shard the image with --spatial-shards across processes)")
-    sizes = engine._scale_sizes(settings.size, settings.scales)
+    sizes = engine.scale_sizes(settings.size, settings.scales)
     n_untiled = sum(size <= tiling.tile for size in sizes)
     tiled_steps = settings.steps * (len(sizes) - n_untiled) * len(pairs)
     done = {"steps": 0}  # steps of the finished programs, for progress
@@ -369,14 +369,15 @@ def optimize_tiled(
             inputs = {"content": prepared, "style": style}
             rng = np.random.default_rng([settings.seed, i])
             start = (resize(images[i], prepared.shape[:2]) if images[i] is not None
-                     else engine._start_image(inputs, settings.init, rng))
+                     else engine.start_image(inputs, settings.init, rng))
             variables = objective.init(inputs, rng, start)
             if set(variables) != {"image"}:
                 raise InputError(f"--tile: {type(objective).__name__} optimizes more than the image")
             hooks = ImageHooks(
-                progress=None if progress is None else functools.partial(_offset, progress, done["steps"]),
+                progress=None if progress is None else functools.partial(engine.offset_progress, progress,
+                                                                         done["steps"]),
                 frame=None if on_frame is None else functools.partial(
-                    _frame, on_frame, i, content, settings.preserve_color, level * settings.steps),
+                    engine.emit_frame, on_frame, [i], {i: content}, settings.preserve_color, level * settings.steps),
                 save_every=save_every,
             )
             offsets_rng = np.random.default_rng([settings.seed, i, level])
@@ -385,14 +386,6 @@ def optimize_tiled(
             done["steps"] += settings.steps
     if not contents:  # every scale ran untiled (the engine finished them)
         return results
-    return [PairResult(engine._finish(img, c, settings.preserve_color), {"image": img})
+    return [PairResult(engine.finish_image(img, c, settings.preserve_color), {"image": img})
             for img, c in zip(images, contents, strict=True)]
 
-
-def _offset(progress: ProgressFn, offset: int, step: int, losses: dict[str, float]) -> None:
-    progress(offset + step, losses)
-
-
-def _frame(on_frame: FrameFn, index: int, content: np.ndarray, mode: str, base: int, step: int,
-           image: np.ndarray) -> None:
-    on_frame(base + step, [index], engine._finish(image, content, mode)[None])

