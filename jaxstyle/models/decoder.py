@@ -72,6 +72,15 @@ def upsample_nearest2x(x: jax.Array) -> jax.Array:
     return x.reshape(n, 2 * h, 2 * w, c)
 
 
+def fit_image(decoded: jax.Array, hw: tuple[int, int]) -> jax.Array:
+    """A decoder's output (P,h,w,3) as images (P,H,W,3) in [0, 1] of the input's size ``hw``:
+    resized bilinearly when the input's sides were not multiples of the decoder's upsampling,
+    then clipped."""
+    if decoded.shape[1:3] != tuple(hw):
+        decoded = jax.image.resize(decoded, (decoded.shape[0], *hw, decoded.shape[-1]), "bilinear")
+    return jnp.clip(decoded, 0.0, 1.0)
+
+
 def reflect_pad1(x: jax.Array) -> jax.Array:
     """ReflectionPad2d(1) on NHWC ``x``."""
     return jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="reflect")

@@ -166,17 +166,13 @@ class Gatys:
         traced = targets.get("weights")
         parts = {}
         if mse_content:
-            parts["content"] = _layer_mean(
-                [content_loss(feats[layer], targets["content_feats"][layer]) for layer in self.content_layers],
-                None if traced is None else traced["content_layer_weights"],
-            )
+            parts["content"] = content_term(feats, targets["content_feats"], self.content_layers,
+                                            None if traced is None else traced["content_layer_weights"])
         else:
             lpips = frozen["lpips"]
             parts["content"] = lpips.distance_from_features(lpips.features(x), targets["lpips_feats"])[0]
-        parts["style"] = _layer_mean(
-            [gram_style_loss(feats[layer], targets["style_grams"][layer]) for layer in self.style_layers],
-            None if traced is None else traced["style_layer_weights"],
-        )
+        parts["style"] = style_term(feats, targets["style_grams"], self.style_layers,
+                                    None if traced is None else traced["style_layer_weights"])
         if self.weight("tv") > 0:
             parts["tv"] = total_variation(x)
         if self.weight("lap") > 0:
@@ -191,8 +187,24 @@ class Gatys:
         return variables["image"]
 
 
+def content_term(feats: Mapping[str, jax.Array], targets: Mapping[str, jax.Array], layers: Sequence[str],
+                 weights: jax.Array | None = None) -> jax.Array:
+    """Gatys' content loss: feature MSE at each of ``layers`` (:func:`content_loss`), their mean
+    (or ``sum_l weights[l] * E_l``); 0 without layers. Features (1,h,w,C), targets broadcast."""
+    return _layer_mean([content_loss(feats[layer], targets[layer]) for layer in layers], weights)
+
+
+def style_term(feats: Mapping[str, jax.Array], grams: Mapping[str, jax.Array], layers: Sequence[str],
+               weights: jax.Array | None = None) -> jax.Array:
+    """Gatys' style loss: the Gram loss at each of ``layers`` (:func:`gram_style_loss`), their
+    mean (or ``sum_l weights[l] * E_l``). Features (1,h,w,C), Gram targets (C,C) broadcast."""
+    return _layer_mean([gram_style_loss(feats[layer], grams[layer]) for layer in layers], weights)
+
+
 def _layer_mean(values: Sequence[jax.Array], weights: jax.Array | None) -> jax.Array:
-    """Per-layer losses (scalars) combined: their mean, or ``sum_l weights[l] * values[l]``."""
+    """Per-layer losses (scalars) combined: their mean, or ``sum_l weights[l] * values[l]``; 0 if none."""
+    if not values:
+        return jnp.float32(0.0)
     if weights is None:
         return sum(values) / len(values)
     return sum(weights[i] * value for i, value in enumerate(values))

@@ -32,7 +32,7 @@ from jaxstyle.methods.base.stylizer import (
     FeedForwardStylizer,
     check_alpha_and_mixing,
 )
-from jaxstyle.models.decoder import Decoder
+from jaxstyle.models.decoder import Decoder, fit_image
 from jaxstyle.models.encoder import Encoder
 from jaxstyle.schedules import inverse_time_decay
 from jaxstyle.weights.encoders import load_encoder, resolve_encoder_name
@@ -124,10 +124,7 @@ def _stylize_batch(params, vgg, content, styles, weights, masks, alpha, *, decod
     else:
         t = jnp.tensordot(weights, targets, axes=1)
     t = alpha * t + (1.0 - alpha) * fc
-    out = decoder.apply({"params": params}, t)
-    if out.shape[1:3] != content.shape[1:3]:  # sizes not multiples of 8
-        out = jax.image.resize(out, content.shape[:3] + (3,), "bilinear")
-    return jnp.clip(out, 0.0, 1.0)
+    return fit_image(decoder.apply({"params": params}, t), content.shape[1:3])
 
 
 class AdaINStylizer(FeedForwardStylizer):

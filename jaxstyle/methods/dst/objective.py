@@ -44,7 +44,7 @@ import numpy as np
 import optax
 
 from jaxstyle.errors import InputError
-from jaxstyle.losses import content_loss, gram_matrix, gram_style_loss
+from jaxstyle.losses import gram_matrix
 from jaxstyle.models.encoder import Encoder
 from jaxstyle.ops.tps import (
     BORDER_POINTS,
@@ -55,7 +55,12 @@ from jaxstyle.ops.tps import (
     warp_image,
 )
 from jaxstyle.optimize.engine import EngineConfig, check_fields
-from jaxstyle.optimize.gatys import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS
+from jaxstyle.optimize.gatys import (
+    DEFAULT_CONTENT_LAYERS,
+    DEFAULT_STYLE_LAYERS,
+    content_term,
+    style_term,
+)
 from jaxstyle.optimize.strotss import Strotss, StrotssConfig, StrotssTerms, lap_synthesize
 from jaxstyle.points import Correspondences, check_inside, pad_points
 
@@ -72,7 +77,8 @@ DEFAULT_WEIGHTS = {  # per style loss: α, style weight (README "Deformable styl
 
 @dataclasses.dataclass(frozen=True)
 class GramTerms:
-    """The Gatys terms of one pair at one scale: feature MSE content, mean Gram style loss."""
+    """The Gatys terms of one pair at one scale (:func:`~jaxstyle.optimize.gatys.content_term`,
+    :func:`~jaxstyle.optimize.gatys.style_term`), in units of the content's own style loss."""
 
     content_layers: tuple[str, ...] = DEFAULT_CONTENT_LAYERS
     style_layers: tuple[str, ...] = DEFAULT_STYLE_LAYERS
@@ -93,15 +99,14 @@ class GramTerms:
         return {**targets, "unit": 1.0 / jnp.maximum(start, UNIT_FLOOR)}
 
     def _style(self, feats: dict[str, jax.Array], targets: dict[str, Any], batched: bool = True) -> jax.Array:
-        loss = sum(gram_style_loss(feats[k] if batched else feats[k][None], targets["grams"][k][None])
-                   for k in self.style_layers)
-        return targets["unit"] * self.style_weight * loss / len(self.style_layers)
+        feats = feats if batched else {k: v[None] for k, v in feats.items()}
+        return targets["unit"] * self.style_weight * style_term(feats, targets["grams"], self.style_layers)
 
     def content_and_style(self, encoder: Encoder, x: jax.Array, targets: dict[str, Any], key: jax.Array,
                           alpha: float) -> tuple[jax.Array, jax.Array]:
         feats = encoder(x[None], self._layers())
-        content = sum(content_loss(feats[k], targets["content"][k][None]) for k in self.content_layers)
-        return targets["unit"] * content / max(len(self.content_layers), 1), self._style(feats, targets)
+        content = content_term(feats, targets["content"], self.content_layers)
+        return targets["unit"] * content, self._style(feats, targets)
 
     def style(self, encoder: Encoder, x: jax.Array, targets: dict[str, Any], key: jax.Array, alpha: float) -> jax.Array:
         return self._style(encoder(x[None], self.style_layers), targets)

@@ -30,6 +30,7 @@ from jaxstyle.methods.base.stylizer import FeedForwardStylizer
 from jaxstyle.methods.rast import METHOD
 from jaxstyle.methods.rast.losses import RASTLossWeights, discriminator_losses, rast_losses
 from jaxstyle.methods.rast.model import RASTModel, feature_channels
+from jaxstyle.models.decoder import fit_image
 from jaxstyle.models.encoder import random_vgg_encoder
 from jaxstyle.schedules import inverse_time_decay
 
@@ -212,10 +213,7 @@ class RASTStylizer(FeedForwardStylizer):
         (style,) = styles
         shape = contents.shape[1:3]
         content = _to_multiple_of_16(contents)
-        out = self.transfer(content, _to_multiple_of_16(style))
-        if out.shape[1:3] != shape:
-            out = jax.image.resize(out, (out.shape[0], *shape, 3), "bilinear")
-        return jnp.clip(out, 0.0, 1.0)
+        return fit_image(self.transfer(content, _to_multiple_of_16(style)), shape)
 
 
 def _to_multiple_of_16(x: jax.Array) -> jax.Array:

@@ -52,10 +52,10 @@ from jaxstyle.methods.base.optimization import OptimizationStylizer, build_confi
 from jaxstyle.methods.base.plugin import OneLossPlugin, weighted_loss
 from jaxstyle.methods.base.stylizer import FeedForwardStylizer
 from jaxstyle.methods.styleswap import METHOD
-from jaxstyle.methods.styleswap.objective import StyleSwapConfig
-from jaxstyle.models.decoder import Decoder
+from jaxstyle.methods.styleswap.objective import StyleSwapConfig, swap_latents
+from jaxstyle.models.decoder import Decoder, fit_image
 from jaxstyle.models.encoder import Encoder
-from jaxstyle.ops.style_swap import DEFAULT_CHUNK, style_swap
+from jaxstyle.ops.style_swap import DEFAULT_CHUNK
 from jaxstyle.optimize import make_pairs, optimize_pairs
 from jaxstyle.schedules import inverse_time_decay
 from jaxstyle.weights.encoders import load_encoder
@@ -68,24 +68,12 @@ REFINE_SETTINGS = ("optimizer", "lr", "line_search", "tv_weight", "swap_weight",
 # ------------------------------------------------------------------------------------------
 # The inverse network: encode, swap, decode.
 # ------------------------------------------------------------------------------------------
-def swap_latents(vgg: Encoder, contents: jax.Array, styles: jax.Array, layer: str, patch: int, stride: int,
-                 chunk: int = DEFAULT_CHUNK) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """``(Phi(c), Phi(s), SS(Phi(c), Phi(s)))`` at ``layer`` for P pairs: (P,H,W,3), (P,h,w,3) -> features."""
-    fc = vgg(contents, (layer,))[layer]
-    fs = vgg(styles, (layer,))[layer]
-    swap = functools.partial(style_swap, patch=patch, stride=stride, chunk=chunk)
-    return fc, fs, jax.vmap(swap)(fc, fs)
-
-
 @functools.partial(jax.jit, static_argnames=("decoder", "layer", "patch", "stride", "chunk"))
 def _decode_swapped(params, vgg, contents, styles, *, decoder: Decoder, layer: str, patch: int,
                     stride: int, chunk: int) -> jax.Array:
     """Contents (P,H,W,3), styles (P,h,w,3) -> decoded swaps (P,H,W,3) in [0, 1]."""
     swapped = swap_latents(vgg, contents, styles, layer, patch, stride, chunk)[2]
-    out = decoder.apply({"params": params}, swapped)
-    if out.shape[1:3] != contents.shape[1:3]:  # sizes not multiples of the decoder's upsampling
-        out = jax.image.resize(out, contents.shape[:3] + (3,), "bilinear")
-    return jnp.clip(out, 0.0, 1.0)
+    return fit_image(decoder.apply({"params": params}, swapped), contents.shape[1:3])
 
 
 class StyleSwapTrainer(OneLossPlugin):

@@ -38,6 +38,15 @@ DEFAULT_SWAP_LAYER = "relu3_1"
 DEFAULT_TV_WEIGHT = 10.0  # on mean squared differences; see jaxstyle.methods.styleswap.method
 
 
+def swap_latents(vgg: Encoder, contents: jax.Array, styles: jax.Array, layer: str, patch: int, stride: int,
+                 chunk: int = DEFAULT_CHUNK) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """``(Phi(c), Phi(s), SS(Phi(c), Phi(s)))`` at ``layer`` for P pairs: (P,H,W,3), (P,h,w,3) -> features."""
+    fc = vgg(contents, (layer,))[layer]
+    fs = vgg(styles, (layer,))[layer]
+    swap = functools.partial(style_swap, patch=patch, stride=stride, chunk=chunk)
+    return fc, fs, jax.vmap(swap)(fc, fs)
+
+
 @dataclasses.dataclass(frozen=True)
 class StyleSwap:
     """Match the style-swapped features of each pair at ``swap_layer``, plus TV on the image.
@@ -64,10 +73,8 @@ class StyleSwap:
 
     def swap_targets(self, encoder: Encoder, contents: jax.Array, styles: jax.Array) -> jax.Array:
         """Swapped features of P pairs: (P,H,W,3), (P,h,w,3) in [0, 1] -> (P,H',W',C) at ``swap_layer``."""
-        fc = encoder(contents, (self.swap_layer,))[self.swap_layer]
-        fs = encoder(styles, (self.swap_layer,))[self.swap_layer]
-        swap = functools.partial(style_swap, patch=self.patch_size, stride=self.swap_stride, chunk=self.swap_chunk)
-        return jax.vmap(swap)(fc, fs)
+        return swap_latents(encoder, contents, styles, self.swap_layer, self.patch_size, self.swap_stride,
+                            self.swap_chunk)[2]
 
     def prepare(self, frozen: dict[str, Any], inputs: dict[str, jax.Array]) -> dict[str, jax.Array]:
         """Targets of P pairs: ``swapped`` (P,H',W',C)."""

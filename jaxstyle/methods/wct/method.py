@@ -37,7 +37,7 @@ from jaxstyle.methods.base.stylizer import (
     check_alpha_and_mixing,
 )
 from jaxstyle.methods.wct import METHOD
-from jaxstyle.models.decoder import LEVELS, Decoder
+from jaxstyle.models.decoder import LEVELS, Decoder, fit_image
 from jaxstyle.models.encoder import Encoder
 from jaxstyle.ops.wct import wct_mix
 from jaxstyle.weights.encoders import load_encoder, resolve_encoder_name
@@ -161,10 +161,8 @@ def stylize_multilevel(
         fs = tuple(f[lv] for f in style_feats)
         swap = _swap_fn() if swap5 and lv == SWAP_LEVEL else None
         t = transform_pairs(fc, fs, weights, masks, alpha, swap)
-        image = _decoder(lv, width).apply({"params": params[group_name(lv)]}, t)
-        if image.shape[1:3] != content.shape[1:3]:  # sizes not multiples of 2^(k-1)
-            image = jax.image.resize(image, content.shape[:3] + (3,), "bilinear")
-        image = jnp.clip(image, 0.0, 1.0)  # the next level's encoder reads an image
+        # the next level's encoder reads an image: at the content's size, in [0, 1]
+        image = fit_image(_decoder(lv, width).apply({"params": params[group_name(lv)]}, t), content.shape[1:3])
     return image
 
 
