@@ -149,6 +149,11 @@ class EngineConfig:
             raise InputError(f"--size must be in 32..{MAX_SIZE} px, got {self.size}")
         check_scales(self.scales, self.size)
 
+    def engine_settings(self, **changes: Any) -> EngineConfig:
+        """Just the engine's fields of this config (a subclass adds its objective's), ``changes`` applied."""
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(EngineConfig)}
+        return EngineConfig(**{**fields, **changes})
+
     def learning_rate(self) -> float:
         return self.lr if self.lr is not None else {"lbfgs": 1.0, "adam": 0.02, "sgd": 0.2}[self.optimizer]
 

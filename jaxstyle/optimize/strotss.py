@@ -249,5 +249,4 @@ class StrotssConfig(EngineConfig):
 
     def engine(self) -> EngineConfig:
         """What the engine runs: one scale (the schedule is the objective's) of steps x scales."""
-        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(EngineConfig)}
-        return EngineConfig(**{**fields, "scales": 1, "steps": self.steps * self.scales})
+        return self.engine_settings(scales=1, steps=self.steps * self.scales)

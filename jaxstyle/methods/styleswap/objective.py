@@ -131,4 +131,4 @@ class StyleSwapConfig(EngineConfig):
 
     def engine(self) -> EngineConfig:
         """The engine's fields of this config (what the engine reads)."""
-        return EngineConfig(**{f.name: getattr(self, f.name) for f in dataclasses.fields(EngineConfig)})
+        return self.engine_settings()
