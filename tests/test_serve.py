@@ -167,9 +167,8 @@ def test_ghiasi_job_returns_an_image_at_once(server, content_paths):
 
 
 def test_bad_upload_gets_one_line_and_the_server_keeps_serving(server, tmp_path, content_paths, style_paths):
-    from gradio_client.exceptions import AppError
-
     import httpx
+    from gradio_client.exceptions import AppError
 
     url, client = server
     big = tmp_path / "big.jpg"
