@@ -300,6 +300,21 @@ def test_browser_runs_gatys_with_live_preview(browser, server, content_paths, st
     assert "steps/s" in status
 
 
+def test_page_names_a_bad_upload_in_one_line(browser, server, tmp_path):
+    page = browser.new_page()
+    try:
+        page.goto(server[0])
+        bad = tmp_path / "notes.png"
+        bad.write_text("meeting notes, not a picture")
+        page.locator("#content-file input[type=file]").set_input_files(str(bad))
+        message = page.locator("#input-error")
+        message.get_by_text("error: content image").wait_for(timeout=30_000)
+        text = message.inner_text().strip()
+    finally:
+        page.close()
+    assert text == "error: content image notes.png: not an image file (or a format Pillow cannot read)"
+
+
 def test_page_shows_its_place_in_the_queue_and_a_closed_page_frees_the_device(browser, server, content_paths,
                                                                              style_paths):
     """A page waiting behind another's job shows its place; closing the running page cancels its

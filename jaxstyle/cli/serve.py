@@ -62,7 +62,11 @@ def run(args: argparse.Namespace) -> int:
         raise
     if args.host not in ("127.0.0.1", "localhost", "::1") and auth is None:
         print(f"warning: serving on {args.host} without --auth: anyone who can reach it can run jobs")
-    print(f"serving {', '.join(e.label for e in entries)}")
-    launch(entries, host=args.host, port=args.port, auth=auth, max_queue=args.max_queue,
-           max_upload_mb=args.max_upload_mb, max_size=args.max_size)
+    page, url, runner = launch(entries, host=args.host, port=args.port, auth=auth, max_queue=args.max_queue,
+                               max_upload_mb=args.max_upload_mb, max_size=args.max_size, block=False, quiet=True)
+    print(f"serving {', '.join(e.label for e in entries)} on {url} (Ctrl-C stops)", flush=True)
+    try:
+        page.block_thread()  # until Ctrl-C
+    finally:
+        runner.close()
     return 0

@@ -145,6 +145,8 @@ class Runner:
                     last = f" · {report}" if report else ""
                     yield Update(f"done in {time.perf_counter() - t0:.1f} s{last}", preview=result, result=result,
                                  files=files)
+                    # Asked for more, the page has copied the files into its own cache: these can go.
+                    shutil.rmtree(Path(files[0]).parent, ignore_errors=True)
                     return
                 else:  # "error"
                     raise JobError(data)
