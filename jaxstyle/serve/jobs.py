@@ -91,7 +91,7 @@ class _Hooks:
     def on_frame(self, step: int, indices: list[int], images: list[np.ndarray]) -> None:
         self._check()
         if len(images) and images[0] is not None:  # images: a list or an (N, H, W, 3) array
-            self.events.put(("frame", (step, np.asarray(images[0]))))
+            self.events.put(("frame", np.asarray(images[0])))
 
     def take(self, names: tuple[str, ...]) -> dict[str, Any]:
         return {name: getattr(self, name) for name in ("on_plan", "progress", "on_frame") if name in names}
@@ -127,20 +127,10 @@ class Runner:
                 try:
                     kind, data = events.get(timeout=heartbeat)
                 except queue.Empty:
-                    yield Update(f"{status} ({time.perf_counter() - t0:.0f} s)")
-                    continue
-                if kind == "progress":  # only the newest of the reports that piled up
-                    while _peek_kind(events) == "progress":
-                        kind, data = events.get_nowait()
-                    status = report = _progress_text(*data)
-                    yield Update(f"{status} ({time.perf_counter() - t0:.0f} s)")
-                elif kind == "status":
-                    status = data
-                    yield Update(f"{status} ({time.perf_counter() - t0:.0f} s)")
-                elif kind == "frame":
-                    step, image = data
-                    yield Update(f"{status} ({time.perf_counter() - t0:.0f} s)", preview=image)
-                elif kind == "done":
+                    kind, data = "heartbeat", None
+                if kind == "error":
+                    raise JobError(data)
+                if kind == "done":
                     result, files = data
                     last = f" · {report}" if report else ""
                     yield Update(f"done in {time.perf_counter() - t0:.1f} s{last}", preview=result, result=result,
@@ -148,8 +138,13 @@ class Runner:
                     # Asked for more, the page has copied the files into its own cache: these can go.
                     shutil.rmtree(Path(files[0]).parent, ignore_errors=True)
                     return
-                else:  # "error"
-                    raise JobError(data)
+                if kind == "progress":  # only the newest of the reports that piled up
+                    while _peek_kind(events) == "progress":
+                        _, data = events.get_nowait()
+                    status = report = _progress_text(*data)
+                elif kind == "status":
+                    status = data
+                yield Update(f"{status} ({time.perf_counter() - t0:.0f} s)", preview=data if kind == "frame" else None)
         finally:
             cancel.set()  # a no-op once the worker is done
 
