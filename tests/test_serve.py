@@ -181,6 +181,8 @@ def test_bad_upload_gets_one_line_and_the_server_keeps_serving(server, tmp_path,
         _submit(client, bad, style_paths[0], "gatys", GATYS).result(timeout=60)
     assert str(e.value).startswith("content image holiday.jpg: ") and "\n" not in str(e.value)
     assert str(tmp_path) not in str(e.value)  # the server's paths stay on the server
+    with pytest.raises(AppError, match=r"^settings must be a JSON object \{name: value\}, got list"):
+        _submit(client, None, None, "gatys", [40, 20], "chelsea", "ihc").result(timeout=60)
     with pytest.raises(AppError, match=r"^gatys has no field --weights"):
         _submit(client, None, None, "gatys", {"weights": "/etc/passwd"}, "chelsea", "ihc").result(timeout=60)
     assert _submit(client, content_paths[0], style_paths[0], "gatys", GATYS).result(timeout=300)[0].startswith("done")

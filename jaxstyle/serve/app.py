@@ -131,6 +131,8 @@ def build(entries: Sequence[form.Entry], runner: Runner, max_size: int = 1024) -
             entry = by_label.get(label)
             if entry is None:
                 raise InputError(f"unknown method {label!r}; this server offers {', '.join(by_label)}")
+            if not isinstance(values, dict | None):
+                raise InputError(f"settings must be a JSON object {{name: value}}, got {type(values).__name__}")
             spec = get_method(entry.method)
             options, controls = form.settings(spec, values or {}, max_size)
             content, cname = load_upload(content_file, content_sample, "content")
@@ -149,15 +151,19 @@ def build(entries: Sequence[form.Entry], runner: Runner, max_size: int = 1024) -
                     "Optimization methods show the image as it is optimized.")
         with gr.Row():
             with gr.Column(scale=1):
-                content_file = gr.File(label="content image", file_types=["image"], type="filepath", elem_id="content-file")
+                content_file = gr.File(label="content image", file_types=["image"], type="filepath",
+                                       elem_id="content-file")
                 content_sample = gr.Dropdown([*CONTENT_SAMPLES, *STYLE_SAMPLES], value=DEFAULT_CONTENT,
                                              label="or a bundled sample", info="used when nothing is uploaded")
-                content_view = gr.Image(label="content", interactive=False, height=160, format="png")
+                content_view = gr.Image(_preview(None, DEFAULT_CONTENT, "content")[0], label="content",
+                                        interactive=False, height=160, format="png")
                 with gr.Column(visible=first.style_images) as style_inputs:
-                    style_file = gr.File(label="style image", file_types=["image"], type="filepath", elem_id="style-file")
+                    style_file = gr.File(label="style image", file_types=["image"], type="filepath",
+                                         elem_id="style-file")
                     style_sample = gr.Dropdown([*STYLE_SAMPLES, *CONTENT_SAMPLES], value=DEFAULT_STYLE,
                                                label="or a bundled sample", info="used when nothing is uploaded")
-                    style_view = gr.Image(label="style", interactive=False, height=160, format="png")
+                    style_view = gr.Image(_preview(None, DEFAULT_STYLE, "style")[0], label="style",
+                                          interactive=False, height=160, format="png")
                 input_error = gr.Markdown(elem_id="input-error")
             with gr.Column(scale=1):
                 method = gr.Dropdown(list(by_label), value=entries[0].label, label="method")
@@ -182,9 +188,11 @@ def build(entries: Sequence[form.Entry], runner: Runner, max_size: int = 1024) -
                                     field_boxes.append(_field(option, f"field-{name}-{option.name}"))
             with gr.Column(scale=1):
                 status = gr.Markdown("idle", elem_id="status")
-                preview = gr.Image(label="live preview", interactive=False, format="png", height=320, elem_id="preview")
+                preview = gr.Image(label="live preview", interactive=False, format="png", height=320,
+                                   elem_id="preview")
                 result = gr.Image(label="result", interactive=False, format="png", height=320, elem_id="result")
-                downloads = gr.File(label="download: result and sheet", file_count="multiple", elem_id="downloads")
+                downloads = gr.File(label="download: result and sheet", file_count="multiple",
+                                    elem_id="downloads")
         settings_json = gr.JSON(visible=False)  # the API's settings; the page sends its fields instead
         api_button = gr.Button(visible=False)
 
@@ -210,8 +218,6 @@ def build(entries: Sequence[form.Entry], runner: Runner, max_size: int = 1024) -
         cancel.click(lambda: "cancelled", None, status, cancels=[running], queue=False, api_visibility="private")
         api_button.click(job, [*inputs, settings_json], outputs, api_name="stylize", concurrency_limit=1,
                          concurrency_id=CONCURRENCY)
-        page.load(lambda: (_preview(None, DEFAULT_CONTENT, "content")[0], _preview(None, DEFAULT_STYLE, "style")[0]),
-                  None, [content_view, style_view], queue=False, api_visibility="private")
     return page
 
 
