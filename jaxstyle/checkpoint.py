@@ -22,6 +22,12 @@ A trainer or optimization run that falls back moves the unreadable steps aside, 
 would count towards ``max_to_keep``, so cleanup could delete the last good step while keeping
 damaged ones, and re-saving their step numbers would fail.
 
+A save that fails (a full disk, a quota, permissions) raises :class:`CheckpointWriteError`: one
+line naming the step and the cause. Saves are asynchronous, so the failure of step N may surface
+while step N+1 is being saved or at :meth:`~_Steps.close`; the error still names step N. Its
+temporary folder (``<step>.orbax-checkpoint-tmp*``) is removed at once (so a full disk gets its
+space back) and the committed steps stay as they were, the newest of them loadable.
+
 Directories are :class:`etils.epath.Path`: a workdir may be ``gs://bucket/run`` on a pod.
 
 :class:`PytreeCheckpointer` is the same machinery for state that is one plain pytree of arrays
@@ -43,9 +49,13 @@ import numpy as np
 import orbax.checkpoint as ocp
 from etils import epath
 
-from jaxstyle.errors import InputError, first_line
+from jaxstyle.errors import InputError, JaxstyleError, first_line
 
 T = TypeVar("T")
+
+
+class CheckpointWriteError(JaxstyleError):
+    """A checkpoint could not be written (disk full, quota, permissions); the committed ones are kept."""
 
 
 class _QuietStepMetadata(logging.Filter):
@@ -59,7 +69,19 @@ class _QuietStepMetadata(logging.Filter):
         return not str(record.msg).startswith(self._PREFIXES)
 
 
-logging.getLogger("absl").addFilter(_QuietStepMetadata())  # orbax logs through absl's logger
+class _QuietFailedSave(logging.Filter):
+    """Drops orbax's ERROR records (with their tracebacks) about a failed background save: the
+    same exception is raised again in the main thread, where it becomes one line
+    (:class:`CheckpointWriteError`). A full disk printed ~450 lines of them."""
+
+    _MARKS = ("in background save thread", "Save Finalize thread", "_SignalingThread.run() raised")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.levelno >= logging.ERROR and any(m in str(record.msg) for m in self._MARKS))
+
+
+for _filter in (_QuietStepMetadata(), _QuietFailedSave()):
+    logging.getLogger("absl").addFilter(_filter)  # orbax logs through absl's logger
 
 CHECKPOINT_SUBDIR = "checkpoints"
 
@@ -256,20 +278,87 @@ def _move_aside(mngr: ocp.CheckpointManager, steps: Sequence[int]) -> None:
 
 
 class _Steps:
-    """What every checkpointer here shares: its orbax manager's latest step, waiting, closing."""
+    """What every checkpointer here shares: its orbax manager's latest step, saving, waiting,
+    closing, and turning a failed write into one :class:`CheckpointWriteError`."""
 
     _mngr: ocp.CheckpointManager
+    directory: epath.Path
+    _pending: int | None = None  # the step whose asynchronous save is not known to be committed
+    _failed: bool = False  # after a failed save the manager is only closed, quietly
 
     def latest_step(self) -> int | None:
         return self._mngr.latest_step()
 
+    def _save(self, step: int, args: ocp.args.CheckpointArgs) -> None:
+        """Start saving ``step`` once the previous save is committed (its failure named as its own)."""
+        self.wait()
+        try:
+            self._mngr.save(step, args=args, force=True)
+        except Exception as e:  # noqa: BLE001 - any failure to write is reported the same way
+            self._fail(step, e)
+        self._pending = step
+
     def wait(self) -> None:
-        """Block until pending asynchronous saves are committed."""
-        self._mngr.wait_until_finished()
+        """Block until pending asynchronous saves are committed; :class:`CheckpointWriteError` if one failed."""
+        if self._failed:
+            return
+        try:
+            self._mngr.wait_until_finished()
+        except Exception as e:  # noqa: BLE001
+            self._fail(self._pending, e)
+        self._pending = None
 
     def close(self) -> None:
-        self._mngr.wait_until_finished()
-        self._mngr.close()
+        """Wait for the save in flight (raising for its failure), then release the manager."""
+        try:
+            self.wait()
+        finally:
+            try:
+                self._mngr.close()
+            except Exception:  # noqa: BLE001 - a failed save's error again: reported already
+                if not self._failed:
+                    raise
+
+    def _fail(self, step: int | None, err: BaseException) -> None:
+        self._failed = True
+        self._remove_tmp_dirs()
+        committed = committed_steps(self.directory)
+        kept = f"the last good checkpoint is step {committed[-1]}" if committed else "no checkpoint was written"
+        raise CheckpointWriteError(
+            f"checkpoint of step {step} not written to {self.directory}: {write_cause(err)}; {kept}"
+        ) from err
+
+    def _remove_tmp_dirs(self) -> None:
+        """Remove the temporary folders of unfinished saves (process 0; orbax would only at the
+        next start), so a full disk gets its space back now."""
+        if jax.process_index() != 0 or not self.directory.exists():
+            return
+        for tmp in self.directory.glob("*.orbax-checkpoint-tmp*"):
+            try:
+                tmp.rmtree() if tmp.is_dir() else tmp.unlink()
+            except OSError:  # best effort: the next run's manager removes it too
+                pass
+
+
+def committed_steps(directory: str | Path | epath.Path) -> list[int]:
+    """The committed step numbers in a checkpoints folder, oldest first (none for a missing folder)."""
+    directory = epath.Path(directory)
+    if not directory.is_dir():
+        return []
+    return sorted(int(p.name) for p in directory.iterdir() if p.name.isdigit() and p.is_dir())
+
+
+def write_cause(err: BaseException) -> str:
+    """Why a write failed, in a few words: the OS's reason where the exception chain has one
+    (``No space left on device``), else the first line of the error (tensorstore's run to pages)."""
+    seen = set()
+    e: BaseException | None = err
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, OSError) and e.strerror:
+            return e.strerror
+        e = e.__cause__ or e.__context__
+    return _short(err)
 
 
 class Checkpointer(_Steps):
@@ -294,14 +383,13 @@ class Checkpointer(_Steps):
             "step": np.asarray(state["step"], np.int32),
             "rng": np.asarray(jax.random.key_data(state["rng"])),
         }
-        self._mngr.save(
+        self._save(
             step,
-            args=ocp.args.Composite(
+            ocp.args.Composite(
                 state=ocp.args.StandardSave(state),
                 data=IteratorStateSave(data_state),
                 config=ocp.args.JsonSave(config),
             ),
-            force=True,
         )
 
     def restore(self, step: int, abstract_state: dict[str, Any]) -> tuple[dict[str, Any], Any]:
@@ -353,7 +441,7 @@ class PytreeCheckpointer(_Steps):
         self._mngr = ocp.CheckpointManager(self.directory, options=_options(keep, async_save=True))
 
     def save(self, step: int, tree: Any) -> None:
-        self._mngr.save(step, args=ocp.args.StandardSave(tree), force=True)
+        self._save(step, ocp.args.StandardSave(tree))
 
     def _restore(self, step: int, abstract: Any) -> Any:
         verify_step(self.directory / str(step))

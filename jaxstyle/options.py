@@ -13,10 +13,14 @@ declaration come
 
 Types: ``int``, ``float`` (always finite), ``str`` (from Python a method may take richer values
 for it, which it checks itself: CIN's style mappings), ``bool`` (a flag that takes no value),
-``names`` (comma-separated strings), ``floats`` (comma-separated finite numbers), ``path`` and
-``images`` (image files at the CLI; arrays or files from Python).
-Ranges are inclusive (``minimum``/``maximum``) or exclusive below (``exclusive_minimum``: ``> 0``).
-A ``path`` option says what it must name (:data:`PATH_KINDS`).
+``names`` (comma-separated strings; ``choices`` applies to each), ``floats`` (comma-separated
+finite numbers), ``mapping`` (comma-separated ``NAME=NUMBER``; ``choices`` applies to the names,
+the range to the numbers), ``path`` and ``images`` (image files at the CLI; arrays or files from
+Python). Ranges are inclusive (``minimum``/``maximum``) or exclusive below (``exclusive_minimum``:
+``> 0``), plus ``multiple_of``. Every number option of the CLI declares a lower bound, and every
+integer one a maximum (tests/test_cli_options.py walks them all). A ``path`` option says what it
+must name (:data:`PATH_KINDS`): an existing file or folder, or an output of a given kind, which
+is checked writable without writing anything.
 
 This module imports nothing heavy (``jaxstyle --help`` builds every parser from it).
 """
@@ -33,16 +37,23 @@ from typing import Any
 
 from jaxstyle.errors import InputError, flag
 
-TYPES = ("int", "float", "str", "bool", "names", "floats", "path", "images")
+TYPES = ("int", "float", "str", "bool", "names", "floats", "mapping", "path", "images")
 PATH_KINDS = {
     "file": "an existing file",
     "dir": "an existing folder",
     "file-or-dir": "an existing file or folder",
     "input": "images: files, globs, folders, @list.txt or sample:NAME",
+    "image": "an image file or sample:NAME",
+    "config": "a Python config file, FILE.py or FILE.py:VARIANT",
     "new-file": "a file to write (its folder must be writable)",
+    "new-image": "an image file to write (.png, .jpg, .webp, .tif)",
     "new-dir": "a folder to write into (created if missing)",
-    "new": "a file or folder to write",
+    "new-image-dir": "a folder to write images into (created if missing; a name with a dot ends with /)",
+    "new": "an image file or a folder to write (a folder name with a dot ends with /)",
 }
+INPUT_KINDS = ("file", "dir", "file-or-dir", "input", "image", "config")
+# Kinds that may name a bucket (gs://...): checked where they are used, not here.
+REMOTE_KINDS = ("dir", "file-or-dir", "new-dir")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,6 +74,7 @@ class Option:
     minimum: float | None = None
     maximum: float | None = None
     exclusive_minimum: float | None = None
+    multiple_of: int | None = None
     path: str | None = None  # a key of PATH_KINDS for type "path"
     nargs: str | None = None
     const: Any = None
@@ -90,7 +102,7 @@ class Option:
 
     @property
     def numeric(self) -> bool:
-        return self.type in ("int", "float", "floats")
+        return self.type in ("int", "float", "floats", "mapping")
 
     def with_default(self, default: Any, **changes: Any) -> Option:
         """This option with another default (a method's own), and any other field changed."""
@@ -108,6 +120,8 @@ class Option:
             value = tuple(v.strip() for v in text.split(",") if v.strip())
         elif self.type == "floats":
             value = tuple(_number(v.strip(), float, self) for v in text.split(",") if v.strip())
+        elif self.type == "mapping":
+            value = _mapping(text, self)
         else:
             value = text
         if self.nargs in ("+", "*"):  # each value alone; check() sees the whole list
@@ -147,6 +161,17 @@ class Option:
         elif self.type == "names":
             if isinstance(value, str) or not all(isinstance(v, str) for v in value):
                 raise InputError(f"{where} expects comma-separated names, got {value!r}")
+            if not value:
+                raise InputError(f"{where} needs at least one name")
+            self._check_choices(value)
+            return
+        elif self.type == "mapping":
+            if not isinstance(value, Mapping) or not value:
+                raise InputError(f"{where} expects NAME=NUMBER pairs, got {value!r}")
+            for v in value.values():
+                self._check_number(v)
+            self._check_choices(value)
+            return
         elif self.type == "path":
             check_path(value, self.path, where)
         elif self.type == "images":
@@ -154,8 +179,15 @@ class Option:
                 check_path(value, "file", where)
             elif getattr(value, "ndim", None) not in (2, 3):
                 raise InputError(f"{where} expects image files or (H, W[, C]) arrays, got {type(value).__name__}")
-        if self.choices is not None and value not in self.choices:
-            raise InputError(f"{where} must be one of {', '.join(map(str, self.choices))}, got {value!r}")
+        self._check_choices([value])
+
+    def _check_choices(self, values: Iterable[Any]) -> None:
+        if self.choices is None:
+            return
+        for value in values:
+            if value not in self.choices:
+                raise InputError(f"{self.cli_flag} must be one of {', '.join(map(str, self.choices))}, "
+                                 f"got {value!r}")
 
     def _check_number(self, value: Any) -> None:
         where = self.cli_flag
@@ -170,6 +202,8 @@ class Option:
             raise InputError(f"{where} must be >= {_fmt(self.minimum)}, got {_fmt(value)}")
         if self.maximum is not None and value > self.maximum:
             raise InputError(f"{where} must be <= {_fmt(self.maximum)}, got {_fmt(value)}")
+        if self.multiple_of is not None and value % self.multiple_of:
+            raise InputError(f"{where} must be a multiple of {self.multiple_of}, got {_fmt(value)}")
 
     # ------------------------------------------------------------------ describe
 
@@ -180,13 +214,16 @@ class Option:
         if self.path is not None:
             return PATH_KINDS[self.path]
         bounds = [(">", self.exclusive_minimum), (">=", self.minimum), ("<=", self.maximum)]
-        return ", ".join(f"{op} {_fmt(v)}" for op, v in bounds if v is not None)
+        words = [f"{op} {_fmt(v)}" for op, v in bounds if v is not None]
+        if self.multiple_of is not None:
+            words.append(f"multiple of {self.multiple_of}")
+        return ", ".join(words)
 
     def describe(self) -> dict[str, Any]:
         """A JSON-ready description (JSON-schema words where there are some)."""
         out: dict[str, Any] = {"name": self.name, "flag": self.cli_flag, "type": self.type,
                                "default": _jsonable(self.default), "help": self.help}
-        for key in ("choices", "minimum", "maximum", "exclusive_minimum", "path", "nargs", "const"):
+        for key in ("choices", "minimum", "maximum", "exclusive_minimum", "multiple_of", "path", "nargs", "const"):
             value = getattr(self, key)
             if value is not None:
                 out[key] = _jsonable(value)
@@ -210,6 +247,17 @@ def _number(text: str, kind: type, option: Option) -> Any:
     except (TypeError, ValueError):
         what = "an integer" if kind is int else "a number"
         raise InputError(f"{option.cli_flag} expects {what}, got {text!r}") from None
+
+
+def _mapping(text: str, option: Option) -> dict[str, float]:
+    """``"adam=0.05,sgd=1e-5"`` -> ``{"adam": 0.05, "sgd": 1e-05}`` (numbers parsed, not yet checked)."""
+    out = {}
+    for item in (i.strip() for i in text.split(",") if i.strip()):
+        name, sep, number = item.partition("=")
+        if not sep or not name.strip():
+            raise InputError(f"{option.cli_flag} expects NAME=NUMBER pairs, got {item!r}")
+        out[name.strip()] = _number(number.strip(), float, option)
+    return out
 
 
 def _fmt(x: Any) -> str:
@@ -236,48 +284,80 @@ def _jsonable(value: Any) -> Any:
 
 
 def check_path(value: Any, kind: str, where: str) -> None:
-    """One-line :class:`InputError` unless ``value`` names what ``kind`` asks for.
+    """One-line :class:`InputError` unless ``value`` names what ``kind`` asks for (:data:`PATH_KINDS`).
 
-    Input kinds must exist (``input`` also takes globs, ``@list.txt`` and ``sample:NAME``,
-    which are expanded later); output kinds must be writable without writing anything
-    (:func:`jaxstyle.files.check_can_write` probes the nearest existing folder).
+    Input kinds must exist and be what they say (a device or a FIFO is named as such);
+    ``input`` also takes globs, ``@list.txt`` and ``sample:NAME``, which are expanded later.
+    Output kinds must be writable without writing anything (:func:`jaxstyle.files.check_can_write`
+    probes the nearest existing folder), and an existing file or folder in the way must be of
+    the right kind. A bucket URI (``gs://...``) of a kind in :data:`REMOTE_KINDS` is checked
+    where it is used.
     """
     if not isinstance(value, str | os.PathLike):
         raise InputError(f"{where} expects a path, got {value!r}")
     text = os.fspath(value)
-    if not text:
+    if not text.strip():
         raise InputError(f"{where} is empty: give a path")
-    path = Path(text)
-    if kind == "input":
-        if text.startswith(("sample:", "tfds:")) or any(c in text for c in "*?["):
-            return
-        if text.startswith("@"):
-            path = Path(text[1:])
-            kind = "file"
-    if kind in ("file", "dir", "file-or-dir", "input"):
-        if not path.exists():
-            raise InputError(f"{where} {text}: no such file or folder")
-        if kind == "file" and not path.is_file():
-            raise InputError(f"{where} {text}: {_what(path)}, expected a file")
-        if kind == "dir" and not path.is_dir():
-            raise InputError(f"{where} {text}: {_what(path)}, expected a folder")
-        if kind in ("file-or-dir", "input") and not (path.is_file() or path.is_dir()):
-            raise InputError(f"{where} {text}: {_what(path)}, expected a file or a folder")
+    if kind in REMOTE_KINDS and "://" in text:
         return
-    from jaxstyle.files import check_can_write
+    if kind in INPUT_KINDS:
+        _check_input(text, kind, where)
+    else:
+        _check_output(text, kind, where)
 
-    if kind == "new-dir" or (kind == "new" and (text.endswith(("/", os.sep)) or path.is_dir())):
+
+def _check_input(text: str, kind: str, where: str) -> None:
+    if kind in ("input", "image") and text.startswith("sample:"):
+        return  # a bundled image: jaxstyle.samples names the unknown ones
+    if kind == "input" and (text.startswith("tfds:") or any(c in text for c in "*?[")):
+        return
+    if kind == "input" and text.startswith("@"):
+        text, kind = text[1:], "file"
+    if kind == "config":
+        text = text.partition(":")[0]
+        if not text.endswith(".py"):
+            raise InputError(f"{where} {text}: not a Python config file (expected FILE.py or FILE.py:VARIANT)")
+    path = Path(text).expanduser()
+    if not path.exists():
+        raise InputError(f"{where} {text}: no such file or folder")
+    wanted = {"file": "a file", "image": "a file", "config": "a file", "dir": "a folder"}.get(kind, "a file or a folder")
+    if (path.is_dir() and wanted != "a file") or (path.is_file() and wanted != "a folder"):
+        return
+    raise InputError(f"{where} {text}: is {_what(path)}, expected {wanted}")
+
+
+def _check_output(text: str, kind: str, where: str) -> None:
+    path = Path(text).expanduser()
+    ends_with_sep = text.endswith(("/", os.sep))
+    if kind == "new":  # stylize's rule: a name with a suffix is an image file unless it ends with /
+        kind = "new-dir" if ends_with_sep or path.is_dir() or not path.suffix else "new-image"
+    if kind == "new-image-dir" and path.suffix and not (ends_with_sep or path.is_dir()):
+        raise InputError(f"{where} {text}: a folder name that looks like a file name; write {text}/ to "
+                         "mean a folder")
+    if kind == "new-image":
+        _check_image_suffix(path, where, text)
+    if kind in ("new-dir", "new-image-dir"):
         if path.exists() and not path.is_dir():
-            raise InputError(f"{where} {text}: exists and is not a folder")
+            raise InputError(f"{where} {text}: is {_what(path)}, expected a folder")
         probe = path / ".probe"
     else:
-        if path.is_dir():
-            raise InputError(f"{where} {text}: is a folder, expected a file")
+        if path.exists() and not path.is_file():  # a folder, or a device that a rename would replace
+            raise InputError(f"{where} {text}: is {_what(path)}, expected a file")
         probe = path
+    from jaxstyle.files import check_can_write
+
     try:
         check_can_write(probe)
     except OSError as e:
         raise InputError(f"{where} {text}: cannot write there ({e.strerror or e})") from None
+
+
+def _check_image_suffix(path: Path, where: str, text: str) -> None:
+    from jaxstyle.io import SAVE_FORMATS  # numpy and Pillow: only when a value is checked
+
+    if path.suffix.lower() not in SAVE_FORMATS:
+        raise InputError(f"{where} {text}: cannot write {path.suffix!r} images (use one of "
+                         f"{', '.join(SAVE_FORMATS)}; a folder name with a dot ends with /)")
 
 
 def _what(path: Path) -> str:
@@ -308,7 +388,8 @@ def add_options(parser: argparse.ArgumentParser | Any, options: Sequence[Option]
 
     Values are parsed and checked by :meth:`Option.parse` as they are read. ``given_only``:
     options left out do not appear in the parsed namespace (argparse.SUPPRESS), so a caller can
-    tell what the user gave; the help still shows each default.
+    tell what the user gave; the help still shows each default. Each argparse action keeps its
+    declaration as ``action.option`` (tests walk every command's options through it).
     """
     groups: dict[str | None, Any] = {}
     for opt in options:
@@ -332,11 +413,12 @@ def add_options(parser: argparse.ArgumentParser | Any, options: Sequence[Option]
         if opt.positional:  # required unless nargs makes it optional
             if opt.required:
                 kwargs.pop("default", None)
-            target.add_argument(opt.name, **kwargs)
+            action = target.add_argument(opt.name, **kwargs)
         else:
             if opt.required and not given_only:  # given_only: the receiver refuses a missing one itself
                 kwargs["required"] = True
-            target.add_argument(opt.cli_flag, dest=opt.name, **kwargs)
+            action = target.add_argument(opt.cli_flag, dest=opt.name, **kwargs)
+        action.option = opt
 
 
 def _group(parser: Any, title: str) -> Any:

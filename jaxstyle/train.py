@@ -13,6 +13,13 @@ optimizers and a pure ``train_step``; this file provides everything else. Resume
 latest checkpoint in ``workdir`` > ``init_from`` (parameters only, fresh optimizer) > scratch.
 Randomness: one seed; step ``i`` uses ``fold_in(key(seed), i)``, so a resumed run repeats the
 uninterrupted one exactly (the input iterator state is checkpointed too).
+
+Failures are one line each (:class:`~jaxstyle.errors.JaxstyleError`). A checkpoint that cannot
+be written (a full disk) stops the run naming the step and the cause, its temporary folder
+removed and the last good checkpoint kept (:class:`~jaxstyle.checkpoint.CheckpointWriteError`);
+another file of the run that cannot be written stops it the same way (:class:`TrainingWriteError`).
+A run that fails before it has committed a checkpoint removes the files it made
+(:class:`~jaxstyle.train_log.RunFiles`); files that were there before are never touched.
 """
 
 from __future__ import annotations
@@ -32,13 +39,18 @@ from jax.experimental import multihost_utils
 from jax.sharding import Mesh
 
 from jaxstyle import sharding as shd
-from jaxstyle.checkpoint import Checkpointer, checkpoint_steps, load_checkpoint_params
+from jaxstyle.checkpoint import (
+    Checkpointer,
+    checkpoint_steps,
+    committed_steps,
+    load_checkpoint_params,
+)
 from jaxstyle.config import validate_train_config
 from jaxstyle.errors import InputError, JaxstyleError, non_finite_terms
 from jaxstyle.methods import get_trainer
 from jaxstyle.methods.base import plugin
 from jaxstyle.methods.base.plugin import step_function
-from jaxstyle.train_log import MetricsLogger, sample_grid, workdir_path
+from jaxstyle.train_log import MetricsLogger, RunFiles, sample_grid, workdir_path
 
 ParamGroups = dict[str, Any]  # e.g. {"decoder": pytree} (see jaxstyle.methods)
 OptStates = dict[str, Any]  # one optax state per trainable group
@@ -46,6 +58,10 @@ OptStates = dict[str, Any]  # one optax state per trainable group
 
 class TrainingDiverged(JaxstyleError):
     """A loss became NaN/Inf; the last good checkpoint is kept."""
+
+
+class TrainingWriteError(JaxstyleError):
+    """A file of the run (metrics, samples, events) could not be written; the last good checkpoint is kept."""
 
 
 # ------------------------------------------------------------------------------------------
@@ -72,6 +88,9 @@ def progress_line(step: int, total: int, values: dict[str, float]) -> str:
 # ------------------------------------------------------------------------------------------
 def setup_mesh(batch_size: int, num_devices: int | None, info: Callable[[str], None]) -> Mesh:
     """The 1-D ``data`` mesh over ``num_devices`` (default: all); the global batch must split evenly."""
+    available = jax.device_count()
+    if num_devices is not None and not 1 <= num_devices <= available:
+        raise InputError(f"--num-devices must be in 1..{available} (the devices there are), got {num_devices}")
     mesh = shd.make_mesh(num_devices)
     shd.check_batch_size(batch_size, mesh)
     info(
@@ -175,14 +194,25 @@ def check_finite(step: int, metrics: dict[str, jax.Array], ckpt: Checkpointer) -
     values = {k: float(v) for k, v in jax.device_get(metrics).items()}
     terms = non_finite_terms(values)
     if terms:
-        last = ckpt.latest_step()
-        kept = (
-            f"last good checkpoint: step {last}"
-            if last is not None
-            else "no checkpoint was written"
-        )
-        raise TrainingDiverged(f"non-finite loss at step {step} ({terms}); stopped, {kept}")
+        raise TrainingDiverged(f"non-finite loss at step {step} ({terms}); stopped, {kept_checkpoint(ckpt)}")
     return values
+
+
+def kept_checkpoint(ckpt: Checkpointer | None) -> str:
+    """``last good checkpoint: step N`` (committed on disk), or that there is none."""
+    steps = committed_steps(ckpt.directory) if ckpt is not None else []
+    return f"last good checkpoint: step {steps[-1]}" if steps else "no checkpoint was written"
+
+
+def close_quietly(*closers: Any) -> None:
+    """Close the checkpointer and the logger of a failed run, ignoring their own errors: the
+    same full disk, most often, which would only hide the failure being reported."""
+    for closer in closers:
+        if closer is not None:
+            try:
+                closer.close()
+            except Exception:  # noqa: BLE001, S110 - the run's first failure is the one reported
+                pass
 
 
 def write_samples(
@@ -263,40 +293,42 @@ def train(
     if init_from:  # read and shape-checked before any file is made
         init_params = load_init_params(init_from, jax.eval_shape(init_fn, base_rng)[0])
         info(f"--init-from {init_from}: parameters read")
-    # Files only once the config, data, frozen networks and --init-from are known good: a
-    # bad run leaves no half-made workdir behind.
-    workdir.mkdir(parents=True, exist_ok=True)
-    logger = MetricsLogger(workdir, enabled=is_main)
-    if is_main:
-        (workdir / "config.json").write_text(cfg.to_json(indent=2))  # epath: local or bucket
-    ckpt = Checkpointer(workdir, keep=tcfg.keep_checkpoints)
-    params, opt_states, start, first = restore_or_init(
-        ckpt, init_fn, base_rng, data_iter, first, mesh, init_params=init_params, info=info
-    )
-    logger.resume_at(start)  # drop lines a killed run logged after its last checkpoint
-    n_params = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(params))
-    info(f"{cfg.method}: {n_params / 1e6:.2f}M trainable parameters in groups {sorted(params)}")
-    save = functools.partial(
-        save_checkpoint, ckpt, rng=base_rng, data_iter=data_iter, config=json.loads(cfg.to_json())
-    )
-
-    # ---------------------------------------------------------------------- eval (samples)
-    samples = functools.partial(
-        write_samples,
-        sample_fn=jax.jit(method.sample),
-        batch=shd.global_batch(first, mesh),  # this run's first batch, on every process
-        frozen=frozen,
-        logger=logger,
-        num=tcfg.num_samples,
-    )
-
-    # ---------------------------------------------------------------------- loop
-    total = int(tcfg.steps)
-    last_values: dict[str, float] = {}
-    pending: tuple[int, Any] | None = None  # metrics of the previous step, checked one step late
-    t0, t_step = time.perf_counter(), start
-    info(f"training steps {start}..{total}")
+    # Files only once the config, data, frozen networks and --init-from are known good; a run
+    # that fails before it commits a checkpoint removes those it made (RunFiles).
+    made = RunFiles(workdir, enabled=is_main)
+    ckpt = logger = committed_before = None
+    total, done, last_values = int(tcfg.steps), 0, {}
     try:
+        workdir.mkdir(parents=True, exist_ok=True)
+        logger = MetricsLogger(workdir, enabled=is_main)
+        if is_main:
+            (workdir / "config.json").write_text(cfg.to_json(indent=2))  # epath: local or bucket
+        ckpt = Checkpointer(workdir, keep=tcfg.keep_checkpoints)
+        params, opt_states, start, first = restore_or_init(
+            ckpt, init_fn, base_rng, data_iter, first, mesh, init_params=init_params, info=info
+        )
+        committed_before = committed_steps(ckpt.directory)
+        logger.resume_at(start)  # drop lines a killed run logged after its last checkpoint
+        n_params = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(params))
+        info(f"{cfg.method}: {n_params / 1e6:.2f}M trainable parameters in groups {sorted(params)}")
+        save = functools.partial(
+            save_checkpoint, ckpt, rng=base_rng, data_iter=data_iter, config=json.loads(cfg.to_json())
+        )
+
+        # ------------------------------------------------------------------ eval (samples)
+        samples = functools.partial(
+            write_samples,
+            sample_fn=jax.jit(method.sample),
+            batch=shd.global_batch(first, mesh),  # this run's first batch, on every process
+            frozen=frozen,
+            logger=logger,
+            num=tcfg.num_samples,
+        )
+
+        # ------------------------------------------------------------------ loop
+        pending: tuple[int, Any] | None = None  # metrics of the previous step, checked one step late
+        t0, t_step, done = time.perf_counter(), start, start
+        info(f"training steps {start}..{total}")
         for i in range(start, total):
             local = first if i == start else next(data_iter)
             batch = shd.global_batch(local, mesh)
@@ -329,9 +361,18 @@ def train(
                 save(done, params, opt_states)
             if tcfg.sample_every and (done % tcfg.sample_every == 0 or is_last):
                 samples(done, params)
-    finally:
-        ckpt.close()  # waits for the async save in flight: never leave it half-written
+        ckpt.close()  # waits for the last save: its failure is this run's failure
         logger.close()
+    except BaseException as e:
+        close_quietly(ckpt, logger)
+        if committed_before is None or committed_steps(ckpt.directory) == committed_before:
+            made.remove()  # nothing to resume from: leave the workdir as it was found
+        if isinstance(e, OSError):  # a file of the run: one line, not a traceback
+            where = f" {e.filename}" if e.filename else ""
+            raise TrainingWriteError(f"cannot write{where} at step {done}: {e.strerror or e}; stopped, "
+                                     f"{kept_checkpoint(ckpt)}") from e
+        raise
+    finally:
         if hasattr(data_iter, "close"):
             data_iter.close()  # stops grain worker processes
     return last_values

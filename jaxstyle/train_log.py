@@ -8,10 +8,15 @@ writes local files only: for a remote workdir they go to a local folder, named o
 
 from __future__ import annotations
 
+import contextlib
 import json
+import shutil
 import sys
 import tempfile
+import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import jax
 import numpy as np
@@ -40,6 +45,50 @@ def local_tb_dir(workdir: epath.Path) -> Path:
         return Path(str(workdir)) / "tb"
     name = str(workdir).replace("://", "/").strip("/").replace("/", "_")
     return Path(tempfile.gettempdir()) / "jaxstyle_tb" / name
+
+
+# What the trainer makes in a workdir (jaxstyle.train, jaxstyle.checkpoint and this module).
+RUN_FILES = ("config.json", "metrics.jsonl", "tb", "samples", "checkpoints")
+
+
+class RunFiles:
+    """What a training run is about to make in its workdir, so that a run that fails before its
+    first checkpoint can take it back (:meth:`remove`).
+
+    A workdir that the run creates (with any missing parent folders) is removed whole; in one that
+    existed, only the trainer's own entries (:data:`RUN_FILES`) that were not there before are
+    removed, and nothing else is touched (moved-aside unreadable checkpoints stay too). Process 0
+    of a local workdir only: a bucket workdir is left as it is.
+    """
+
+    def __init__(self, workdir: str | Path | epath.Path, enabled: bool):
+        self.root = Path(str(workdir)) if enabled and not is_remote(workdir) else None
+        self.created: Path | None = None  # the topmost folder this run will create
+        self.existing: set[str] = set()
+        if self.root is None:
+            return
+        if self.root.exists():
+            self.existing = {p.name for p in self.root.iterdir()} if self.root.is_dir() else set()
+        else:
+            self.created = self.root
+            while not self.created.parent.exists():
+                self.created = self.created.parent
+
+    def remove(self) -> None:
+        """Remove what the run made (best effort: a failure here must not hide the run's own)."""
+        if self.root is None:
+            return
+        if self.created is not None:
+            shutil.rmtree(self.created, ignore_errors=True)
+            return
+        for name in RUN_FILES:
+            path = self.root / name
+            if name in self.existing or not (path.exists() or path.is_symlink()):
+                continue
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
 
 
 def read_metrics(workdir: str | Path | epath.Path) -> list[dict]:
@@ -71,13 +120,11 @@ class MetricsLogger:
         if enabled:
             self._lines = [ln for ln in self._path.read_text().splitlines() if ln.strip()] if self._path.exists() else []
             try:
-                from tensorboardX import SummaryWriter
-
                 tb_dir = local_tb_dir(self.workdir)
+                self._tb = EventFile(tb_dir)
                 if self._remote:
                     print(f"TensorBoard events go to the local folder {tb_dir} "
                           "(tensorboardX writes local files only)", flush=True)
-                self._tb = SummaryWriter(str(tb_dir))
             except ImportError:  # console + jsonl still work
                 print("tensorboardX not installed: no TensorBoard events", file=sys.stderr)
 
@@ -111,13 +158,14 @@ class MetricsLogger:
         if self._remote:
             self._rewrite()
         else:
-            if self._jsonl is None:
-                self._jsonl = open(Path(str(self._path)), "a")  # noqa: SIM115
-            self._jsonl.write(line + "\n")
-            self._jsonl.flush()
+            with naming(self._path):
+                if self._jsonl is None:
+                    self._jsonl = open(Path(str(self._path)), "a")  # noqa: SIM115
+                self._jsonl.write(line + "\n")
+                self._jsonl.flush()
         if self._tb is not None:
             for k, v in values.items():
-                self._tb.add_scalar(k, v, step)
+                self._tb.scalar(k, v, step)
 
     def image(self, step: int, name: str, grid: np.ndarray) -> None:
         """Save ``grid`` (H, W, 3) in [0, 1] as a PNG and a TensorBoard image."""
@@ -133,14 +181,77 @@ class MetricsLogger:
 
             write_bytes_atomic(Path(str(path)), data)
         if self._tb is not None:
-            self._tb.add_image(name, grid, step, dataformats="HWC")
+            self._tb.image(name, grid, step)
 
     def close(self) -> None:
-        if self.enabled:
-            if self._jsonl is not None:
-                self._jsonl.close()
-            if self._tb is not None:
+        """Flush and close the files; an OSError (a full disk) after both were closed."""
+        if not self.enabled:
+            return
+        failure: OSError | None = None
+        if self._jsonl is not None:
+            try:
+                with naming(self._path):
+                    self._jsonl.close()
+            except OSError as e:
+                failure = e
+            self._jsonl = None
+        if self._tb is not None:
+            try:
                 self._tb.close()
+            except OSError as e:
+                failure = failure or e
+            self._tb = None
+        if failure is not None:
+            raise failure
+
+
+class EventFile:
+    """One TensorBoard event file, written in the caller's thread.
+
+    tensorboardX's ``SummaryWriter`` writes from a thread of its own: when that thread dies of a
+    full disk, the next event blocks the trainer for ever on its full queue. Written here, with
+    tensorboardX's event format, a failed write is an OSError (naming the file) at the step that
+    wrote it. Raises ImportError without tensorboardX.
+    """
+
+    def __init__(self, logdir: Path):
+        from tensorboardX.event_file_writer import EventsWriter
+
+        logdir.mkdir(parents=True, exist_ok=True)
+        self._writer = EventsWriter(str(logdir / "events"))  # events.out.tfevents.<time>.<host>
+        self.path = Path(getattr(self._writer, "_file_name", logdir))  # for messages only
+
+    def scalar(self, tag: str, value: float, step: int) -> None:
+        from tensorboardX.summary import scalar
+
+        self._write(scalar(tag, value), step)
+
+    def image(self, tag: str, grid: np.ndarray, step: int) -> None:
+        """``grid`` (H, W, 3) in [0, 1]."""
+        from tensorboardX.summary import image
+
+        self._write(image(tag, grid, dataformats="HWC"), step)
+
+    def _write(self, summary: Any, step: int) -> None:
+        from tensorboardX.proto import event_pb2
+
+        with naming(self.path):
+            self._writer.write_event(event_pb2.Event(summary=summary, step=step, wall_time=time.time()))
+
+    def close(self) -> None:
+        with naming(self.path):
+            self._writer.close()
+
+
+@contextlib.contextmanager
+def naming(path: str | Path | epath.Path) -> Iterator[None]:
+    """Re-raise an OSError (a buffered write knows no file name) as one naming ``path``."""
+    try:
+        yield
+    except OSError as e:
+        if e.filename:
+            raise
+        raise type(e)(e.errno, e.strerror or str(e), str(path)) from None
 
 
 def sample_grid(content: np.ndarray, output: np.ndarray, style: np.ndarray | None = None) -> np.ndarray:

@@ -6,15 +6,25 @@ from __future__ import annotations
 
 import argparse
 
+from jaxstyle.methods.base.declaration import MAX_SIZE
+from jaxstyle.options import Option, add_options
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
+OPTIONS = (
+    Option("content", "path", None, "content image", path="image", required=True),
+    Option("style", "path", None, "style image", path="image", required=True),
+    Option("output", "path", None, "points file to write (JSON)", path="new-file", required=True),
+    Option("sheet", "path", None, "also write a picture of the numbered pairs (.png, .jpg ...)",
+           path="new-image"),
+    Option("size", "int", 256, "square frame NBB runs in (256 as DST; memory grows with its square)",
+           minimum=32, maximum=MAX_SIZE, multiple_of=16),
+    Option("full", "bool", False, "descend to relu1_1 (default: stop at relu2_1, the official --fast)"),
+    Option("max_points", "int", 80, "at most this many pairs", minimum=1, maximum=10**6),
+    Option("invert_steps", "int", 400, "cap on feature-inversion steps per level (the plateau rule usually "
+           "stops at 100-250)", minimum=1, maximum=10**6),
+    Option("encoder", "str", "vgg16", "vgg16 (embedded); vgg19, the paper's, once imported",
+           choices=("vgg16", "vgg19")),
+    Option("weights", "path", None, "encoder weights file (default: embedded/imported)", path="file"),
+)
 
 
 def register(subparsers, argv=None) -> None:
@@ -23,45 +33,18 @@ def register(subparsers, argv=None) -> None:
         help="find keypoint pairs between a content and a style image (Neural Best-Buddies)",
         description=__doc__,
     )
-    p.add_argument("--content", required=True, help="content image")
-    p.add_argument("--style", required=True, help="style image")
-    p.add_argument("--output", required=True, help="points file to write (JSON)")
-    p.add_argument("--sheet", default=None, help="also write a picture of the numbered pairs (.png, .jpg ...)")
-    p.add_argument("--size", type=_positive, default=256,
-                   help="square frame NBB runs in, a multiple of 16 (default 256, as DST)")
-    p.add_argument("--full", action="store_true",
-                   help="descend to relu1_1 (default: stop at relu2_1, the official --fast)")
-    p.add_argument("--max-points", type=_positive, default=80, help="at most this many pairs (default 80)")
-    p.add_argument("--invert-steps", type=_positive, default=400,
-                   help="cap on feature-inversion steps per level (default 400; the plateau rule "
-                        "usually stops at 100-250)")
-    p.add_argument("--encoder", choices=("vgg16", "vgg19"), default="vgg16",
-                   help="default vgg16 (embedded); vgg19, the paper's, once imported")
-    p.add_argument("--weights", default=None, help="encoder weights file (default: embedded/imported)")
+    add_options(p, OPTIONS)
     p.set_defaults(func=run)
 
 
 def _check_outputs(output: str, sheet: str | None) -> None:
-    """One-line errors for unwritable or clashing output paths, before any computation."""
+    """One line when --sheet and --output name the same file (each was checked writable when parsed)."""
     from pathlib import Path
 
     from jaxstyle.errors import InputError
-    from jaxstyle.files import check_can_write
-    from jaxstyle.io import SAVE_FORMATS
 
-    targets = [("--output", output)]
-    if sheet is not None:
-        if Path(sheet).suffix.lower() not in SAVE_FORMATS:
-            raise InputError(f"--sheet {sheet}: cannot write {Path(sheet).suffix!r} images "
-                             f"(use one of {', '.join(SAVE_FORMATS)})")
-        if Path(sheet).expanduser().absolute() == Path(output).expanduser().absolute():
-            raise InputError("--sheet and --output are the same file")
-        targets.append(("--sheet", sheet))
-    for flag, path in targets:
-        try:
-            check_can_write(path)
-        except OSError as e:
-            raise InputError(f"{flag} {path}: cannot write there ({e.strerror or e})") from None
+    if sheet is not None and Path(sheet).expanduser().absolute() == Path(output).expanduser().absolute():
+        raise InputError("--sheet and --output are the same file")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -12,6 +12,28 @@ import argparse
 import json
 import warnings
 
+from jaxstyle.cli._config_args import one_line_warnings
+from jaxstyle.options import Option, add_options
+
+PREPARE = (
+    Option("dataset", "str", None, "wikiart", choices=("wikiart",), positional=True, required=True,
+           metavar="DATASET"),
+    Option("manual_dir", "path", None, "the downloaded files", path="dir", required=True),
+    Option("data_dir", "path", None, "TFDS data dir to write into", path="new-dir", required=True),
+    Option("overwrite", "bool", False, "rebuild an existing dataset"),
+)
+INSPECT = (
+    Option("source", "str", None, "an image folder or a prepared TFDS dataset name", positional=True,
+           required=True, metavar="SOURCE"),
+    Option("data_dir", "path", None, "TFDS data dir (default $TFDS_DATA_DIR or ~/tensorflow_datasets)",
+           path="dir"),
+    Option("split", "str", "train", "TFDS split"),
+    Option("json", "bool", False, "print one JSON object"),
+    Option("grid", "path", None, "also write a grid of sample crops (PNG/JPEG)", path="new-image",
+           metavar="FILE"),
+    Option("grid_count", "int", 16, "images in the grid", minimum=1, maximum=1024),
+)
+
 
 def register(subparsers: argparse._SubParsersAction, argv=None) -> None:
     parser = subparsers.add_parser(
@@ -30,10 +52,7 @@ def register(subparsers: argparse._SubParsersAction, argv=None) -> None:
         "train/*.jpg with all_data_info.csv or train_info.csv. Unreadable files are skipped, "
         "counted and named.",
     )
-    p.add_argument("dataset", choices=("wikiart",), metavar="DATASET", help="wikiart")
-    p.add_argument("--manual-dir", required=True, help="the downloaded files")
-    p.add_argument("--data-dir", required=True, help="TFDS data dir to write into")
-    p.add_argument("--overwrite", action="store_true", help="rebuild an existing dataset")
+    add_options(p, PREPARE)
     p.set_defaults(func=cmd_prepare)
 
     p = sub.add_parser(
@@ -42,21 +61,15 @@ def register(subparsers: argparse._SubParsersAction, argv=None) -> None:
         description="SOURCE is an image folder (every file is decoded to check it) or the "
         "name of a prepared TFDS dataset (e.g. wikiart, coco/2017) under --data-dir.",
     )
-    p.add_argument("source", metavar="SOURCE")
-    p.add_argument(
-        "--data-dir", help="TFDS data dir (default $TFDS_DATA_DIR or ~/tensorflow_datasets)"
-    )
-    p.add_argument("--split", default="train", help="TFDS split (train)")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--grid", metavar="FILE", help="also write a grid of sample crops (PNG/JPEG)")
-    p.add_argument("--grid-count", type=int, default=16, help="images in the grid (16)")
+    add_options(p, INSPECT)
     p.set_defaults(func=cmd_inspect)
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
     from jaxstyle.data.wikiart import prepare_wikiart
 
-    report = prepare_wikiart(args.manual_dir, args.data_dir, overwrite=args.overwrite)
+    with one_line_warnings():
+        report = prepare_wikiart(args.manual_dir, args.data_dir, overwrite=args.overwrite)
     if report.reused:
         print(
             f"{args.dataset}: already prepared in {report.builder_dir} (use --overwrite to rebuild)"

@@ -1,9 +1,23 @@
 """``jaxstyle demo``: one photo through the three families (optimization, arbitrary-style
-network, built-in styles) into one labelled sheet; a thin layer over :mod:`jaxstyle.demo`."""
+network, built-in styles) into one labelled sheet; a thin layer over :mod:`jaxstyle.demo`.
+
+Each file is announced (``wrote PATH``) as it lands, so when a later write fails (disk full)
+the lines above the error say what exists."""
 
 from __future__ import annotations
 
 import argparse
+
+from jaxstyle.methods.base.declaration import SIZE, STEPS
+from jaxstyle.options import Option, add_options
+
+OPTIONS = (
+    Option("content", "path", None, "content image (default: a bundled photo)", path="image"),
+    Option("style", "path", None, "style image (default: a bundled painting)", path="image"),
+    Option("output", "path", "outputs/", "output folder (a name with a dot ends with /)", path="new-image-dir"),
+    SIZE.with_default(256, help="long side of the results in px", group=None),
+    STEPS.with_default(150, help="Gatys optimizer steps", group=None),
+)
 
 
 def register(subparsers, argv=None) -> None:
@@ -12,21 +26,14 @@ def register(subparsers, argv=None) -> None:
         help="stylize a sample photo with gatys, ghiasi and cin; write a comparison sheet",
         description=__doc__,
     )
-    p.add_argument("--content", default=None, help="content image (default: a bundled photo)")
-    p.add_argument("--style", default=None, help="style image (default: a bundled painting)")
-    p.add_argument("--output", default="outputs/", help="output folder (default outputs/)")
-    p.add_argument("--size", type=int, default=256, help="long side of the results in px (256)")
-    p.add_argument("--steps", type=int, default=150, help="Gatys optimizer steps (150)")
+    add_options(p, OPTIONS)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from jaxstyle.demo import three_families
-    from jaxstyle.errors import InputError
 
-    if args.size <= 0 or args.steps <= 0:
-        raise InputError("--size and --steps must be positive")
     inputs = {k: v for k, v in (("content", args.content), ("style", args.style)) if v}
-    for path in three_families(args.output, size=args.size, steps=args.steps, **inputs):
-        print(f"wrote {path}")
+    three_families(args.output, size=args.size, steps=args.steps, on_write=lambda p: print(f"wrote {p}", flush=True),
+                   **inputs)
     return 0

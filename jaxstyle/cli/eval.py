@@ -6,6 +6,24 @@ import argparse
 from pathlib import Path
 
 from jaxstyle.methods import METHODS
+from jaxstyle.methods.base.declaration import MAX_SIZE
+from jaxstyle.options import Option, add_options
+
+OPTIONS = (
+    Option("method", "str", "rast", "any registered method with a trained model (rast, adain, ...)",
+           choices=tuple(METHODS)),
+    Option("checkpoint", "path", None, "a training workdir or checkpoint step dir; for official RAST weights, "
+           "the two files TRANSFORMER.pth DECODER.pth", path="file-or-dir", nargs="+", metavar="PATH",
+           required=True),
+    Option("vgg", "path", None, "vgg_normalised.pth for official RAST files (default: imported)", path="file"),
+    Option("content", "path", None, "content images: a folder, glob or file", path="input", required=True),
+    Option("style", "path", None, "style images: a folder, glob or file", path="input", required=True),
+    Option("size", "int", 256, "images are resized to SIZE x SIZE", minimum=32, maximum=MAX_SIZE, multiple_of=16),
+    Option("batch_size", "int", 8, "pairs per device call", minimum=1, maximum=4096),
+    Option("json", "path", None, "metrics JSON path (default OUT/metrics.json)", path="new-file", metavar="FILE"),
+    Option("out", "path", None, "output folder (default: CHECKPOINT/eval or ./eval)", path="new-image-dir",
+           metavar="DIR"),
+)
 
 
 def register(subparsers, argv=None) -> None:
@@ -20,31 +38,7 @@ def register(subparsers, argv=None) -> None:
             "and prints the table."
         ),
     )
-    p.add_argument("--method", choices=list(METHODS), default="rast",
-                   help="any registered method with a trained model (rast, adain, ...)")
-    p.add_argument(
-        "--checkpoint", required=True, nargs="+", metavar="PATH",
-        help="a training workdir or checkpoint step dir; for official RAST weights, the two files "
-        "TRANSFORMER.pth DECODER.pth",
-    )  # fmt: skip
-    p.add_argument(
-        "--vgg", default=None, help="vgg_normalised.pth for official RAST files (default: imported)"
-    )
-    p.add_argument("--content", required=True, help="content image folder (or glob / file)")
-    p.add_argument("--style", required=True, help="style image folder (or glob / file)")
-    p.add_argument(
-        "--size", type=int, default=256, help="images are resized to SIZE x SIZE (multiple of 16)"
-    )
-    p.add_argument("--batch-size", type=int, default=8, help="pairs per device call")
-    p.add_argument(
-        "--json", default=None, metavar="FILE", help="metrics JSON path (default OUT/metrics.json)"
-    )
-    p.add_argument(
-        "--out",
-        default=None,
-        metavar="DIR",
-        help="output folder (default: CHECKPOINT/eval or ./eval)",
-    )
+    add_options(p, OPTIONS)
     p.set_defaults(func=run)
 
 

@@ -4,7 +4,20 @@ from __future__ import annotations
 
 import argparse
 
-from jaxstyle.cli._config_args import accept_config_overrides
+from jaxstyle.cli._config_args import accept_config_overrides, one_line_warnings
+from jaxstyle.cli.stylize import DISTRIBUTED
+from jaxstyle.options import Option, add_options
+
+OPTIONS = (
+    Option("config", "path", None, "the config: FILE.py or FILE.py:VARIANT, e.g. configs/adain.py:tiny",
+           path="config", metavar="FILE[:VARIANT]", required=True),
+    Option("workdir", "path", None, "run folder (checkpoints, logs, samples); a local folder or gs://...",
+           path="new-dir", required=True),
+    Option("init_from", "path", None, "fine-tune from this checkpoint (a workdir or a step folder)",
+           path="dir", metavar="CKPT"),
+    Option("num_devices", "int", None, "use only the first N devices (default: all)", minimum=1, maximum=65536,
+           metavar="N"),
+)
 
 
 def register(subparsers, argv=None) -> None:
@@ -14,16 +27,12 @@ def register(subparsers, argv=None) -> None:
         description=(
             "Train with configs/METHOD.py:VARIANT. Override any field with --config.KEY=VALUE, e.g. "
             "--config.data.content_dir=DIR --config.train.steps=1000. Resumes automatically from the "
-            "latest checkpoint in --workdir; else starts from --init-from; else from scratch."
+            "latest checkpoint in --workdir; else starts from --init-from; else from scratch. A run "
+            "that fails before its first checkpoint removes the files it made; a failed checkpoint "
+            "write (disk full) stops the run with one line, keeping the last good checkpoint."
         ),
     )
-    p.add_argument("--config", required=True, metavar="FILE[:VARIANT]", help="e.g. configs/adain.py:tiny")
-    p.add_argument("--workdir", required=True, help="run directory (checkpoints, logs, samples)")
-    p.add_argument("--init-from", default=None, metavar="CKPT", help="fine-tune from this checkpoint")
-    p.add_argument("--num-devices", type=int, default=None, help="use only the first N devices")
-    p.add_argument("--coordinator", default=None, help="multi-process: coordinator HOST:PORT")
-    p.add_argument("--num-processes", type=int, default=None)
-    p.add_argument("--process-id", type=int, default=None)
+    add_options(p, (*OPTIONS, *DISTRIBUTED))
     p.set_defaults(func=run)
     accept_config_overrides(p)
 
@@ -42,5 +51,6 @@ def run(args: argparse.Namespace) -> int:
     from jaxstyle.watchdog import watch_peers
 
     watch_peers()  # another process dying ends this one with one line (jaxstyle.watchdog)
-    train(cfg, args.workdir, init_from=args.init_from, num_devices=args.num_devices)
+    with one_line_warnings():
+        train(cfg, args.workdir, init_from=args.init_from, num_devices=args.num_devices)
     return 0

@@ -2,11 +2,8 @@
 
 A thin layer over :mod:`jaxstyle.weights` (registry, importers, download): every action
 is a library call, and every failure is a :class:`~jaxstyle.errors.WeightsError` that the
-top-level CLI prints as one ``error: ...`` line with exit code 2.
-
-Unlike the other subcommands it imports what it uses at module top: ``import jaxstyle``
-already loads the weights modules (for ``jaxstyle.load_encoder``), and the two it adds
-(download, verify) cost ~10 ms together.
+top-level CLI prints as one ``error: ...`` line with exit code 2. The library is imported
+inside the actions: :mod:`jaxstyle.weights` loads JAX, which ``jaxstyle --help`` must not.
 """
 
 from __future__ import annotations
@@ -15,19 +12,23 @@ import argparse
 import sys
 
 from jaxstyle.errors import WeightsError
-from jaxstyle.weights.download import download, url_for
-from jaxstyle.weights.encoders import ENCODER_NAMES
-from jaxstyle.weights.importers import FORMAT_LABELS, default_name, detect_format, import_weights
-from jaxstyle.weights.pretrained import (
-    PRETRAINED,
-    detect_net,
-    import_net,
-    save_net,
+from jaxstyle.methods.base.declaration import ENCODER
+from jaxstyle.options import Option, add_options
+
+IMPORT = (
+    Option("file", "path", None, "one VGG weights file, or the .onnx file(s) of a pretrained network",
+           path="file", nargs="+", positional=True, required=True, metavar="FILE"),
+    Option("name", "str", None, "cache name (default from the conventions: vgg19, vgg19_normalised, "
+           "vgg19_caffe, ...)"),
+    Option("arch", "str", None, "insist on this architecture", choices=ENCODER.choices),
 )
-from jaxstyle.weights.pretrained import cache_path as pretrained_path
-from jaxstyle.weights.registry import check_import_name, imported_path, list_weights
-from jaxstyle.weights.store import cache_dir, save_vgg_weights
-from jaxstyle.weights.verify import verify_embedded, verify_file, verify_pretrained
+VERIFY = (Option("file", "str", None, "a weights file, a cache name, cin26 or ghiasi (default: the embedded "
+                 "VGG16)", positional=True, nargs="?", metavar="FILE"),)
+DOWNLOAD = (
+    Option("name", "str", None, "vgg16 or vgg19", choices=("vgg16", "vgg19"), positional=True, required=True,
+           metavar="NAME"),
+    Option("timeout", "float", 10.0, "seconds per network step", exclusive_minimum=0.0, maximum=3600.0),
+)
 
 
 def register(subparsers: argparse._SubParsersAction, argv=None) -> None:
@@ -49,13 +50,7 @@ def register(subparsers: argparse._SubParsersAction, argv=None) -> None:
         description="Detect the format from the file's content, validate every tensor, convert "
         "and write it atomically into the cache.",
     )
-    p.add_argument("file", metavar="FILE", nargs="+",
-                   help="one VGG weights file, or the .onnx file(s) of a pretrained network")
-    p.add_argument(
-        "--name",
-        help="cache name (default from the conventions: vgg19, vgg19_normalised, vgg19_caffe, ...)",
-    )
-    p.add_argument("--arch", choices=ENCODER_NAMES, help="insist on this architecture")
+    add_options(p, IMPORT)
     p.set_defaults(func=cmd_import)
 
     p = sub.add_parser(
@@ -63,19 +58,21 @@ def register(subparsers: argparse._SubParsersAction, argv=None) -> None:
         help="check the embedded VGG16 (default) or FILE / a cache name / cin26 / ghiasi",
         description="Load, check all shapes and run a forward pass on a fixed synthetic image.",
     )
-    p.add_argument("file", metavar="FILE", nargs="?")
+    add_options(p, VERIFY)
     p.set_defaults(func=cmd_verify)
 
     p = sub.add_parser(
         "download",
         help="fetch torchvision's official weights (checksum-verified) and import them",
     )
-    p.add_argument("name", metavar="NAME", choices=("vgg16", "vgg19"))
-    p.add_argument("--timeout", type=float, default=10.0, help="seconds per network step (10)")
+    add_options(p, DOWNLOAD)
     p.set_defaults(func=cmd_download)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    from jaxstyle.weights.registry import list_weights
+    from jaxstyle.weights.store import cache_dir
+
     rows = [("NAME", "STATUS", "ARCH", "INPUT", "PADDING", "PATH", "SOURCE")]
     for e in list_weights():
         rows.append(
@@ -97,6 +94,15 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
+    from jaxstyle.weights.importers import (
+        FORMAT_LABELS,
+        default_name,
+        detect_format,
+        import_weights,
+    )
+    from jaxstyle.weights.registry import check_import_name, imported_path
+    from jaxstyle.weights.store import save_vgg_weights
+
     if args.file[0].lower().endswith(".onnx"):
         return _import_pretrained(args)
     if len(args.file) != 1:
@@ -121,6 +127,9 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 def _import_pretrained(args: argparse.Namespace) -> int:
     """``weights import net.onnx [...]``: a pretrained network's files -> its cache file."""
+    from jaxstyle.weights.pretrained import PRETRAINED, detect_net, import_net, save_net
+    from jaxstyle.weights.pretrained import cache_path as pretrained_path
+
     if args.name or args.arch:
         raise WeightsError("--name and --arch apply to VGG weights; ONNX networks keep their names")
     name = detect_net(args.file[0])
@@ -134,6 +143,9 @@ def _import_pretrained(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
+    from jaxstyle.weights.pretrained import PRETRAINED
+    from jaxstyle.weights.verify import verify_embedded, verify_file, verify_pretrained
+
     if args.file in PRETRAINED:
         print(verify_pretrained(args.file))
     else:
@@ -142,6 +154,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_download(args: argparse.Namespace) -> int:
+    from jaxstyle.weights.download import download, url_for
+
     url = url_for(args.name)
     print(f"downloading {url}", file=sys.stderr)
     shown = [-1]
