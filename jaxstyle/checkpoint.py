@@ -39,7 +39,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
+import re
 import sys
+import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -86,12 +90,29 @@ for _filter in (_QuietStepMetadata(), _QuietFailedSave()):
 CHECKPOINT_SUBDIR = "checkpoints"
 
 
-class IteratorStateHandler(ocp.CheckpointHandler):
-    """Saves a captured iterator state (a JSON-able object) per process."""
+class IteratorStateHandler(ocp.AsyncCheckpointHandler):
+    """Saves a captured iterator state (a JSON-able object) per process.
+
+    Asynchronous like orbax's own handlers: its write runs with theirs, so a failing write (a
+    full disk) goes the way theirs do, never leaving their started writes un-awaited.
+    """
+
+    async def async_save(self, directory: epath.Path, args: IteratorStateSave) -> list[ocp.future.Future]:
+        index, count = jax.process_index(), jax.process_count()
+        path, text = directory / f"process_{index}-of-{count}.json", json.dumps(args.state)
+
+        async def write() -> None:
+            self.write(path, text)
+
+        return [ocp.future.CommitFutureAwaitingContractedSignals(write(), name="iterator_state_save")]
 
     def save(self, directory: epath.Path, args: IteratorStateSave):
         index, count = jax.process_index(), jax.process_count()
-        (directory / f"process_{index}-of-{count}.json").write_text(json.dumps(args.state))
+        self.write(directory / f"process_{index}-of-{count}.json", json.dumps(args.state))
+
+    @staticmethod
+    def write(path: epath.Path, text: str) -> None:
+        path.write_text(text)
 
     def restore(self, directory: epath.Path, args: IteratorStateRestore | None = None) -> Any:
         index, count = jax.process_index(), jax.process_count()
@@ -321,6 +342,7 @@ class _Steps:
 
     def _fail(self, step: int | None, err: BaseException) -> None:
         self._failed = True
+        _wait_for_writers()
         self._remove_tmp_dirs()
         committed = committed_steps(self.directory)
         kept = f"the last good checkpoint is step {committed[-1]}" if committed else "no checkpoint was written"
@@ -340,6 +362,16 @@ class _Steps:
                 pass
 
 
+def _wait_for_writers(timeout: float = 60.0) -> None:
+    """Let orbax's writing threads end: after one item of a save fails, the others go on writing
+    into its temporary folder, which must be removed after them."""
+    deadline = time.monotonic() + timeout
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread() and type(thread).__module__.startswith("orbax."):
+            # threading's join: orbax's own would raise the thread's error (already reported).
+            threading.Thread.join(thread, max(0.0, deadline - time.monotonic()))
+
+
 def committed_steps(directory: str | Path | epath.Path) -> list[int]:
     """The committed step numbers in a checkpoints folder, oldest first (none for a missing folder)."""
     directory = epath.Path(directory)
@@ -350,13 +382,17 @@ def committed_steps(directory: str | Path | epath.Path) -> list[int]:
 
 def write_cause(err: BaseException) -> str:
     """Why a write failed, in a few words: the OS's reason where the exception chain has one
-    (``No space left on device``), else the first line of the error (tensorstore's run to pages)."""
+    (``No space left on device``; tensorstore gives it as ``[os_error_code='28']``), else the
+    first line of the error (tensorstore's run to pages)."""
     seen = set()
     e: BaseException | None = err
     while e is not None and id(e) not in seen:
         seen.add(id(e))
         if isinstance(e, OSError) and e.strerror:
             return e.strerror
+        code = re.search(r"os_error_code='(\d+)'", str(e))
+        if code:
+            return os.strerror(int(code.group(1)))
         e = e.__cause__ or e.__context__
     return _short(err)
 

@@ -42,6 +42,8 @@ def load_config(spec: str, overrides: Sequence[str] = ()) -> ml_collections.Conf
     module_spec = importlib.util.spec_from_file_location(
         f"_jaxstyle_config_{Path(path).stem}", path
     )
+    if module_spec is None:  # not a .py file: nothing to import it with
+        raise InputError(f"{path}: not a Python config file (expected FILE.py or FILE.py:VARIANT)")
     module = importlib.util.module_from_spec(module_spec)
     try:
         module_spec.loader.exec_module(module)

@@ -55,24 +55,30 @@ class RunFiles:
     """What a training run is about to make in its workdir, so that a run that fails before its
     first checkpoint can take it back (:meth:`remove`).
 
-    A workdir that the run creates (with any missing parent folders) is removed whole; in one that
-    existed, only the trainer's own entries (:data:`RUN_FILES`) that were not there before are
-    removed, and nothing else is touched (moved-aside unreadable checkpoints stay too). Process 0
-    of a local workdir only: a bucket workdir is left as it is.
+    A workdir that the run creates (with any missing parent folders) is removed whole. In one
+    that existed, only what the run added to the trainer's own entries (:data:`RUN_FILES`: the
+    entries themselves, or new files in its folders, such as this run's event file in an existing
+    ``tb/``) is removed; nothing that was there before is touched, nor anything else (moved-aside
+    unreadable checkpoints stay too). Process 0 of a local workdir only: a bucket is left as is.
     """
 
     def __init__(self, workdir: str | Path | epath.Path, enabled: bool):
         self.root = Path(str(workdir)) if enabled and not is_remote(workdir) else None
         self.created: Path | None = None  # the topmost folder this run will create
-        self.existing: set[str] = set()
+        self.existing: set[str] = set()  # trainer entries and their children, relative to root
         if self.root is None:
             return
-        if self.root.exists():
-            self.existing = {p.name for p in self.root.iterdir()} if self.root.is_dir() else set()
-        else:
+        if not self.root.exists():
             self.created = self.root
             while not self.created.parent.exists():
                 self.created = self.created.parent
+            return
+        for name in RUN_FILES:
+            path = self.root / name
+            if path.exists() or path.is_symlink():
+                self.existing.add(name)
+                if path.is_dir() and not path.is_symlink():
+                    self.existing.update(f"{name}/{child.name}" for child in path.iterdir())
 
     def remove(self) -> None:
         """Remove what the run made (best effort: a failure here must not hide the run's own)."""
@@ -83,12 +89,19 @@ class RunFiles:
             return
         for name in RUN_FILES:
             path = self.root / name
-            if name in self.existing or not (path.exists() or path.is_symlink()):
-                continue
-            if path.is_dir() and not path.is_symlink():
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                path.unlink(missing_ok=True)
+            if name not in self.existing:
+                _remove(path)
+            elif path.is_dir() and not path.is_symlink():
+                for child in path.iterdir():
+                    if f"{name}/{child.name}" not in self.existing:
+                        _remove(child)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def read_metrics(workdir: str | Path | epath.Path) -> list[dict]:
