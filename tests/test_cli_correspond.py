@@ -50,12 +50,12 @@ def test_correspond_writes_points_that_recover_a_shift_and_a_sheet(pair_files, t
     "args,message",
     [
         (["--size", "100"], "multiple of 16"),
-        (["--content", "missing.jpg"], "file not found"),
+        (["--content", "missing.jpg"], "no such file or folder"),
         (["--sheet", "pairs.txt"], "cannot write '.txt' images"),
-        (["--output", "{tmp}"], "cannot write there"),
+        (["--output", "{tmp}"], "is a folder, expected a file"),
         (["--output", "{tmp}/x.png", "--sheet", "{tmp}/x.png"], "same file"),
         (["--encoder", "vgg19", "--weights", "nowhere.safetensors"], "nowhere.safetensors"),
-        (["--max-points", "0"], "positive integer"),
+        (["--max-points", "0"], "--max-points: must be >= 1"),
     ],
 )
 def test_correspond_bad_input_is_one_line(pair_files, tmp_path, capsys, args, message):

@@ -68,9 +68,9 @@ def test_every_argument_of_every_subcommand_is_declared():
     found, undeclared = declared_arguments()
     # --method picks which declarations stylize and restore add: argparse checks its choices.
     assert undeclared == ["restore --method", "stylize --method"]
-    commands = {words[0] for words, _ in found}
-    assert commands == {"stylize", "methods", "correspond", "demo", "restore", "weights", "data", "train", "eval",
-                        "ablate", "study"}
+    from jaxstyle.cli import SUBCOMMANDS
+
+    assert {words[0] for words, _ in found} == set(SUBCOMMANDS)
     assert len(found) > 100
 
 
@@ -298,3 +298,49 @@ def test_help_of_every_command_loads_no_jax():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120,
                           env={**os.environ, "PYTHONPATH": str(REPO)})
     assert proc.returncode == 0 and proc.stdout.strip() == "[]", proc.stdout + proc.stderr
+
+
+class _Flat:
+    """A stand-in stylizer: a grey image at once (the demo's writing is under test, not its methods)."""
+
+    def stylize(self, contents, styles, size, **controls):
+        import numpy as np
+
+        return [np.full((size, size, 3), 0.5, np.float32) for _ in contents]
+
+
+def test_demo_announces_each_file_as_it_lands_and_a_full_disk_is_one_line(tmp_path, capsys, monkeypatch):
+    import errno
+
+    import jaxstyle.demo
+    import jaxstyle.io
+
+    monkeypatch.setattr(jaxstyle.demo, "load_stylizer", lambda method, **options: _Flat())
+    real = jaxstyle.io.write_bytes_atomic
+
+    def full_after_gatys(path, data):
+        if Path(path).name != "gatys.png":
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        real(path, data)
+
+    monkeypatch.setattr(jaxstyle.io, "write_bytes_atomic", full_after_gatys)
+    code, out, err = run_cli(["demo", "--output", str(tmp_path / "o"), "--size", "32", "--steps", "1"], capsys)
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and "ghiasi.png" in lines[0] and "No space left" in lines[0], err
+    assert f"wrote {tmp_path / 'o' / 'gatys.png'}" in out  # announced when it landed, before the failure
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["gatys.png"]
+
+
+def test_demo_checks_every_output_before_computing(tmp_path, monkeypatch):
+    import jaxstyle.demo
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a stylizer was loaded before the outputs were checked")
+
+    monkeypatch.setattr(jaxstyle.demo, "load_stylizer", refuse)
+    (tmp_path / "o" / "cin.png").mkdir(parents=True)  # a folder where a result goes
+    with pytest.raises(InputError, match="cin.png: is a folder, expected a file"):
+        jaxstyle.demo.three_families(tmp_path / "o", size=32, steps=1)
+    (tmp_path / "file").write_text("")
+    with pytest.raises(InputError, match="is a file, expected a folder"):
+        jaxstyle.demo.three_families(tmp_path / "file", size=32, steps=1)

@@ -69,12 +69,12 @@ def test_layers_study_is_seed_003s_two_stages_in_one_program(tmp_path, images_di
 
 
 @pytest.mark.parametrize("args, message", [
-    (["study", "colour"], "unknown study 'colour'"),
-    (["study", "weights", "--ratios", "1e-5,abc"], "expected comma-separated numbers"),
-    (["study", "weights", "--ratios", "1e-5,-1"], "--ratios must be positive"),
+    (["study", "colour"], "NAME: must be one of layers"),
+    (["study", "weights", "--ratios", "1e-5,abc"], "--ratios: expects a number"),
+    (["study", "weights", "--ratios", "1e-5,-1"], "--ratios: must be > 0"),
     (["study", "layers", "--layers", "relu1_1", "--style-layer", "relu2_1"], "--style-layer relu2_1 is not one of"),
-    (["study", "optimizer", "--lrs", "sgd"], "expected OPTIMIZER=RATE pairs"),
-    (["study", "optimizer", "--lrs", "rmsprop=0.1"], "--lrs wants OPTIMIZER=RATE"),
+    (["study", "optimizer", "--lrs", "sgd"], "--lrs: expects NAME=NUMBER pairs"),
+    (["study", "optimizer", "--lrs", "rmsprop=0.1"], "--lrs: must be one of lbfgs, adam, sgd"),
 ])
 def test_bad_study_arguments_fail_in_one_line(args, message, tmp_path, images_dir, capsys):
     code, _, err = run_cli([*args, "--content", str(images_dir / "content" / "golden_gate.jpg"), "--style",
