@@ -132,13 +132,18 @@ def _numbers(node: Any, prefix: str):
 def validate_train_config(cfg: ml_collections.ConfigDict) -> None:
     """One-line :class:`InputError` for a config no run can use, before anything is made.
 
-    Checks: ``train.steps``, ``batch_size``, ``log_every``, ``checkpoint_every`` positive;
-    ``sample_every``, ``num_samples`` >= 0; ``keep_checkpoints`` None or >= 1; every number
+    Checks: ``seed`` an integer in 0..2**32-1 (as ``--seed``); ``train.steps``, ``batch_size``,
+    ``log_every``, ``checkpoint_every`` positive; ``sample_every``, ``num_samples`` >= 0; ``keep_checkpoints`` None or >= 1; every number
     in ``optim`` and ``loss`` finite, and ``optim.lr`` and every ``loss`` weight >= 0 (a
     NaN or infinite weight would train to a black image with exit 0).
     """
     import math
 
+    from jaxstyle.methods.base.declaration import SEED  # what a seed may be, declared once
+
+    seed = cfg.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int) or not SEED.minimum <= seed <= SEED.maximum:
+        raise InputError(f"--config.seed must be an integer {SEED.range_text()}, got {seed!r}")
     train = cfg.train
     for name in _POSITIVE_TRAIN:
         if name in train and not train[name] > 0:

@@ -348,6 +348,7 @@ def test_train_init_from_bad_path_is_one_line_and_writes_nothing(init_from, tmp_
     ("--config.loss.style=inf", "loss.style must be a finite number"),
     ("--config.optim.lr=nan", "optim.lr must be a finite number"),
     ("--config.optim.lr=-1", "optim.lr must be >= 0"),
+    ("--config.seed=-1", "--config.seed must be an integer >= 0"),  # numpy's seeding raised after the mesh
 ])  # fmt: skip
 def test_train_config_that_cannot_run_is_refused_before_the_workdir(override, expect, tmp_path, images_dir):
     from jaxstyle.train import train
