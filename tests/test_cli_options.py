@@ -66,8 +66,7 @@ def declared_arguments() -> tuple[list[tuple[tuple[str, ...], argparse.Action]],
 
 def test_every_argument_of_every_subcommand_is_declared():
     found, undeclared = declared_arguments()
-    # --method picks which declarations stylize and restore add: argparse checks its choices.
-    assert undeclared == ["restore --method", "stylize --method"]
+    assert undeclared == []
     from jaxstyle.cli import SUBCOMMANDS
 
     assert {words[0] for words, _ in found} == set(SUBCOMMANDS)
@@ -100,8 +99,9 @@ def _must_refuse(opt: Option, case: str) -> bool:
     """What the declaration's kind alone says must be refused (the rest: whatever it declares)."""
     if opt.numeric:
         low = opt.minimum if opt.minimum is not None else opt.exclusive_minimum
-        return case in ("nan", "inf", "abc") or (case == "huge" and opt.type == "int") or (
-            case == "-1" and low is not None and low >= 0)
+        zero_out = (opt.minimum or 0) > 0 or (opt.exclusive_minimum is not None and opt.exclusive_minimum >= 0)
+        return (case in ("nan", "inf", "abc") or (case == "huge" and (opt.type == "int" or opt.maximum is not None))
+                or (case == "-1" and low is not None and low >= 0) or (case == "0" and zero_out))
     kind = _path_kind(opt)
     return (case in ("", "/proc/x")
             or (case == "missing" and kind in INPUT_KINDS and kind != "input")
@@ -195,7 +195,7 @@ def test_load_config_of_a_file_that_is_not_python_is_one_line(tmp_path):
         load_config(str(tmp_path / "photo.jpg"))
 
 
-@pytest.mark.parametrize("args, expect", [
+HOSTILE = [  # (arguments, what the one line says): the hostile run's numbered cases 4, 5, 6, 8, 9, 11, 13, 14
     (["study", "init", "--seed", "-1"], "--seed: must be >= 0"),
     (["study", "init", "--seed", str(2**32)], "--seed: must be <= 4294967295"),
     (["stylize", "--seed", "-1"], "--seed: must be >= 0"),
@@ -214,7 +214,10 @@ def test_load_config_of_a_file_that_is_not_python_is_one_line(tmp_path):
     (["stylize", "--content", "/dev/zero"], "is a device"),
     (["study", "init", "--content", "/dev/zero"], "is a device"),
     (["weights", "import", "/dev/zero"], "is a device"),
-])  # fmt: skip
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("args, expect", HOSTILE, ids=[" ".join(a) for a, _ in HOSTILE])
 def test_the_hostile_runs_bad_values_are_refused_while_parsing(args, expect, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     _refused(args, capsys, expect)
@@ -291,10 +294,26 @@ def test_weights_arch_choices_are_the_encoder_zoo():
     assert set(arch.choices) == set(ENCODER_NAMES)
 
 
-def test_help_of_every_command_loads_no_jax():
-    code = ("import sys; from jaxstyle.cli import build_parser, SUBCOMMANDS; build_parser([]); "
-            "[build_parser([c, '--help']) for c in SUBCOMMANDS]; "
-            "print(sorted(m for m in ('jax', 'flax', 'optax', 'orbax', 'grain', 'torch') if m in sys.modules))")
+HEAVY = ("jax", "flax", "optax", "orbax", "grain", "torch", "tensorflow")
+# One refused value per subcommand: the refusal happens while parsing, before anything heavy loads.
+REFUSED = (["stylize", "--seed", "-1"], ["stylize", "--method", "cin", "--size", "0"], ["methods", "foo"],
+           ["correspond", "--size", "100000"], ["demo", "--output", "o.png"], ["restore", "--output", ""],
+           ["weights", "import", "/dev/zero"], ["data", "inspect", "x", "--grid-count", "0"],
+           ["train", "--num-devices", "0"], ["eval", "--batch-size", "0"], ["ablate", "--steps", "0"],
+           ["study", "init", "--seed", "-1"], ["serve", "--port", "0"])
+
+
+def test_help_and_refused_options_of_every_command_load_no_jax():
+    from jaxstyle.cli import SUBCOMMANDS
+
+    assert {argv[0] for argv in REFUSED} == set(SUBCOMMANDS)
+    code = ("import contextlib, io, sys; from jaxstyle.cli import build_parser, main, SUBCOMMANDS; "
+            "build_parser([]); [build_parser([c, '--help']) for c in SUBCOMMANDS]\n"
+            f"for argv in {REFUSED!r}:\n"
+            "    with contextlib.suppress(SystemExit), contextlib.redirect_stderr(io.StringIO()) as err:\n"
+            "        main(argv)\n"
+            "    assert err.getvalue().startswith('error: argument'), (argv, err.getvalue())\n"
+            f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120,
                           env={**os.environ, "PYTHONPATH": str(REPO)})
     assert proc.returncode == 0 and proc.stdout.strip() == "[]", proc.stdout + proc.stderr

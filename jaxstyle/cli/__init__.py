@@ -4,13 +4,12 @@ Each subcommand lives in its own module exposing ``register(subparsers)``, which
 parser whose ``func(args) -> int`` does the work by calling library functions. Errors
 derived from :class:`jaxstyle.errors.JaxstyleError` become one line on stderr and exit 2.
 
-Subcommand modules import the heavy parts of the library inside the functions that use them,
-because ``jaxstyle --help`` imports every subcommand module to build its parser. Measured on a
-2-core CPU machine (best of 5): ``jaxstyle --help`` takes ~1.8 s, nearly all of it jax and
-flax (~1.5 s, loaded by ``import jaxstyle``, which re-exports ``load_encoder``) and optax
-(stylize's option defaults come from :mod:`jaxstyle.optimize`); importing what the
-subcommands use (orbax, grain, TensorFlow Datasets, the trainer, the methods) at their module
-tops adds ~0.7-0.9 s to it, about 45% more.
+Subcommand modules import the heavy parts of the library (JAX, orbax, grain, TensorFlow
+Datasets, torch, the trainer, the methods' code) inside the functions that use them, because
+``jaxstyle --help`` imports every subcommand module to build its parser. Options are checked
+while parsing (:mod:`jaxstyle.options`), so ``--help`` and a refused option load none of it
+(tests/test_cli_options.py): ~0.3 s each on a busy 2-core CPU machine, where ``import jax``
+alone took ~5 s.
 """
 
 from __future__ import annotations

@@ -10,8 +10,6 @@ from jaxstyle.methods.base.declaration import MAX_SIZE
 from jaxstyle.options import Option, add_options
 
 OPTIONS = (
-    Option("method", "str", "rast", "any registered method with a trained model (rast, adain, ...)",
-           choices=tuple(METHODS)),
     Option("checkpoint", "path", None, "a training workdir or checkpoint step dir; for official RAST weights, "
            "the two files TRANSFORMER.pth DECODER.pth", path="file-or-dir", nargs="+", metavar="PATH",
            required=True),
@@ -38,7 +36,10 @@ def register(subparsers, argv=None) -> None:
             "and prints the table."
         ),
     )
-    add_options(p, OPTIONS)
+    # Read when the parser is built: a method registered at run time is a choice too.
+    method = Option("method", "str", "rast", "any registered method with a trained model (rast, adain, ...)",
+                    choices=tuple(METHODS))
+    add_options(p, (method, *OPTIONS))
     p.set_defaults(func=run)
 
 

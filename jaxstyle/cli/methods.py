@@ -7,16 +7,19 @@ from __future__ import annotations
 import argparse
 import json
 
+from jaxstyle.methods import METHODS
 from jaxstyle.options import Option, add_options
 
-OPTIONS = (Option("json", "bool", False, "print one JSON object: {method: description}"),
-           Option("name", "str", None, "only this method", positional=True, nargs="?"))
+JSON = Option("json", "bool", False, "print one JSON object: {method: description}")
 
 
 def register(subparsers, argv=None) -> None:
     p = subparsers.add_parser("methods", help="list the methods, what each needs, and their flags (--json)",
                               description=__doc__)
-    add_options(p, OPTIONS)
+    # Read when the parser is built: a method registered at run time is a choice too.
+    name = Option("name", "str", None, "only this method", choices=tuple(METHODS), positional=True, nargs="?",
+                  metavar="NAME")
+    add_options(p, (JSON, name))
     p.set_defaults(func=run)
 
 

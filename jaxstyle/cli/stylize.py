@@ -70,8 +70,8 @@ def add_method_args(p: argparse.ArgumentParser, argv: Sequence[str] | None, defa
     from jaxstyle.methods import METHODS, get_method
 
     method = chosen_method(argv, default)
-    p.add_argument("--method", choices=list(METHODS), default=default, required=default is None,
-                   help=f"the method (default {default})" if default else "the method")
+    add_options(p, (Option("method", "str", default, "the method", choices=tuple(METHODS), metavar="NAME",
+                           required=default is None),))
     if method in METHODS:
         spec = get_method(method)
         add_options(p, spec.options + spec.controls, given_only=True)

@@ -21,9 +21,12 @@ OPTIONS = (
 
 
 def register(subparsers, argv=None) -> None:
+    from jaxstyle.methods import METHODS, get_method
+
+    trainable = [name for name in METHODS if get_method(name).trainer]  # from the registry: never stale
     p = subparsers.add_parser(
         "train",
-        help="train a feed-forward method (AdaIN, RAST) from a config",
+        help=f"train a feed-forward method from a config ({', '.join(trainable)})",
         description=(
             "Train with configs/METHOD.py:VARIANT. Override any field with --config.KEY=VALUE, e.g. "
             "--config.data.content_dir=DIR --config.train.steps=1000. Resumes automatically from the "
