@@ -294,7 +294,7 @@ def test_weights_arch_choices_are_the_encoder_zoo():
     assert set(arch.choices) == set(ENCODER_NAMES)
 
 
-HEAVY = ("jax", "flax", "optax", "orbax", "grain", "torch", "tensorflow")
+HEAVY = ("jax", "flax", "optax", "orbax", "grain", "torch", "tensorflow", "gradio")
 # One refused value per subcommand: the refusal happens while parsing, before anything heavy loads.
 REFUSED = (["stylize", "--seed", "-1"], ["stylize", "--method", "cin", "--size", "0"], ["methods", "foo"],
            ["correspond", "--size", "100000"], ["demo", "--output", "o.png"], ["restore", "--output", ""],
