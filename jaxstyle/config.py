@@ -133,9 +133,10 @@ def validate_train_config(cfg: ml_collections.ConfigDict) -> None:
     """One-line :class:`InputError` for a config no run can use, before anything is made.
 
     Checks: ``seed`` an integer in 0..2**32-1 (as ``--seed``); ``train.steps``, ``batch_size``,
-    ``log_every``, ``checkpoint_every`` positive; ``sample_every``, ``num_samples`` >= 0; ``keep_checkpoints`` None or >= 1; every number
-    in ``optim`` and ``loss`` finite, and ``optim.lr`` and every ``loss`` weight >= 0 (a
-    NaN or infinite weight would train to a black image with exit 0).
+    ``log_every``, ``checkpoint_every`` positive; ``sample_every``, ``num_samples`` >= 0;
+    ``keep_checkpoints`` None or >= 1; every number in ``optim`` and ``loss`` finite, and
+    ``optim.lr`` and every ``loss`` weight >= 0 (a NaN or infinite weight would train to a black
+    image with exit 0).
     """
     import math
 
