@@ -129,3 +129,31 @@ def run_cli_processes(args: list[str], n: int = 2, timeout: int = 600) -> list[t
     ]  # fmt: skip
     outs = [p.communicate(timeout=timeout) for p in procs]
     return [(p.returncode, out, err) for p, (out, err) in zip(procs, outs, strict=True)]
+
+
+def assert_bitwise_equal(got, want) -> None:
+    """Two pytrees of arrays are equal bit for bit, and finite (numpy's equality checks take
+    NaN == NaN: two runs that both diverged would pass them)."""
+    import jax
+    import numpy as np
+
+    got_leaves, got_tree = jax.tree.flatten(got)
+    want_leaves, want_tree = jax.tree.flatten(want)
+    assert got_tree == want_tree, (got_tree, want_tree)
+    for a, b in zip(got_leaves, want_leaves, strict=True):
+        a, b = np.asarray(a), np.asarray(b)
+        assert np.isfinite(a).all() and np.isfinite(b).all(), "non-finite values"
+        assert a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes(), (
+            f"differ: max |a - b| = {np.abs(a.astype(np.float64) - b).max():.3g}")
+
+
+def one_ulp_off(tree):
+    """``tree`` with its first array's first element moved to the next float: the smallest
+    change a bit-for-bit check must catch."""
+    import jax
+    import numpy as np
+
+    leaves, treedef = jax.tree.flatten(tree)
+    first = np.array(leaves[0], copy=True)
+    first.flat[0] = np.nextafter(first.flat[0], first.dtype.type(np.inf))
+    return jax.tree.unflatten(treedef, [first, *leaves[1:]])
