@@ -531,7 +531,8 @@ def _running_commands(tmp_path, images_dir) -> dict[str, tuple[list[str], object
 @pytest.mark.parametrize("command", ["train", "stylize"])
 def test_survivor_of_a_killed_process_stops_with_one_line(tmp_path, images_dir, command):
     """Two processes over 127.0.0.1; process 1 is killed (-9) mid-run. Process 0 stops within
-    the watchdog's timeout, 10 s here (not JAX's 100 s heartbeat and C++ abort): one line, exit 3."""
+    the watchdog's timeout, 10 s here (not JAX's 100 s heartbeat and C++ abort): one line, exit 3.
+    tests/test_watchdog.py times the watchdog alone in the default suite."""
     import signal
     import socket
     import time
@@ -566,8 +567,11 @@ def test_survivor_of_a_killed_process_stops_with_one_line(tmp_path, images_dir, 
     # Either the watchdog saw the silence first, or the step's all-reduce failed on the closed
     # connection: one line either way.
     assert len(lines) == 1 and "stopping this process too" in lines[0], err[-3000:]
-    assert "process 1 of 2 stopped" in lines[0] or "another process probably died" in lines[0], lines[0]
-    assert waited < 60  # bounded: the watchdog's 10 s plus a loaded machine's slack
+    if "process 1 of 2 stopped (no sign of life for 10 s)" in lines[0]:  # the watchdog spoke
+        assert 9 <= waited <= 10 + 2 + 8, waited  # 10 s, two 1 s beats, a loaded machine's slack
+    else:  # the step's collective failed first, before the watchdog's timeout
+        assert "another process probably died" in lines[0], lines[0]
+        assert waited <= 10 + 8, waited
 
 
 @pytest.mark.slow  # two interpreters + gloo, twice: ~2 min on the shared 2-core box
