@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import REPO, run_cli
+from conftest import REPO, run_cli, torchvision
 from PIL import Image
 from safetensors.numpy import save_file
 
@@ -29,35 +29,6 @@ from jaxstyle.weights.encoders import available_encoders, load_encoder
 from jaxstyle.weights.importers import import_weights
 
 SIZE = 64
-_SHIMS: list = []  # keeps the schema library of torchvision() alive
-
-
-@functools.cache
-def torchvision():
-    """``torchvision`` importable without its C++ ops.
-
-    The only torchvision wheel for torch 2.13.0 on this index is built against CUDA torch, so
-    its ``_C`` extension does not load with the CPU torch; its meta registrations then fail
-    for want of the ``nms``/``qnms`` schemas. Defining the two schemas (never called: only
-    ``torchvision.models`` is used) lets the pure-Python models import.
-    """
-    import importlib.util
-    from pathlib import Path
-
-    import torch
-
-    spec = importlib.util.find_spec("torchvision")
-    ext = next(Path(next(iter(spec.submodule_search_locations))).glob("_C*.so"), None)
-    try:  # where torchvision's ops do load (a matching torch build), no shim is needed
-        torch.ops.load_library(str(ext))
-    except (OSError, TypeError):
-        lib = torch.library.Library("torchvision", "DEF")
-        for op in ("nms", "qnms"):
-            lib.define(f"{op}(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
-        _SHIMS.append(lib)  # the schemas live as long as the library object
-    import torchvision as tv
-
-    return tv
 
 
 @pytest.fixture(scope="module")
