@@ -144,8 +144,8 @@ def test_strotss_runs_end_to_end_and_resumes_bit_exactly(tmp_path):
     """One subprocess with XLA's backend optimisation off (compiling the STROTSS step is nearly
     all of the cost; this halves it): the run lowers its style loss, and a run resumed from
     step 3 draws the same samples (a key folded with the step) and ends bit-identical. The
-    slow tests below run the two-scale schedule."""
-    from conftest import run_python
+    slow tests below run the five-level pyramid and the two-scale schedule."""
+    from conftest import assert_bitwise_equal, run_python
 
     out = tmp_path / "strotss.npz"
     code = ("import sys; sys.path.insert(0, 'tests'); import numpy as np; from test_strotss import run_and_resume; "
@@ -156,10 +156,10 @@ def test_strotss_runs_end_to_end_and_resumes_bit_exactly(tmp_path):
     assert r["style_losses"][-1] < r["style_losses"][0], r["style_losses"]
     assert np.isfinite(r["reference"]).all() and np.abs(r["reference"] - r["content"]).max() > 1e-3
     assert list(r["resumed_steps"]) == [6, 9]  # resumed from step 3, not from scratch
-    np.testing.assert_array_equal(r["resumed"], r["reference"])
+    assert_bitwise_equal(r["resumed"], r["reference"])
 
 
-@pytest.mark.slow  # the default suite's tiny run is the two-scale one above
+@pytest.mark.slow  # the default suite runs a two-level-pyramid version of this above, and resumes it
 def test_strotss_tiny_run_end_to_end_lowers_its_loss():
     from jaxstyle.optimize.engine import optimize_pairs
     from jaxstyle.optimize.strotss import StrotssConfig
