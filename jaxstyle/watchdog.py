@@ -4,11 +4,13 @@ Without this, the survivors of a ``kill -9`` (an OOM kill, a preempted host) blo
 next collective until JAX's coordination service notices the missing heartbeats (100 s by
 default) and then abort from C++: exit 134 and ~150 lines of stack traces, the cause buried.
 
-:class:`PeerWatchdog` is a daemon thread in every process. Each second it bumps a counter
+:class:`PeerWatchdog` is a daemon thread in every process. Every beat (each second) it bumps a counter
 of its own in the coordination service's key-value store and reads everybody's (one RPC
 for all processes); a counter that has not moved for ``timeout_s`` seconds means that
 process is gone, and RPCs that keep failing for ``timeout_s`` mean the coordinator (process 0)
-is (one failed RPC is a network hiccup, not a death). Either way it prints one ``error:`` line
+is (one failed RPC is a network hiccup, not a death; with jax 0.10.2 JAX's own client aborts
+the process from C++ first when process 0 dies, so that line is a fallback: tests/test_watchdog.py).
+Either way it prints one ``error:`` line
 and ends the process with exit status 3 (``os._exit``: the main thread may be stuck inside a
 collective that would never return). Counters are compared with this process's own monotonic
 clock, so host clocks need not agree.
@@ -16,6 +18,8 @@ clock, so host clocks need not agree.
 ``timeout_s`` defaults to 30 s, or ``$JAXSTYLE_PEER_TIMEOUT`` seconds: well below JAX's
 100 s heartbeat timeout, so the watchdog speaks first, and well above the stalls a busy but
 healthy host shows (a beat needs the GIL for a moment; a false alarm would end a good run).
+Beats come every second, or every tenth of a shorter timeout: a death is reported between
+``timeout_s`` and ``timeout_s`` plus two beats after it (tests/test_watchdog.py times it).
 
 ``jaxstyle train`` and ``jaxstyle stylize`` start one per process right after joining a run
 (:func:`watch_peers`); on an unexpected exception ``jaxstyle.cli.main`` ends the run with
@@ -59,12 +63,14 @@ class PeerWatchdog:
     Args:
       timeout_s: seconds without a sign of life before a process counts as dead (default
         ``$JAXSTYLE_PEER_TIMEOUT`` or 30).
-      interval_s: seconds between two beats.
+      interval_s: seconds between two beats (default 1, or a tenth of a shorter timeout).
     """
 
-    def __init__(self, timeout_s: float | None = None, interval_s: float = 1.0):
+    def __init__(self, timeout_s: float | None = None, interval_s: float | None = None):
         if timeout_s is None:
             timeout_s = float(os.environ.get("JAXSTYLE_PEER_TIMEOUT", DEFAULT_TIMEOUT_S))
+        if interval_s is None:
+            interval_s = min(1.0, timeout_s / 10)
         self.timeout_s, self.interval_s = timeout_s, interval_s
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None

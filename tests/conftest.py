@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from pathlib import Path
@@ -129,3 +130,62 @@ def run_cli_processes(args: list[str], n: int = 2, timeout: int = 600) -> list[t
     ]  # fmt: skip
     outs = [p.communicate(timeout=timeout) for p in procs]
     return [(p.returncode, out, err) for p, (out, err) in zip(procs, outs, strict=True)]
+
+
+def assert_bitwise_equal(got, want) -> None:
+    """Two pytrees of arrays are equal bit for bit, and finite (numpy's equality checks take
+    NaN == NaN: two runs that both diverged would pass them)."""
+    import jax
+    import numpy as np
+
+    got_leaves, got_tree = jax.tree.flatten(got)
+    want_leaves, want_tree = jax.tree.flatten(want)
+    assert got_tree == want_tree, (got_tree, want_tree)
+    for a, b in zip(got_leaves, want_leaves, strict=True):
+        a, b = np.asarray(a), np.asarray(b)
+        assert np.isfinite(a).all() and np.isfinite(b).all(), "non-finite values"
+        assert a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes(), (
+            f"differ: max |a - b| = {np.abs(a.astype(np.float64) - b).max():.3g}")
+
+
+def one_ulp_off(tree):
+    """``tree`` with its first array's first element moved to the next float: the smallest
+    change a bit-for-bit check must catch."""
+    import jax
+    import numpy as np
+
+    leaves, treedef = jax.tree.flatten(tree)
+    first = np.array(leaves[0], copy=True)
+    first.flat[0] = np.nextafter(first.flat[0], first.dtype.type(np.inf))
+    return jax.tree.unflatten(treedef, [first, *leaves[1:]])
+
+
+_SHIMS: list = []  # keeps the schema library of torchvision() alive
+
+
+@functools.cache
+def torchvision():
+    """``torchvision`` importable without its C++ ops.
+
+    The only torchvision wheel for torch 2.13.0 on this index is built against CUDA torch, so
+    its ``_C`` extension does not load with the CPU torch; its meta registrations then fail
+    for want of the ``nms``/``qnms`` schemas. Defining the two schemas (never called: only
+    ``torchvision.models`` is used) lets the pure-Python models import.
+    """
+    import importlib.util
+    from pathlib import Path
+
+    import torch
+
+    spec = importlib.util.find_spec("torchvision")
+    ext = next(Path(next(iter(spec.submodule_search_locations))).glob("_C*.so"), None)
+    try:  # where torchvision's ops do load (a matching torch build), no shim is needed
+        torch.ops.load_library(str(ext))
+    except (OSError, TypeError):
+        lib = torch.library.Library("torchvision", "DEF")
+        for op in ("nms", "qnms"):
+            lib.define(f"{op}(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+        _SHIMS.append(lib)  # the schemas live as long as the library object
+    import torchvision as tv
+
+    return tv

@@ -19,7 +19,24 @@ def test_custom_vjp_matches_autodiff(pad, size, cin, cout):
     ref = jax.vjp(lambda a, b: _conv(a, b, pad), x, k)[1](g)
     for a, b in zip(ours, ref, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-4)
-    np.testing.assert_allclose(conv_hwio(x, k, pad), _conv(x, k, pad))
+    # The forward is _conv itself: check it against an independent float64 NumPy convolution.
+    np.testing.assert_allclose(conv_hwio(x, k, pad), _numpy_conv(x, k, pad), rtol=1e-5, atol=1e-4)
+
+
+def _numpy_conv(x: np.ndarray, k: np.ndarray, pad: int) -> np.ndarray:
+    """(N, H, W, Cin) x (kh, kw, Cin, Cout) -> (N, H', W', Cout): zero padding, stride 1, float64."""
+    xp = np.pad(x.astype(np.float64), ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    kh, kw = k.shape[:2]
+    h, w = xp.shape[1] - kh + 1, xp.shape[2] - kw + 1
+    return sum(xp[:, i:i + h, j:j + w] @ k[i, j].astype(np.float64) for i in range(kh) for j in range(kw))
+
+
+def test_numpy_reference_convolution_sees_a_flipped_kernel():
+    """The reference is a cross-correlation (XLA's convention): a flipped kernel differs."""
+    rng = np.random.default_rng(3)
+    x, k = rng.standard_normal((1, 6, 5, 2)), rng.standard_normal((3, 3, 2, 2))
+    assert not np.allclose(_numpy_conv(x, k, 1), _numpy_conv(x, k[::-1, ::-1], 1))
+    np.testing.assert_allclose(_numpy_conv(x, k, 1), _conv(x, k, 1), rtol=1e-4, atol=1e-4)
 
 
 def test_decoder_conv_keeps_nn_conv_parameters_and_init():

@@ -127,7 +127,56 @@ def test_cli_refuses_bad_points_and_points_for_other_methods(tmp_path, capsys, c
     assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
 
 
-@pytest.mark.slow
+def strotss_run_and_resume(checkpoint_dir: str) -> dict[str, np.ndarray]:
+    """DST with its default STROTSS losses (tiny: 32 px, 9 SGD steps, the tiny encoder), and
+    the same run stopped at step 6 and resumed from its step-3 checkpoint."""
+    content, style = _pair()
+    cfg = DSTConfig(**{**FAST, "dst_loss": "strotss", "optimizer": "sgd", "lr": 0.3, "samples": 64,
+                       "style_samples": 80, "steps": 9, "chunk": 3})
+    objective, pairs = cfg.objective(_tiny_encoder()), make_pairs([content], [style], "zip")
+    extra = pad_inputs([keypoint_inputs(_points(), content.shape[:2], style.shape[:2])])
+    losses = []
+    (reference,) = optimize_pairs(objective, pairs, cfg.engine(), extra_inputs=extra,
+                                  progress=lambda step, parts: losses.append(parts["warp"]))
+
+    class Interrupt(Exception):
+        pass
+
+    def interrupt_at_6(step, _):
+        if step >= 6:
+            raise Interrupt
+
+    try:
+        optimize_pairs(objective, pairs, cfg.engine(), extra_inputs=extra, progress=interrupt_at_6,
+                       checkpoint_dir=checkpoint_dir, checkpoint_every=3)
+    except Interrupt:
+        pass
+    steps = []
+    (resumed,) = optimize_pairs(objective, pairs, cfg.engine(), extra_inputs=extra, checkpoint_dir=checkpoint_dir,
+                                checkpoint_every=3, progress=lambda step, _: steps.append(step))
+    return {"image": reference.image, "theta": reference.variables["theta"], "resumed_image": resumed.image,
+            "resumed_theta": resumed.variables["theta"], "warp_losses": np.asarray(losses, np.float32),
+            "resumed_steps": np.asarray(steps)}
+
+
+def test_dst_strotss_runs_end_to_end_and_resumes_bit_exactly(tmp_path):
+    """One subprocess with XLA's backend optimisation off (compiling the step is nearly all of
+    the cost): the warp loss falls, and the resumed run, drawing its STROTSS samples from a key
+    folded with the step, ends with the same image and warp bit for bit."""
+    from conftest import assert_bitwise_equal, run_python
+
+    out = tmp_path / "dst.npz"
+    code = ("import sys; sys.path.insert(0, 'tests'); import numpy as np; from test_dst import strotss_run_and_resume; "
+            f"np.savez({str(out)!r}, **strotss_run_and_resume({str(tmp_path / 'ckpt')!r}))")
+    proc = run_python(code, env={"XLA_FLAGS": "--xla_backend_optimization_level=0"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    r = np.load(out)
+    assert r["warp_losses"][-1] < r["warp_losses"][0], r["warp_losses"]
+    assert list(r["resumed_steps"]) == [6, 9]  # resumed from step 3, not from scratch
+    assert_bitwise_equal((r["resumed_image"], r["resumed_theta"]), (r["image"], r["theta"]))
+
+
+@pytest.mark.slow  # the default suite runs the same in a subprocess compiled without optimisation
 def test_dst_resume_with_per_step_sampling_equals_uninterrupted(tmp_path):
     """STROTSS terms resample every step from a key folded with the engine's step: a resumed
     run must draw the same locations as an uninterrupted one and end bit-identical."""

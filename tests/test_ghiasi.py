@@ -132,7 +132,7 @@ def test_float_predictor_matches_graph_without_activation_quantization(
 ):
     x = style_image(style_paths[0])
     want = session(float_graph(PREDICT)).run(None, {STYLE_IN: x})[0].reshape(1, 100)
-    np.testing.assert_allclose(np.asarray(predictor(x)), want, atol=1e-4)
+    np.testing.assert_allclose(np.asarray(predictor(x)), want, atol=5e-5, equal_nan=False)  # measured 1.1e-6
 
 
 def test_float_transformer_matches_graph_without_activation_quantization(
@@ -144,7 +144,7 @@ def test_float_transformer_matches_graph_without_activation_quantization(
     want = session(float_graph(TRANSFORM)).run(None, feeds)[0]
     got = np.asarray(transformer(x, v))
     assert got.shape == x.shape
-    np.testing.assert_allclose(got, want, atol=3e-4)
+    np.testing.assert_allclose(got, want, atol=5e-5, equal_nan=False)  # the README's bound; measured 4.8e-6
 
 
 # ---- fake quantization: exact against the int8 graphs ------------------------------------------
@@ -245,28 +245,33 @@ def test_fake_quant_transformer_matches_onnxruntime_op_by_op(size, weights, cont
 
 # ---- against the shipped int8 graphs end to end (the figures) ----------------------------------
 
-@pytest.mark.slow
+@pytest.fixture(scope="module")
+def int8_transform():
+    """The shipped int8 transformer (default, optimised session) at any size: the file fixes
+    384 px only in its export."""
+    return session(any_size(onnx.load(str(TRANSFORM))))
+
+
+# Measured PSNR (dB) of the float port against the int8 pair: 26.1-30.7 at 128 px, 24.1-30.9 at
+# 384 px (the four pairs, this machine). The default suite runs 128 px, the slow one 384.
+@pytest.mark.parametrize("size", [128, pytest.param(384, marks=pytest.mark.slow)])
 @pytest.mark.parametrize("pair", PAIRS, ids=["-".join(p) for p in PAIRS])
-def test_float_port_psnr_against_quantized_onnx_at_384(
-    pair, weights, predictor, transformer, images_dir
+def test_float_port_psnr_against_quantized_onnx(
+    pair, size, predictor, transformer, int8_transform, images_dir
 ):
     """The float port against the shipped int8 pair (default onnxruntime session): the int8
     activation rounding is the whole difference, so this is a PSNR, not a tolerance."""
-    x = content_image(images_dir / "content" / f"{pair[0]}.jpg")
+    x = content_image(images_dir / "content" / f"{pair[0]}.jpg", size)
     s = style_image(images_dir / "style" / f"{pair[1]}.jpg")
     v_ort = session(PREDICT).run(None, {STYLE_IN: s})[0]
-    want = session(TRANSFORM).run(None, {CONTENT_IN: x, VECTOR_IN: v_ort})[0]
+    want = int8_transform.run(None, {CONTENT_IN: x, VECTOR_IN: v_ort})[0]
     v = np.asarray(predictor(s))
     got = np.asarray(transformer(x, v))
     rel = np.linalg.norm(v - v_ort.reshape(1, 100)) / np.linalg.norm(v_ort)
     exact = session(float_graph(TRANSFORM)).run(None, {CONTENT_IN: x, VECTOR_IN: v[:, None, None]})
-    fq = np.asarray(transformer(x, v_ort.reshape(1, 100), weights.transformer_quant))
-    # onnxruntime against itself: the unoptimised session on the same int8 graph and vector.
-    plain = session(TRANSFORM, optimise=False).run(None, {CONTENT_IN: x, VECTOR_IN: v_ort})[0]
-    print(f"\n{pair}: style vector rel err {rel:.4f}; PSNR float port vs int8 "
-          f"{psnr(got, want):.2f} dB; max abs vs float graph {np.abs(got - exact[0]).max():.2e}; "
-          f"fake-quant vs int8 PSNR {psnr(fq, want):.2f} dB; onnxruntime unoptimised vs "
-          f"optimised {psnr(plain, want):.2f} dB")
+    print(f"\n{pair} at {size} px: style vector rel err {rel:.4f}; PSNR float port vs int8 "
+          f"{psnr(got, want):.2f} dB; max abs vs float graph {np.abs(got - exact[0]).max():.2e}")
+    assert np.isfinite(got).all()
     assert rel < 0.03
     assert psnr(got, want) > 23.0
-    np.testing.assert_allclose(got, exact[0], atol=5e-4)
+    np.testing.assert_allclose(got, exact[0], atol=5e-5)  # the README's bound; measured <= 1.1e-5 at 384 px

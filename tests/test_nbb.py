@@ -245,6 +245,32 @@ def test_config_refuses_frames_nbb_cannot_run():
         NBBConfig(max_points=0)
 
 
+def test_pairs_within_7px_of_the_frame_border_are_dropped(monkeypatch):
+    """The official rule (x < 7 or x > size - 7 dropped, either image's point, either axis),
+    on a hierarchy result given directly: every relu2_1 pixel alive, its partner one column
+    to the right, so some pairs lose only their style point to the border."""
+    from jaxstyle.correspond import nbb_buddies
+
+    size, grid = 64, 32  # relu2_1 of a 64 px frame; pixel (r, c) covers frame px 2r..2r+1
+    rows, cols = np.mgrid[0:grid, 0:grid]
+    partner = np.stack([rows, np.minimum(cols + 1, grid - 1)], -1).astype(np.int32)
+    state = nbb.LevelState(jnp.ones((grid, grid), bool), jnp.asarray((rows * grid + cols) / grid**2, jnp.float32),
+                       jnp.asarray(partner))
+    monkeypatch.setattr(nbb, "best_buddies", lambda *args, **kwargs: (state, None))
+    image = np.zeros((size, size, 3), np.float32)  # the frame's own size: points are frame pixels
+
+    def kept(border: int) -> set:
+        found = nbb_buddies(image, image, encoder=object(), config=NBBConfig(image_size=size, border=border))
+        return {tuple(p) for p in np.round(found.content, 3)}
+
+    centre = lambda i: 2 * i + 0.5  # noqa: E731 - frame x of level column i (its two pixels' centre)
+    inside = lambda *xs: all(7 <= x <= size - 7 for x in xs)  # noqa: E731
+    want = {(centre(c), centre(r)) for r in range(grid) for c in range(grid)
+            if inside(centre(c), centre(r), centre(min(c + 1, grid - 1)))}
+    assert NBBConfig().border == 7 and kept(7) == want and len(want) == 24 * 25
+    assert len(kept(0)) == grid * grid  # without the rule nothing is dropped: the check can fail
+
+
 def test_images_of_wrong_shape_are_one_line_errors():
     with pytest.raises(InputError, match="content must be an"):
         find_correspondences(np.zeros((8, 8)), np.zeros((8, 8, 3)), encoder=object())

@@ -90,6 +90,26 @@ def test_cache_converts_once_and_replaces_a_damaged_file():
     assert fingerprint(load_pretrained("cin26")) == PRETRAINED["cin26"].sha256
 
 
+@pytest.mark.parametrize("name", ["cin26", "ghiasi"])
+def test_weights_verify_checks_the_fingerprint_and_a_forward_pass(name, capsys, tmp_path, monkeypatch):
+    """`jaxstyle weights verify cin26|ghiasi`: OK on the conversion of the pinned package; a
+    cache file changed in one value (still readable) is refused in one line naming it."""
+    import jax
+
+    from jaxstyle.weights.pretrained import save_net
+
+    code, out, err = run_cli(["weights", "verify", name], capsys)  # converts into the session's cache
+    assert code == 0 and out.startswith(f"{name} (") and f"OK, sha256 {PRETRAINED[name].sha256[:12]}" in out, err
+    variables = load_pretrained(name)
+    monkeypatch.setenv("JAXSTYLE_CACHE", str(tmp_path))  # a tampered copy, the session's cache untouched
+    leaves, tree = jax.tree.flatten(variables)
+    leaves[0] = np.asarray(leaves[0]) + np.float32(1e-3)
+    save_net(cache_path(name), name, jax.tree.unflatten(tree, leaves), "tampered")
+    code, out, err = run_cli(["weights", "verify", name], capsys)
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and str(cache_path(name)) in lines[0] and "differs from" in lines[0], err
+
+
 def test_cli_contact_sheet_of_all_26_styles_and_refused_style_images(tmp_path, capsys, content_paths):
     from jaxstyle.cli import main
 

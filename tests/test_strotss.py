@@ -68,17 +68,35 @@ def test_pyramid_synthesis_inverts_decomposition_and_coarse_parts_are_smaller_im
     assert coarse.shape == (9, 12, 3)
 
 
-def test_hypercolumns_sample_each_map_at_the_same_image_location():
+def _ramp_sampling_error(points: np.ndarray) -> float:
+    """Hypercolumns of an 8x8 image with a 4x4 map holding its own coordinates (channel 0: the
+    column, channel 1: 10 x the row), against where pixel (x, y) lies on that map: pixel
+    centres, ``(p + 0.5) / 2 - 0.5``. Bilinear sampling reproduces a linear ramp exactly, so any
+    other location shows as an error of a quarter map pixel or more."""
+    rows, cols = np.mgrid[0:4, 0:4].astype(np.float32)
+    ramp = jnp.asarray(np.stack([cols, 10 * rows], -1))
+    rgb = jnp.zeros((8, 8, 3), jnp.float32)
+    got = np.asarray(jax.jit(lambda p: L.hypercolumns(rgb, {"a": ramp}, ("a",), p))(jnp.asarray(points)))[:, 3:]
+    where = (points + 0.5) / 2 - 0.5  # (x, y) on the map
+    return float(np.abs(got - where * np.array([1.0, 10.0])).max())
+
+
+def test_hypercolumns_sample_each_map_at_the_same_image_location(monkeypatch):
     rng = np.random.default_rng(0)
     rgb = jnp.asarray(rng.uniform(size=(8, 8, 3)).astype(np.float32))
-    coarse = jnp.asarray(rng.uniform(size=(4, 4, 2)).astype(np.float32))
-    fine = jnp.asarray(np.repeat(np.repeat(np.asarray(coarse), 2, 0), 2, 1))  # same map, upsampled
     pts = jnp.asarray([[1.0, 3.0], [6.0, 2.0]])
-    columns = jax.jit(lambda m: L.hypercolumns(rgb, {"a": m}, ("a",), pts))
-    cols = columns(coarse)
-    np.testing.assert_array_equal(np.asarray(cols[:, :3]), np.asarray(rgb)[[3, 2], [1, 6]])
-    # pixel (1,3) is the centre of coarse cell (0.25, 1.25): bilinear between coarse pixels
-    np.testing.assert_allclose(np.asarray(cols[0, 3:]), np.asarray(columns(fine))[0, 3:], atol=0.5)
+    cols = jax.jit(lambda p: L.hypercolumns(rgb, {}, (), p))(pts)
+    np.testing.assert_array_equal(np.asarray(cols), np.asarray(rgb)[[3, 2], [1, 6]])  # RGB at the pixel itself
+    # Every pixel of the image whose map location stays inside the map (0.5 <= x, y <= 6.5).
+    inner = np.stack(np.meshgrid(np.arange(1, 7), np.arange(1, 7)), -1).reshape(-1, 2).astype(np.float32)
+    assert _ramp_sampling_error(inner) < 1e-5
+    # A wrong sampling location is caught: the map sampled at p / 2 (corner convention, a
+    # quarter map pixel off), or one image pixel off.
+    real = L.bilinear_sample
+    monkeypatch.setattr(L, "bilinear_sample", lambda image, p: real(image, p if image.shape[0] == 8 else p + 0.25))
+    assert _ramp_sampling_error(inner) >= 0.25 - 1e-6
+    monkeypatch.setattr(L, "bilinear_sample", lambda image, p: real(image, p if image.shape[0] == 8 else p + 0.5))
+    assert _ramp_sampling_error(inner) >= 0.5 - 1e-6
     where = jax.jit(L.sample_points, static_argnums=(1, 2))(jax.random.key(0), (5, 7), 100)
     assert where.shape == (35, 2) and len(np.unique(np.asarray(where), axis=0)) == 35
 
@@ -89,7 +107,59 @@ def _tiny_encoder():
     return random_vgg_encoder(0, "vgg16", width=1 / 16)
 
 
-@pytest.mark.slow
+def run_and_resume(checkpoint_dir: str) -> dict[str, np.ndarray]:
+    """A tiny STROTSS run (9 steps at 32 px), and the same run stopped at step 6 (its step-6
+    report comes before that checkpoint) and resumed from step 3: both images, the style losses
+    the first run reported and the steps the resumed run reported."""
+    from jaxstyle.optimize.engine import optimize_pairs
+    from jaxstyle.optimize.strotss import StrotssConfig
+    from jaxstyle.pairs import make_pairs
+
+    rng = np.random.default_rng(0)
+    content = rng.uniform(size=(24, 32, 3)).astype(np.float32)
+    style = np.clip(rng.normal(0.6, 0.2, (32, 32, 3)), 0, 1).astype(np.float32)
+    cfg = StrotssConfig(size=32, steps=9, scales=1, pyramid_levels=2, samples=64, style_samples=80, lr=0.05, chunk=3)
+    objective, pairs, seen = cfg.objective(_tiny_encoder()), make_pairs([content], [style], "zip"), []
+    (reference,) = optimize_pairs(objective, pairs, cfg.engine(), progress=lambda step, losses: seen.append(losses["style"]))
+
+    class Stop(Exception):
+        pass
+
+    def stop_at_6(step, _):
+        if step >= 6:
+            raise Stop
+
+    try:
+        optimize_pairs(objective, pairs, cfg.engine(), progress=stop_at_6, checkpoint_dir=checkpoint_dir, checkpoint_every=3)
+    except Stop:
+        pass
+    steps = []
+    (resumed,) = optimize_pairs(objective, pairs, cfg.engine(), checkpoint_dir=checkpoint_dir, checkpoint_every=3,
+                                progress=lambda step, _: steps.append(step))
+    return {"content": content, "reference": reference.image, "resumed": resumed.image,
+            "style_losses": np.asarray(seen, np.float32), "resumed_steps": np.asarray(steps)}
+
+
+def test_strotss_runs_end_to_end_and_resumes_bit_exactly(tmp_path):
+    """One subprocess with XLA's backend optimisation off (compiling the STROTSS step is nearly
+    all of the cost; this halves it): the run lowers its style loss, and a run resumed from
+    step 3 draws the same samples (a key folded with the step) and ends bit-identical. The
+    slow tests below run the five-level pyramid and the two-scale schedule."""
+    from conftest import assert_bitwise_equal, run_python
+
+    out = tmp_path / "strotss.npz"
+    code = ("import sys; sys.path.insert(0, 'tests'); import numpy as np; from test_strotss import run_and_resume; "
+            f"np.savez({str(out)!r}, **run_and_resume({str(tmp_path / 'ckpt')!r}))")
+    proc = run_python(code, env={"XLA_FLAGS": "--xla_backend_optimization_level=0"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    r = np.load(out)
+    assert r["style_losses"][-1] < r["style_losses"][0], r["style_losses"]
+    assert np.isfinite(r["reference"]).all() and np.abs(r["reference"] - r["content"]).max() > 1e-3
+    assert list(r["resumed_steps"]) == [6, 9]  # resumed from step 3, not from scratch
+    assert_bitwise_equal(r["resumed"], r["reference"])
+
+
+@pytest.mark.slow  # the default suite runs a two-level-pyramid version of this above, and resumes it
 def test_strotss_tiny_run_end_to_end_lowers_its_loss():
     from jaxstyle.optimize.engine import optimize_pairs
     from jaxstyle.optimize.strotss import StrotssConfig
@@ -98,7 +168,7 @@ def test_strotss_tiny_run_end_to_end_lowers_its_loss():
     rng = np.random.default_rng(0)
     content = rng.uniform(size=(24, 32, 3)).astype(np.float32)
     style = np.clip(rng.normal(0.6, 0.2, (32, 32, 3)), 0, 1).astype(np.float32)
-    cfg = StrotssConfig(size=32, steps=6, scales=1, samples=64, style_samples=80, lr=0.05, chunk=6)
+    cfg = StrotssConfig(size=32, steps=9, scales=1, samples=64, style_samples=80, lr=0.05, chunk=6)
     seen = []
     results = optimize_pairs(cfg.objective(_tiny_encoder()), make_pairs([content], [style], "zip"), cfg.engine(),
                              progress=lambda step, losses: seen.append(losses["style"]))

@@ -117,5 +117,9 @@ def test_similarity_align_removes_the_global_pose(reflect):
     bent[0] += 5.0  # a shape difference survives the alignment
     moved = tps.similarity_align(src, bent)
     assert np.abs(moved - src).max() > 0.5
-    if reflect:  # a mirrored layout is not a similarity: no reflection is introduced
-        assert np.isfinite(tps.similarity_align(src, src * np.array([-1.0, 1.0]))).all()
+    if reflect:  # a mirrored layout is not a similarity: it stays mirrored (no reflection introduced)
+        mirrored = src * np.array([-1.0, 1.0])
+        moved = tps.similarity_align(src, mirrored)
+        fit = np.linalg.lstsq(np.c_[mirrored, np.ones(len(src))], moved, rcond=None)[0]  # moved = [dst 1] @ fit
+        assert np.isfinite(moved).all() and np.linalg.det(fit[:2]) > 0  # a rotation, not a mirror
+        assert np.abs(moved - src).max() > 1.0  # a reflection would have undone the mirror exactly

@@ -1,4 +1,4 @@
-"""The trainer end to end on the tiny AdaIN config: loss drops, kill -9 resume is exact."""
+"""The trainer end to end on the tiny AdaIN config: loss drops, kill -9 resume is bit-exact."""
 
 from __future__ import annotations
 
@@ -98,8 +98,16 @@ def test_kill9_then_rerun_resumes_exactly(reference_run, tmp_path, images_dir, r
     resumed_from = int(rerun.stdout.split("(step ")[1].split(")")[0])
     assert 4 <= resumed_from <= killed_at
     ref, got = _losses(ref_dir), _losses(tmp_path)
-    for step in range(resumed_from + 1, STEPS + 1):
-        assert got[step] == pytest.approx(ref[step], rel=1e-6, abs=1e-6), step
+    for step in range(resumed_from + 1, STEPS + 1):  # bit for bit, as the README promises
+        assert got[step] == ref[step], (step, got[step], ref[step])
+    from conftest import assert_bitwise_equal, one_ulp_off
+
+    from jaxstyle.checkpoint import load_checkpoint_params
+
+    (ours, _), (theirs, _) = load_checkpoint_params(tmp_path), load_checkpoint_params(ref_dir)
+    assert_bitwise_equal(ours, theirs)  # the final step's parameters
+    with pytest.raises(AssertionError):  # a parameter one float step off would fail it
+        assert_bitwise_equal(one_ulp_off(ours), theirs)
 
 
 def test_config_overrides_are_typed():

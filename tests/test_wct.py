@@ -100,8 +100,8 @@ def test_masks_whiten_each_region_with_its_own_statistics():
     out = W.wct_mix(c, (s1, s2), masks=jnp.stack([left, 1.0 - left]))
     # Each region comes out as if it were an image of its own: stats over those pixels only.
     tol = 5e-4 * float(jnp.abs(out).max())  # float32, 40 positions for 16 channels
-    np.testing.assert_allclose(out[:, :5], W.wct(c[:, :5], s1), atol=tol)
-    np.testing.assert_allclose(out[:, 5:], W.wct(c[:, 5:], s2), atol=tol)
+    np.testing.assert_allclose(out[:, :5], W.wct(c[:, :5], s1), atol=tol, equal_nan=False)
+    np.testing.assert_allclose(out[:, 5:], W.wct(c[:, 5:], s2), atol=tol, equal_nan=False)
 
 
 def test_batched_pairs_equal_one_pair_at_a_time():
@@ -113,7 +113,7 @@ def test_batched_pairs_equal_one_pair_at_a_time():
     batched = jax.jit(jax.vmap(lambda c, s, m: W.wct_mix(c, s, masks=m, alpha=0.7)))(c, styles, masks)
     for i in range(p):
         single = W.wct_mix(c[i], tuple(s[i] for s in styles), masks=masks[i], alpha=0.7)
-        np.testing.assert_allclose(batched[i], single, atol=1e-4 * float(jnp.abs(single).max()))
+        np.testing.assert_allclose(batched[i], single, atol=1e-4 * float(jnp.abs(single).max()), equal_nan=False)
 
 
 def test_swap_in_whitened_space_of_content_with_itself_returns_it():
@@ -151,24 +151,33 @@ def test_rank_bound_masks_the_float32_null_space_noise():
     assert np.asarray(W.kept_eigenvalues(stats)).sum() <= (d64 > W.EPS).sum() <= 39
 
 
-@pytest.fixture(scope="module")
-def vgg_pair(vgg16, content_paths, style_paths):
-    """VGG16 relu1_1..relu5_1 features of a photo and a painting at 256 px (relu5_1: 192 positions
-    for 512 channels, a rank-deficient covariance)."""
+@functools.cache
+def vgg_pair(size: int, content: str, style: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """VGG16 relu1_1..relu5_1 features of a photo and a painting at ``size`` px."""
     from jaxstyle.io import load_image, resize_long_side
+    from jaxstyle.weights.encoders import load_encoder
 
     layers = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
-    imgs = [resize_long_side(load_image(p), 256)[None] for p in (content_paths[-1], style_paths[2])]
-    fc, fs = (vgg16(jnp.asarray(x), layers) for x in imgs)
+    imgs = [resize_long_side(load_image(p), size)[None] for p in (content, style)]
+    fc, fs = (load_encoder("vgg16")(jnp.asarray(x), layers) for x in imgs)
     return {k: (np.asarray(fc[k][0]), np.asarray(fs[k][0])) for k in layers}
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("layer,tol", [("relu1_1", 1e-4), ("relu3_1", 1e-4), ("relu4_1", 5e-3), ("relu5_1", 2e-2)])
-def test_float32_wct_of_vgg_features_agrees_with_the_float64_official_rule(vgg_pair, layer, tol):
-    content, style = vgg_pair[layer]
+# Measured RMS(float32 - float64) / std(output), tubingen x starry_night: relu1_1..relu3_1
+# <= 1.3e-5 at every size; relu4_1 1.35e-3 at 128 px (192 positions for 512 channels: nearly
+# singular), 1.1e-3 at 256, 3.9e-5 at 512; relu5_1 2.4e-6 at 128 (48 positions: rank 47),
+# 5.1e-3 at 256, 7.8e-3 at 512. Asserted: 2e-3 and 1e-2.
+@pytest.mark.parametrize("size", [128, pytest.param(256, marks=pytest.mark.slow),
+                                  pytest.param(512, marks=pytest.mark.slow)])
+@pytest.mark.parametrize("layer,tol", [("relu1_1", 2e-3), ("relu2_1", 2e-3), ("relu3_1", 2e-3), ("relu4_1", 2e-3),
+                                       ("relu5_1", 1e-2)])
+def test_float32_wct_of_vgg_features_agrees_with_the_float64_official_rule(size, layer, tol, content_paths,
+                                                                            style_paths):
+    by_name = {p.name: str(p) for p in [*content_paths, *style_paths]}
+    content, style = vgg_pair(size, by_name["tubingen.jpg"], by_name["starry_night.jpg"])[layer]
     ref = reference_wct(content, style)
     out = np.asarray(jax.jit(W.wct)(jnp.asarray(content), jnp.asarray(style)))
+    assert np.isfinite(out).all()
     assert np.sqrt(np.mean((out - ref) ** 2)) < tol * ref.std()
 
 
