@@ -149,6 +149,8 @@ class Collection:
         # Images split over processes' devices: every process runs every batch (one program).
         self.joint = self.processes > 1 and shards > jax.local_device_count()
         self.devices = jax.devices() if self.joint else jax.local_devices()
+        if len(self.devices) % shards:  # before anything is written
+            raise InputError(f"--spatial-shards {shards} must divide the device count {len(self.devices)}")
         self.shares = [members if self.joint else share(members, self.process, self.processes)
                        for members in self.buckets]
         self.skipped = 0
