@@ -2,6 +2,8 @@
 
   python benchmarks/collection.py [--crops 200] [--styles 2] [--size 128] [--steps 3] [--pairs 50 400]
   python benchmarks/collection.py --dry-run      # 4 crops x 1 style at 32 px, in-process (tested)
+  python benchmarks/collection.py --quality gatys --size 128 --steps 60   # bucketed vs exact shapes
+  python benchmarks/collection.py --shapes 48 --size 128 --steps 10      # 12 shapes vs one shape
 
 Inputs: ``--crops`` crops of the shared photos (``../shared/data/images/content``), each a random
 rectangle of random aspect ratio (short/long 0.5-1, landscape or portrait) resized to a random
@@ -22,6 +24,18 @@ model load included), XLA programs compiled (``jax.monitoring``), peak RSS
 
 For the peak-RSS comparison ``new`` runs on the first N pairs of the job for each N of
 ``--pairs`` (contents in order, every style), and ``today``/``torch`` on the smallest N.
+
+``--shapes N``: N crops of the shared photos (photo ``i % 4``, top-left, short/long ratio
+``RATIOS[i % 12]``: 6 landscape and 6 portrait ratios, 0.56-0.95) vs N crops all resized to
+one 3:4 shape, x 1 style, ``new`` and ``today`` (compilations and wall time: the Done-when's
+"48 images of 12 shapes within 1.5x of 48 of one shape").
+
+``--quality METHOD``: 8 crops of the shared photos (each photo's top-left corner at short/long
+0.62 landscape and 0.77 portrait) x starry_night at ``--size``, stylized at exact shapes and on
+padded and resized canvases (4 buckets); per crop, each layout's style distance (Gram distance
+to the style, mean over relu1_1..relu5_1, :func:`jaxstyle.metrics.gram_distance`) relative to
+the exact run's, its content LPIPS minus the exact run's, and LPIPS and max |difference| to the
+exact result.
 """
 
 from __future__ import annotations
@@ -171,6 +185,98 @@ def torch_worker(a) -> dict:
 WORKERS = {"new": new_worker, "today": today_worker, "torch": torch_worker}
 
 
+def quality(method: str, size: int, steps: int) -> None:
+    """Bucketed (pad, resize) vs exact-shape results on shared-photo crops (see the module doc)."""
+    import jax.numpy as jnp
+    import numpy as np
+
+    from jaxstyle import metrics
+    from jaxstyle.io import load_image, resize_long_side
+    from jaxstyle.methods import get_method, load_stylizer
+    from jaxstyle.shapes import Batching
+    from jaxstyle.weights.encoders import load_encoder
+
+    crops = []
+    for path in sorted((PHOTOS / "content").glob("*.jpg")):
+        photo = load_image(path)
+        h, w = photo.shape[:2]
+        cw = min(w, int(h / 0.62))
+        crops.append(photo[: int(cw * 0.62), :cw])
+        ch = min(h, int(w * 1.3))
+        crops.append(photo[:ch, : int(ch / 1.3)])
+    style = load_image(PHOTOS / "style" / "starry_night.jpg")
+    options = {"steps": steps} if get_method(method).kind == "optimization" else {}
+    stylizer = load_stylizer(method, **options)
+    results = {}
+    for name, batching in (("exact", Batching()), ("pad", Batching(4, "pad")), ("resize", Batching(4, "resize"))):
+        t0 = time.perf_counter()
+        results[name] = stylizer.stylize(crops, [style], size=size, batching=batching)
+        print(f"# {name}: {time.perf_counter() - t0:.0f} s (load {os.getloadavg()[0]:.1f})", flush=True)
+    vgg = load_encoder("vgg16")
+    layers = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+    target = vgg(jnp.asarray(resize_long_side(style, size))[None], layers)
+
+    def style_distance(x):
+        f = vgg(jnp.asarray(x)[None], layers)
+        return float(sum(metrics.gram_distance(f[k], target[k])[0] for k in layers) / len(layers))
+
+    def lpips(a, b):
+        return float(metrics.lpips(a[None], b[None])[0])
+
+    print("| crop | layout | style distance vs exact | content LPIPS - exact's | LPIPS to exact | max abs diff |")
+    print("|---|---|---:|---:|---:|---:|")
+    for i, crop in enumerate(crops):
+        content, exact = resize_long_side(crop, size), results["exact"][i]
+        for name in ("pad", "resize"):
+            out = results[name][i]
+            print(f"| {content.shape[0]}x{content.shape[1]} | {name} | {style_distance(out) / style_distance(exact) - 1:+.1%} "
+                  f"| {lpips(out, content) - lpips(exact, content):+.4f} | {lpips(out, exact):.4f} "
+                  f"| {np.abs(out - exact).max():.3f} |", flush=True)
+
+
+RATIOS = (0.56, 0.62, 0.7, 0.75, 0.8, 0.9, -0.56, -0.62, -0.7, -0.75, -0.85, -0.95)  # short/long; <0: portrait
+
+
+def shape_crops(folder: Path, n: int, distinct: bool, size: int) -> list[Path]:
+    """``n`` top-left crops of the shared photos (photo ``i % 4``) at short/long ratio
+    ``RATIOS[i % 12]`` (``distinct``: up to 12 shapes at ``size``), or all exactly 3:4
+    landscape (one shape at ``size``), as PNGs."""
+    from jaxstyle.io import load_image, resize_long_side, save_image
+
+    photos = [resize_long_side(load_image(p), 2 * size) for p in sorted((PHOTOS / "content").glob("*.jpg"))]
+    paths = []
+    for i in range(n):
+        photo, r = photos[i % len(photos)], RATIOS[i % len(RATIOS)]
+        h, w = photo.shape[:2]
+        if not distinct:  # exactly 3:4, so every crop is (3 size / 4, size) at ``size``
+            cw = min(w, h * 4 // 3) // 4 * 4
+            crop = photo[: cw * 3 // 4, :cw]
+        elif r > 0:
+            cw = min(w, int(h / r))
+            crop = photo[: int(round(cw * r)), :cw]
+        else:
+            ch = min(h, int(w / -r))
+            crop = photo[:ch, : int(round(ch * -r))]
+        paths.append(save_image(folder / f"crop{i:04d}.png", crop))
+    return paths
+
+
+def shapes(n: int, size: int, steps: int, modes: list[str]) -> None:
+    """``n`` images of distinct shapes vs ``n`` of one shape x 1 style (see ``--shapes``)."""
+    from jaxstyle.io import load_image, long_side_shape
+
+    print(f"# load average {os.getloadavg()[0]:.1f}; {n} images x 1 style, {size} px, {steps} Adam steps",
+          flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        for distinct in (False, True):
+            crops = shape_crops(tmp / f"crops{distinct}", n, distinct, size)
+            n_shapes = len({long_side_shape(load_image(p).shape[:2], size) for p in crops})
+            for mode in modes:
+                result = run_worker(mode, crops, style_paths(1), size, steps, tmp / f"{mode}{distinct}")
+                print(json.dumps({**result, "shapes": n_shapes, "load": round(os.getloadavg()[0], 1)}), flush=True)
+
+
 def run_worker(mode: str, contents: list[Path], styles: list[Path], size: int, steps: int, output: Path) -> dict:
     """One measurement in a fresh process (peak RSS is the process's)."""
     spec = json.dumps({"mode": mode, "contents": list(map(str, contents)), "styles": list(map(str, styles)),
@@ -201,10 +307,16 @@ def main() -> None:
     p.add_argument("--pairs", type=int, nargs="+", default=[50, 400], help="job sizes of the new path")
     p.add_argument("--modes", nargs="+", default=list(WORKERS), choices=list(WORKERS))
     p.add_argument("--dry-run", action="store_true", help="4 crops x 1 style at 32 px, 1 step, in this process")
+    p.add_argument("--quality", metavar="METHOD", help="bucketed vs exact-shape results of METHOD instead")
+    p.add_argument("--shapes", type=int, metavar="N", help="N images of up to 12 shapes vs N of one shape instead")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.worker:
         return _worker_main(a.worker)
+    if a.quality:
+        return quality(a.quality, a.size, a.steps)
+    if a.shapes:
+        return shapes(a.shapes, a.size, a.steps, [m for m in a.modes if m != "torch"])
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         if a.dry_run:

@@ -224,6 +224,7 @@ def test_an_interrupted_job_resumes_writes_only_what_is_missing_and_equals_an_un
     stylize_collection("gatys", contents, styles, tmp_path / "whole", **args)
 
     real, saved = jaxstyle.io.save_image, []
+    run_batch, batches_run = Collection._stylize, []
 
     class Killed(Exception):
         pass
@@ -232,11 +233,15 @@ def test_an_interrupted_job_resumes_writes_only_what_is_missing_and_equals_an_un
         if len(saved) == 3:
             raise Killed
         saved.append(path)
+        batches_run.append(len(runs))
         return real(path, image, **kw)
 
+    runs = []
+    monkeypatch.setattr(Collection, "_stylize", lambda self, *a: runs.append(1) or run_batch(self, *a))
     monkeypatch.setattr(jaxstyle.io, "save_image", dies_at_the_fourth_file)
     with pytest.raises(Killed):
         stylize_collection("gatys", contents, styles, tmp_path / "job", **args)
+    assert batches_run == [1, 2, 3]  # each output written as its batch (1 pair) ends, not at the end
     monkeypatch.setattr(jaxstyle.io, "save_image", real)
     capsys.readouterr()
     summary = stylize_collection("gatys", contents, styles, tmp_path / "job", **args)
@@ -259,8 +264,13 @@ def test_changed_settings_are_refused_in_one_line_unless_overwrite(tmp_path, cap
 
 
 def test_repeated_inputs_and_bad_bucket_counts_are_refused_in_one_line(tmp_path, capsys):
+    """Repeats are refused, never merged into one output, and --help says so."""
+    code, usage, _ = run_cli(["stylize", "--help"], capsys)
+    usage = " ".join(usage.split())  # argparse wraps the help
+    assert code == 0 and usage.count("an image given twice, or two images of one name, is refused") == 2
     out = tmp_path / "out"
     for bad, expect in [(["--content", "sample:chelsea", "sample:chelsea"], "is given twice"),
+                        (["--style", "sample:ihc", "sample:coffee", "sample:ihc"], "is given twice"),
                         (["--shape-buckets", "0"], "--shape-buckets"), (["--shape-buckets", "many"], "--shape-buckets"),
                         (["--batch", "0"], "--batch")]:
         code, _, err = run_cli(["stylize", *TINY_FLAGS, "--output", str(out), *bad], capsys)
@@ -276,9 +286,11 @@ def test_repeated_inputs_and_bad_bucket_counts_are_refused_in_one_line(tmp_path,
         image_refs([f"@{listing}", "sample:chelsea"])
 
 
-# 500 images: the Done-when count (~2 min here: ghiasi predicts the style vector once per pair).
-@pytest.mark.parametrize("n", [40, pytest.param(500, marks=pytest.mark.slow)])
-def test_ghiasi_streams_a_folder_in_batches_with_the_same_manifest_and_resume(n, tmp_path, monkeypatch, capsys):
+# 500 images in ghiasi's own batches of 8: the Done-when count (~2 min here: ghiasi predicts the
+# style vector once per pair).
+@pytest.mark.parametrize(("n", "batch"), [(16, 2), pytest.param(500, None, marks=pytest.mark.slow)])
+def test_ghiasi_streams_a_folder_in_batches_with_the_same_manifest_and_resume(n, batch, tmp_path, monkeypatch,
+                                                                               capsys):
     """A feed-forward method through the same job: small images decoded a few batches ahead of
     the outputs written (never all held), each output written as its batch ends; a re-run skips
     them all."""
@@ -287,13 +299,14 @@ def test_ghiasi_streams_a_folder_in_batches_with_the_same_manifest_and_resume(n,
     folder = tmp_path / "photos"
     rng = np.random.default_rng(0)
     for i in range(n):
-        save_image(folder / f"p{i:03d}.png", rng.random((16 + 8 * (i % 3), 32, 3), np.float32))
+        save_image(folder / f"p{i:03d}.png", rng.random((24, 32, 3), np.float32))  # one program
     loads, wrote = [0], [0]
     real_load = sources._load_file
 
     def load(path):
         loads[0] += 1
-        assert loads[0] <= wrote[0] + 8 + 3 * 8, "decoded too far ahead of the outputs"
+        # the style, then contents: this batch and 2 prefetched ones (a batch of 8 by default)
+        assert loads[0] <= wrote[0] + 1 + 3 * (batch or 8), "decoded too far ahead of the outputs"
         return real_load(path)
 
     monkeypatch.setattr(sources, "_load_file", load)
@@ -306,10 +319,12 @@ def test_ghiasi_streams_a_folder_in_batches_with_the_same_manifest_and_resume(n,
         return real_save(path, image, **kw)
 
     monkeypatch.setattr(jaxstyle.io, "save_image", save)
-    summary = stylize_collection("ghiasi", str(folder), "sample:starry_night", tmp_path / "out", size=32)
+    summary = stylize_collection("ghiasi", str(folder), "sample:starry_night", tmp_path / "out", size=32,
+                                 batch=batch)
     assert summary.stylized == n and wrote[0] == n and loads[0] == n + 1  # + the style, once
     capsys.readouterr()
-    again = stylize_collection("ghiasi", str(folder), "sample:starry_night", tmp_path / "out", size=32)
+    again = stylize_collection("ghiasi", str(folder), "sample:starry_night", tmp_path / "out", size=32,
+                               batch=batch)
     assert again.stylized == 0 and again.skipped == n and f"skipping {n} of {n}" in capsys.readouterr().out
 
 
@@ -395,3 +410,15 @@ def test_bucketed_results_match_exact_shapes_in_style_distance_and_content_lpips
         content = resize_long_side(image, 128)[None]
         assert abs(style_distance(p) / style_distance(e) - 1) <= 0.05
         assert abs(float(metrics.lpips(p[None], content)[0] - metrics.lpips(e[None], content)[0])) <= 0.02
+
+
+@pytest.mark.slow  # three workers, each compiling VGG16 programs at 32 px (~1.5 min on the loaded box)
+def test_the_collection_benchmark_runs_its_dry_run():
+    """benchmarks/collection.py end to end on 4 crops x 1 style at 32 px (BENCHMARKS.md has the real run)."""
+    pytest.importorskip("torch")
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks/collection.py"), "--dry-run"], cwd=REPO,
+                          capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    modes = [line.split('"mode": "')[1].split('"')[0] for line in proc.stdout.splitlines() if '"mode"' in line]
+    assert modes == ["new", "today", "torch"]
