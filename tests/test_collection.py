@@ -188,6 +188,27 @@ def test_a_dozen_shapes_compile_the_optimization_loop_at_most_three_times(photos
     assert out[0].content_id == "content0" and out[0].style_id == "style0"
 
 
+def test_a_program_over_the_memory_budget_is_not_run_and_its_bucket_runs_smaller_batches(monkeypatch, photos,
+                                                                                          style_paths):
+    """Pairs per program come from the compiled program's memory analysis against the budget:
+    4 pairs per device that do not fit are re-cut into batches that do (one more program)."""
+    from jaxstyle.collection import run
+    from jaxstyle.methods.base.optimization import OptimizationStylizer
+    from jaxstyle.optimize import EngineConfig
+
+    images = crops(photos[:1], (0.75,) * 6)  # one shape: one bucket of 6 pairs
+    stylizer = OptimizationStylizer(TinyMasked(), EngineConfig(steps=2, optimizer="adam"))
+    budgets = []
+    monkeypatch.setattr(run, "memory_budget", lambda devices: budgets.append(1) or 1)  # one byte: nothing fits
+    job = Collection(stylizer, images, [load_image(style_paths[0])], size=32)
+    out = list(job)
+    assert budgets and job.per_device() == 4 and len(out) == 6
+    assert job.compiles.by_name["jit(run_chunk)"] == 2  # 4 pairs (compiled, refused), then 1 pair
+    batch_of_one = Collection(stylizer, images, [load_image(style_paths[0])], size=32, batch=1)
+    for a, b in zip(out, batch_of_one, strict=True):
+        np.testing.assert_allclose(a.image, b.image, atol=1e-5)
+
+
 def test_each_style_is_loaded_once_and_contents_stream_a_few_batches_ahead(monkeypatch, tmp_path):
     """C x S outputs: each style decoded once for the job; contents decoded at most a few batches
     ahead of the outputs taken (never all at once)."""
