@@ -12,8 +12,8 @@ long side in 128-256 px, written as PNGs; ``--styles`` shared paintings. Work: G
 (lr 0.02) for ``--steps`` steps at ``--size`` px, every crop with every style.
 
 Each run is its own subprocess, reporting wall time (inputs listed to last file written, the
-model load included), XLA programs compiled (``jax.monitoring``), peak RSS
-(``ru_maxrss``) and pairs/hour:
+model load included), the process's CPU seconds (user + system: steadier than wall time on a
+shared box), XLA programs compiled (``jax.monitoring``), peak RSS (``ru_maxrss``) and pairs/hour:
 
 - ``new``: ``jaxstyle.stylize_collection`` (what ``jaxstyle stylize`` runs): streamed inputs,
   4 shape buckets (padded), 4 pairs per program, each output written as its batch ends;
@@ -293,6 +293,8 @@ def _worker_main(spec: str) -> None:
     a = argparse.Namespace(**json.loads(spec))
     out = WORKERS[a.mode](a)
     out["peak_rss_mb"] = round(_peak_rss_mb())
+    usage = resource.getrusage(resource.RUSAGE_SELF)  # CPU seconds: steadier than wall time on a shared box
+    out["cpu_s"] = round(usage.ru_utime + usage.ru_stime, 1)
     out["pairs_per_hour"] = round(3600 * out["pairs"] / out["seconds"])
     out["seconds"] = round(out["seconds"], 1)
     print(json.dumps({"mode": a.mode, **out}))

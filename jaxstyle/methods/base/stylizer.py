@@ -18,10 +18,11 @@ optimization-based or feed-forward::
 Pairs whose inputs have equal shapes run as one batch with the pair axis sharded over every
 device (:mod:`jaxstyle.pairs`); ``batching`` (:class:`jaxstyle.shapes.Batching`, a keyword
 of ``stylize``, not a control) places contents on a few canonical canvases so many shapes
-share a few compiled programs, for stylizers that declare the ``fits`` they support. Each stylizer declares the ``controls`` it honours; anything
-else is refused with a one-line :class:`~jaxstyle.errors.InputError`, never ignored. Two
-controls every method gets from this base: ``size`` (resize so the long side is ``size``;
-styles too) and ``preserve_color`` (:mod:`jaxstyle.color` modes, done around the method).
+share a few compiled programs, for stylizers that declare the ``fits`` they support. Each
+stylizer declares the ``controls`` it honours; anything else is refused with a one-line
+:class:`~jaxstyle.errors.InputError`, never ignored. Two controls every method gets from this
+base: ``size`` (resize so the long side is ``size``; styles too) and ``preserve_color``
+(:mod:`jaxstyle.color` modes, done around the method).
 """
 
 from __future__ import annotations
