@@ -119,6 +119,21 @@ def test_masked_losses_on_a_padded_canvas_equal_the_losses_of_the_image_alone():
     assert tuple(map(int, small)) == (3, 5)
 
 
+def test_vgg16_on_a_padded_canvas_gives_the_features_of_the_image_alone(vgg16):
+    """What makes padded Gatys equal exact-shape Gatys: every layer's valid corner (45 x 61 px
+    on 48 x 64, odd sizes pooled down to 2 x 3) matches the image's own features."""
+    rng = np.random.default_rng(2)
+    image = rng.random((1, 45, 61, 3), np.float32)
+    canvas = np.pad(image, ((0, 0), (0, 3), (0, 3), (0, 0)), mode="symmetric")
+    layers = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu4_2", "relu5_1")
+    both = jax.jit(lambda x, c: (vgg16(x, layers), vgg16(c, layers, jnp.array([45, 61]))))  # one program
+    exact, padded = both(image, canvas)
+    assert vgg16.pads_exactly
+    for name in layers:
+        h, w = exact[name].shape[1:3]
+        np.testing.assert_allclose(padded[name][:, :h, :w], exact[name], atol=2e-4, err_msg=name)
+
+
 def test_valid_points_are_distinct_and_inside_the_image():
     sample = jax.jit(sample_valid_points, static_argnums=(1, 3))
     points = np.asarray(sample(jax.random.key(0), (16, 32), jnp.array([10, 12]), 100))
