@@ -8,7 +8,8 @@ from jaxstyle.errors import InputError, JaxstyleError, WeightsError
 
 __version__ = "0.1.0"
 
-__all__ = ["Encoder", "InputError", "JaxstyleError", "WeightsError", "__version__", "load_encoder"]
+__all__ = ["Encoder", "InputError", "JaxstyleError", "WeightsError", "__version__", "load_encoder",
+           "stylize_collection"]
 
 
 def __getattr__(name: str):
@@ -20,4 +21,8 @@ def __getattr__(name: str):
         from jaxstyle.weights.encoders import load_encoder
 
         return load_encoder
+    if name == "stylize_collection":
+        from jaxstyle.collection.job import stylize_collection
+
+        return stylize_collection
     raise AttributeError(f"module 'jaxstyle' has no attribute {name!r}")

@@ -419,12 +419,17 @@ def resize(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return out[..., 0] if arr.ndim == 2 else out
 
 
+def long_side_shape(hw: Sequence[int], size: int) -> tuple[int, int]:
+    """The ``(height, width)`` :func:`resize_long_side` gives an image of shape ``hw``."""
+    h, w = int(hw[0]), int(hw[1])
+    scale = size / max(h, w)
+    return _round_half_up(h * scale), _round_half_up(w * scale)
+
+
 def resize_long_side(img: np.ndarray, size: int) -> np.ndarray:
     """Resize so the longer side is ``size`` pixels, keeping the aspect ratio."""
     size = _check_size(size, "size")
-    h, w = np.shape(img)[:2]
-    scale = size / max(h, w)
-    return resize(img, (_round_half_up(h * scale), _round_half_up(w * scale)))
+    return resize(img, long_side_shape(np.shape(img)[:2], size))
 
 
 def resize_short_side(img: np.ndarray, size: int) -> np.ndarray:
@@ -648,11 +653,12 @@ def _is_image_file(path: Path) -> bool:
     return path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS
 
 
-def expand_image_paths(specs: Sequence[str | Path]) -> list[Path]:
+def expand_image_paths(specs: Sequence[str | Path], unique: bool = True) -> list[Path]:
     """Expand files, globs, folders and ``sample:NAME`` specs into image paths.
 
     A folder gives the image files directly inside it (by extension, sorted); a glob gives
-    its matching image files (sorted). Order is preserved and duplicates are removed.
+    its matching image files (sorted). Order is preserved; with ``unique`` duplicates are
+    removed (``jaxstyle stylize`` keeps them, and refuses them: :mod:`jaxstyle.collection.sources`).
 
     Raises:
         InputError: a spec that matches nothing, or an unknown sample name.
@@ -664,7 +670,7 @@ def expand_image_paths(specs: Sequence[str | Path]) -> list[Path]:
 
     def add(p: Path) -> None:
         key = p.resolve()
-        if key not in seen:
+        if not unique or key not in seen:
             seen.add(key)
             out.append(p)
 

@@ -1,16 +1,20 @@
 """(content, style) pairs: pairing, shape buckets, and the pair axis laid out over devices.
 
 Every stylizer, optimization-based or feed-forward, runs pairs the same way: pairs whose
-inputs have equal shapes form a *bucket* (aspect ratios are never changed to make shapes
-match), and a bucket's pair axis is split over every device of every process with a
-``NamedSharding`` (:class:`PairAxis`). Each process feeds, and gets back, only its rows.
+inputs have equal shapes form a *bucket* (:mod:`jaxstyle.shapes` places images on a few
+canonical canvases so that collections form few buckets), and a bucket's pair axis is split
+over every device of every process with a ``NamedSharding`` (:class:`PairAxis`). Each process
+feeds, and gets back, only its rows. Inside :func:`on_devices` the pair axes span only the
+devices given (a collection run where each process stylizes its own share of the pairs).
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
 import functools
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from typing import Any
 
 import jax
@@ -36,6 +40,28 @@ class Pair:
     name: str = "pair"
     content_index: int = 0
     style_index: int = 0
+    seed: int | None = None  # of its random start (noise); None: its index in the call
+
+
+_DEVICES: contextvars.ContextVar[tuple[jax.Device, ...] | None] = contextvars.ContextVar("pair_devices",
+                                                                                       default=None)
+
+
+@contextlib.contextmanager
+def on_devices(devices: Sequence[jax.Device]) -> Iterator[None]:
+    """Pair axes made inside this context span ``devices`` only (default: every device of every
+    process). A process of a multi-process collection run stylizes its own pairs on its own
+    devices this way, with no collective across processes."""
+    token = _DEVICES.set(tuple(devices))
+    try:
+        yield
+    finally:
+        _DEVICES.reset(token)
+
+
+def pair_devices() -> list[jax.Device]:
+    """The devices pair axes span here (see :func:`on_devices`)."""
+    return list(_DEVICES.get() or jax.devices())
 
 
 def make_pairs(
@@ -76,7 +102,8 @@ def buckets(keys: Sequence[Hashable]) -> list[list[int]]:
 class PairAxis:
     """The pair axis of one bucket of ``n_pairs`` pairs, split over every device of every process.
 
-    The axis is padded to a multiple of the ``data`` axis size by repeating the last pair;
+    The axis is padded to a multiple of the ``data`` axis size (and to at least ``min_pairs``)
+    by repeating the last pair;
     process ``p`` feeds rows ``rows`` (pair indices ``local``) and gets back the results of
     the pairs it owns (:meth:`owned`), padding dropped.
 
@@ -87,17 +114,20 @@ class PairAxis:
     first height shard owns it.
     """
 
-    def __init__(self, n_pairs: int, mesh: Mesh | None = None, spatial_shards: int = 1):
+    def __init__(self, n_pairs: int, mesh: Mesh | None = None, spatial_shards: int = 1, min_pairs: int = 1):
         if n_pairs <= 0:
             raise InputError("a bucket needs at least one pair")
         if mesh is None:
-            mesh = shd.make_mesh() if spatial_shards == 1 else shd.make_pair_space_mesh(spatial_shards)
+            devices = pair_devices()
+            mesh = (shd.make_mesh(devices=devices) if spatial_shards == 1 else
+                    shd.make_pair_space_mesh(spatial_shards, devices))
         self.mesh = mesh
         self.layout = shd.SpatialLayout(mesh) if shd.SPACE_AXIS in mesh.axis_names else None
         self.sharding = shd.data_sharded(self.mesh)  # rows on `data`, whole along `space`
         self.groups = dict(self.mesh.shape)[shd.DATA_AXIS]  # device groups splitting the pairs
         self.n_pairs = n_pairs
-        self.padded = -(-n_pairs // self.groups) * self.groups
+        # ``min_pairs``: a short last batch is padded up to the others' size, so it runs their program
+        self.padded = -(-max(n_pairs, min_pairs) // self.groups) * self.groups
         self.order = list(range(n_pairs)) + [n_pairs - 1] * (self.padded - n_pairs)
         held = sorted({r for index in self.sharding.addressable_devices_indices_map((self.padded,)).values()
                        for r in range(*index[0].indices(self.padded))})

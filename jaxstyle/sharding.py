@@ -59,9 +59,9 @@ def initialize_distributed(
     return False
 
 
-def make_mesh(num_devices: int | None = None) -> Mesh:
-    """A 1-D mesh over all (or the first ``num_devices``) devices, axis ``data``."""
-    devices = jax.devices()
+def make_mesh(num_devices: int | None = None, devices: Sequence[jax.Device] | None = None) -> Mesh:
+    """A 1-D mesh over all (or the first ``num_devices``) devices, or ``devices``, axis ``data``."""
+    devices = list(devices if devices is not None else jax.devices())
     n = num_devices or len(devices)
     # Auto axis types: shardings are propagated by the compiler (jit + NamedSharding inputs),
     # not carried in the types (Explicit, make_mesh's default), which would make every

@@ -64,8 +64,8 @@ def test_writes_results_and_sheets_atomically(tmp_path, capsys):
                  "--save-every", "1"])
     assert code == 0
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["chelsea__starry_night.png", "chelsea__starry_night_sheet.png", "coffee__starry_night.png", "coffee__starry_night_sheet.png",
-                     "frames"]
+    assert names == ["chelsea__starry_night.png", "chelsea__starry_night_sheet.png", "coffee__starry_night.png",
+                     "coffee__starry_night_sheet.png", "frames", "jaxstyle-done-0.jsonl", "jaxstyle-manifest.json"]
     assert len(list((out / "frames").glob("*.png"))) == 4  # 2 pairs x steps 1, 2
     assert not list(out.rglob("*.tmp")) and not list(out.rglob(".*"))
 
@@ -88,7 +88,8 @@ def test_adain_method_from_official_weights(tmp_path, capsys, adain_official):
 
     d = adain_official
     out = tmp_path / "out"
-    common = ["stylize", "--method", "adain", "--checkpoint", str(d / "decoder.pth"), "--size", "64"]
+    common = ["stylize", "--method", "adain", "--checkpoint", str(d / "decoder.pth"), "--size", "64",
+              "--shape-buckets", "exact"]  # compared with an exact-shape Python call below
     assert main([*common, "--content", "sample:chelsea", "sample:coffee", "--style", "sample:ihc",
                  "--output", str(out), "--alpha", "0.5"]) == 0
     written = load_image(out / "chelsea__ihc.png")

@@ -146,7 +146,35 @@ def test_2_and_4_height_shards_equal_one_device_for_adam_lbfgs_and_mixed_style_s
     assert_sharded_equal_unsharded(images, ("adam", "lbfgs"), (2, 4))
 
 
+PADDED = """
+import sys; sys.path.insert(0, "tests")
+import jax, numpy as np
+import jaxstyle.optimize.engine as engine
+from test_collection import TinyMasked
+from jaxstyle.optimize import EngineConfig, make_pairs, optimize_pairs
+rng = np.random.default_rng(3)
+pairs = make_pairs([rng.random((31, 48, 3), np.float32)], [rng.random((40, 40, 3), np.float32)])
+images = {n: optimize_pairs(TinyMasked(), pairs, EngineConfig(size=48, steps=6, chunk=3, spatial_shards=n))[0].image
+          for n in (2, 4)}
+real = engine._placer  # the reference: one device, the canvas 4 shards pad to (32 rows)
+engine._placer = lambda objective, batching, shards, heights: real(objective, batching, 4, heights)
+reference = optimize_pairs(TinyMasked(), pairs, EngineConfig(size=48, steps=6, chunk=3))[0].image
+assert reference.shape == (31, 48, 3) and np.abs(reference - pairs[0].content).max() > 1e-2
+for n, image in images.items():
+    np.testing.assert_allclose(image, reference, atol=1e-5, err_msg=str(n))
+print("OK")
+"""
+
+
+def test_any_height_is_padded_to_the_shards_and_equals_one_device_on_that_canvas():
+    """31 rows over 2 and 4 height shards: padded to 32 (masked out of the losses, cropped back),
+    never cropped or refused; equal to one device running the same padded canvas."""
+    proc = run_python(PADDED, env={"XLA_FLAGS": "--xla_force_host_platform_device_count=4"})
+    assert proc.returncode == 0 and "OK" in proc.stdout, proc.stderr[-3000:]
+
+
 def test_heights_that_do_not_divide_are_refused_in_one_line():
+    """For an objective that can neither pad nor resize (TinyGatys declares no fits)."""
     pairs = make_pairs([np.zeros((30, 48, 3), np.float32)], [np.zeros((32, 32, 3), np.float32)])
     with pytest.raises(InputError, match="--spatial-shards 4 needs image heights divisible by 4, got 30 px") as err:
         optimize_pairs(TinyGatys(), pairs, EngineConfig(size=48, steps=1, spatial_shards=4))

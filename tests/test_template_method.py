@@ -77,7 +77,8 @@ def test_template_method_runs_through_the_cli_and_the_python_api_alike(tint, tmp
     content_path, style_path = content_paths[0], style_paths[0]
     out = tmp_path / "out.png"
     code, stdout, err = run_cli(["stylize", "--method", "tint", "--content", str(content_path), "--style",
-                                 str(style_path), "--gain", "2", "--strength", "0.4", "--output", str(out)], capsys)
+                                 str(style_path), "--gain", "2", "--strength", "0.4", "--output", str(out),
+                                 "--shape-buckets", "exact"], capsys)  # the Python call below: exact shapes
     assert code == 0, err
     assert f"wrote {out}" in stdout
     cli_result = load_image(out)

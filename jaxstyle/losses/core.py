@@ -12,6 +12,12 @@ Two Gram conventions exist and weights do NOT transfer between them:
   ``N_l`` channels and ``M_l = H*W``. Used by ``jaxstyle stylize --method gatys|lapstyle``.
 - :func:`gram_style_loss_mean` — Gram normalised by ``C*H*W`` then mean squared error over the
   ``C x C`` entries (the PyTorch-tutorial convention); ``= gram_style_loss * 4 / C^2``.
+
+Masked twins (``masked_*``) take the *valid* corner of a padded canvas (:mod:`jaxstyle.shapes`):
+``valid`` is ``(2,)`` int ``[h, w]`` in canvas pixels, and every mean, Gram normalisation and
+difference runs over the valid positions only, so on an unpadded canvas each equals its twin
+(up to float rounding). A map ``s`` times smaller than the canvas holds ``floor(h / s)`` valid
+rows (:func:`valid_mask`), as many as VGG's floor pooling gives an exact-shape image.
 """
 
 from __future__ import annotations
@@ -29,8 +35,14 @@ __all__ = [
     "gram_style_loss_mean",
     "laplacian",
     "laplacian_loss",
+    "masked_content_loss",
+    "masked_gram_matrix",
+    "masked_gram_style_loss",
+    "masked_laplacian_loss",
+    "masked_total_variation",
     "mean_std_style_loss",
     "total_variation",
+    "valid_mask",
 ]
 
 
@@ -126,3 +138,60 @@ def laplacian_loss(x: jax.Array, y: jax.Array, pool: int = 4) -> jax.Array:
     sums on 0..255 Caffe inputs; this mean on [0, 1] keeps weights independent of image size.
     """
     return jnp.mean(jnp.square(laplacian(avg_pool(x, pool)) - laplacian(avg_pool(y, pool))))
+
+
+# --------------------------------------------------------------------------- masked (padded canvases)
+
+
+def valid_mask(valid: jax.Array, map_hw: tuple[int, int], canvas_hw: tuple[int, int]) -> jax.Array:
+    """(h, w) float32: 1 at the positions of an (h, w) map of an (H, W) canvas that lie in the
+    valid corner ``valid`` = ``[rows, cols]`` of the canvas (``floor(rows * h / H)`` rows)."""
+    h, w = map_hw
+    rows = (valid[0] * h) // canvas_hw[0]
+    cols = (valid[1] * w) // canvas_hw[1]
+    return ((jnp.arange(h) < rows)[:, None] & (jnp.arange(w) < cols)[None, :]).astype(jnp.float32)
+
+
+def _masked_mean(values: jax.Array, mask: jax.Array) -> jax.Array:
+    """Mean of (N,H,W,C) ``values`` over the positions where ``mask`` (H,W) is 1, then over N."""
+    per_example = jnp.sum(values * mask[:, :, None], axis=(1, 2, 3))
+    return jnp.mean(per_example / (jnp.maximum(jnp.sum(mask), 1.0) * values.shape[-1]))
+
+
+def masked_content_loss(x: jax.Array, y: jax.Array, mask: jax.Array) -> jax.Array:
+    """:func:`content_loss` over the positions where ``mask`` (H,W) is 1. (N,H,W,C) x2 -> scalar."""
+    return _masked_mean(jnp.square(x - y), mask)
+
+
+def masked_gram_matrix(f: jax.Array, mask: jax.Array) -> jax.Array:
+    """:func:`gram_matrix` of the positions where ``mask`` (H,W) is 1, divided by their number:
+    (N,H,W,C) -> (N,C,C)."""
+    n, h, w, c = f.shape
+    f = (f * mask[:, :, None]).reshape(n, h * w, c)
+    g = jnp.einsum("nki,nkj->nij", f, f, precision=jax.lax.Precision.HIGHEST)
+    return g / jnp.maximum(jnp.sum(mask), 1.0)
+
+
+def masked_gram_style_loss(f: jax.Array, target_gram: jax.Array, mask: jax.Array) -> jax.Array:
+    """:func:`gram_style_loss` with the Gram of the valid positions (:func:`masked_gram_matrix`)."""
+    c = f.shape[-1]
+    per_example = jnp.sum(jnp.square(masked_gram_matrix(f, mask) - target_gram), axis=(-2, -1)) / (4.0 * c**2)
+    return jnp.mean(per_example)
+
+
+def masked_total_variation(x: jax.Array, valid: jax.Array) -> jax.Array:
+    """:func:`total_variation` over neighbour pairs both inside the valid corner. (N,H,W,C) -> scalar."""
+    mask = valid_mask(valid, x.shape[1:3], x.shape[1:3])
+    dy = jnp.square(x[:, 1:] - x[:, :-1])
+    dx = jnp.square(x[:, :, 1:] - x[:, :, :-1])
+    return _masked_mean(dy, mask[1:] * mask[:-1]) + _masked_mean(dx, mask[:, 1:] * mask[:, :-1])
+
+
+def masked_laplacian_loss(x: jax.Array, y: jax.Array, valid: jax.Array, pool: int = 4) -> jax.Array:
+    """:func:`laplacian_loss` over the outputs whose 3x3 window lies in the valid corner
+    (``floor(rows / pool) - 2`` rows of the pooled Laplacian). (N,H,W,3) x2 -> scalar."""
+    d = laplacian(avg_pool(x, pool)) - laplacian(avg_pool(y, pool))
+    p = max(pool, 1)
+    rows, cols = valid[0] // p - 2, valid[1] // p - 2
+    mask = ((jnp.arange(d.shape[1]) < rows)[:, None] & (jnp.arange(d.shape[2]) < cols)[None, :]).astype(jnp.float32)
+    return _masked_mean(jnp.square(d)[..., None], mask)

@@ -111,3 +111,16 @@ def sample_points(key: jax.Array, hw: tuple[int, int], n: int) -> jax.Array:
     n = min(n, h * w)
     flat = jax.random.permutation(key, h * w)[:n]
     return jnp.stack([flat % w, flat // w], axis=1).astype(jnp.float32)
+
+
+def sample_valid_points(key: jax.Array, hw: tuple[int, int], valid: jax.Array, n: int) -> jax.Array:
+    """:func:`sample_points` restricted to the ``valid`` (2,) ``[rows, cols]`` corner of an (H, W)
+    canvas: ``min(n, H*W)`` pixel centres (N,2) float32 (x, y), distinct while the corner has
+    that many (then its points repeat). Jittable with traced ``key`` and ``valid``."""
+    h, w = hw
+    n = min(n, h * w)
+    ys, xs = jnp.divmod(jnp.arange(h * w), w)
+    inside = (ys < valid[0]) & (xs < valid[1])
+    order = jnp.argsort(jnp.where(inside, jax.random.uniform(key, (h * w,)), 2.0))  # inside first, shuffled
+    flat = order[jnp.arange(n) % jnp.maximum(jnp.sum(inside), 1)]
+    return jnp.stack([flat % w, flat // w], axis=1).astype(jnp.float32)

@@ -29,7 +29,7 @@ import numpy as np
 from flax import struct
 
 from jaxstyle.models.netlib import Architecture
-from jaxstyle.models.vgg import VGGConfig, VGGWeights, param_shapes
+from jaxstyle.models.vgg import VGGConfig, VGGWeights, param_shapes, vgg_features
 from jaxstyle.models.zoo import architecture, make_config, random_params
 
 
@@ -53,14 +53,30 @@ class Encoder:
     def architecture(self) -> Architecture:
         return architecture(self.config.arch)
 
-    def __call__(self, images: jax.Array, layers: Sequence[str] = ("relu4_2",)) -> dict[str, jax.Array]:
-        return self.apply(self.params, images, layers)
+    def __call__(self, images: jax.Array, layers: Sequence[str] = ("relu4_2",),
+                 valid: jax.Array | None = None) -> dict[str, jax.Array]:
+        return self.apply(self.params, images, layers, valid)
 
-    def apply(self, params, images: jax.Array, layers: Sequence[str]) -> dict[str, jax.Array]:
-        """Pure form: features of ``images`` under ``params`` (for grads w.r.t. params)."""
+    @property
+    def pads_exactly(self) -> bool:
+        """Whether features of a padded canvas with ``valid`` equal those of its valid corner
+        alone (VGG with zero padding: every activation outside the corner is zeroed)."""
+        return isinstance(self.config, VGGConfig) and self.config.padding == "zero"
+
+    def apply(self, params, images: jax.Array, layers: Sequence[str],
+              valid: jax.Array | None = None) -> dict[str, jax.Array]:
+        """Pure form: features of ``images`` under ``params`` (for grads w.r.t. params).
+
+        ``valid`` ((N,2) or (2,) ``[rows, cols]``): the images are the top-left corners of padded
+        canvases (:mod:`jaxstyle.shapes`); where :attr:`pads_exactly`, the features inside the
+        corners are those of the corners alone, elsewhere the padding is seen as image.
+        """
         layers = tuple(layers)
         arch = self.architecture
         taps = tuple(arch.resolve(name) for name in layers)
+        if valid is not None and self.pads_exactly:
+            feats = vgg_features(params, images, tuple(dict.fromkeys(taps)), self.config, valid)
+            return {name: feats[tap] for name, tap in zip(layers, taps, strict=True)}
         feats = arch.features(params, images, tuple(dict.fromkeys(taps)), self.config)
         return {name: feats[tap] for name, tap in zip(layers, taps, strict=True)}
 

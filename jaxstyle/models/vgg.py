@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from jaxstyle.errors import InputError
@@ -159,24 +160,39 @@ def check_layers(arch: str, layers: Sequence[str]) -> None:
             )
 
 
+def mask_outside(x: jax.Array, valid: jax.Array | None) -> jax.Array:
+    """``x`` (N,H,W,C) with the positions outside each example's valid corner zeroed; ``valid``
+    ``[rows, cols]``, (N,2) or (2,) for all. None: ``x`` as it is."""
+    if valid is None:
+        return x
+    n, h, w, _ = x.shape
+    v = jnp.broadcast_to(jnp.reshape(valid, (-1, 2)), (n, 2))
+    inside = (jnp.arange(h)[None, :, None] < v[:, 0, None, None]) & (jnp.arange(w)[None, None, :] < v[:, 1, None, None])
+    return x * inside[..., None].astype(x.dtype)
+
+
 def vgg_features(
-    params: Mapping[str, Any], images: jax.Array, layers: Sequence[str], config: VGGConfig
+    params: Mapping[str, Any], images: jax.Array, layers: Sequence[str], config: VGGConfig,
+    valid: jax.Array | None = None,
 ) -> dict[str, jax.Array]:
     """Pure VGG forward: ``images`` NHWC RGB in [0, 1] -> ``{layer: NHWC features}``.
 
-    Stops after the deepest layer in ``layers``.
+    Stops after the deepest layer in ``layers``. ``valid`` (N,2) or (2,) ``[rows, cols]``: the
+    images are the top-left corners of padded canvases; every activation outside the corner
+    (``floor(rows / s)`` rows of a map ``s`` times smaller) is zeroed, so with zero padding the
+    features inside equal those of the corner alone (the padding is what each conv pads with).
     """
     check_layers(config.arch, layers)
     order = layer_names(config.arch)
     deepest = max(order.index(name) for name in layers)
     wanted = set(layers)
-    x = normalize_input(images, config.normalization)
+    x = mask_outside(normalize_input(images, config.normalization), valid)
     out: dict[str, jax.Array] = {}
 
-    def block(x, block_params, b):
+    def block(x, block_params, b, valid):
         taps = {}
         for i in range(1, len(block_params) + 1):
-            x = _conv3x3(x, block_params[f"conv{b}_{i}"], config.padding)
+            x = mask_outside(_conv3x3(x, block_params[f"conv{b}_{i}"], config.padding), valid)
             taps[f"conv{b}_{i}"] = x
             x = jax.nn.relu(x)
             taps[f"relu{b}_{i}"] = x
@@ -191,12 +207,13 @@ def vgg_features(
         if deepest < start:
             break
         n_run = min(n, (deepest - start) // 2 + 1)  # convs of this block that are needed
-        x, taps = block(x, {f"conv{b}_{i}": params[f"conv{b}_{i}"] for i in range(1, n_run + 1)}, b)
+        x, taps = block(x, {f"conv{b}_{i}": params[f"conv{b}_{i}"] for i in range(1, n_run + 1)}, b, valid)
         out.update({k: v for k, v in taps.items() if k in wanted})
         pool_index = start + 2 * n
         if deepest < pool_index:
             break
-        x = pool2x2(x, config.pooling)
+        valid = None if valid is None else valid // 2  # floor, as the pooling drops an odd last row
+        x = mask_outside(pool2x2(x, config.pooling), valid)
         out[f"pool{b}"] = x
         start = pool_index + 1
     return {name: out[name] for name in layers}

@@ -10,6 +10,11 @@ and against what. The engine owns the rest, the same for every objective:
   content and extra-input shapes; styles may differ in size) share one program, and that
   bucket's pair axis is split over every device of every process
   (:class:`jaxstyle.pairs.PairAxis`, padded to a multiple of the device count);
+- canonical canvases (``batching``, :mod:`jaxstyle.shapes`): each content is padded or
+  resized to one of a few canvas shapes per size, so a collection of many shapes compiles a
+  few programs. Objectives say which fits they support (``fits``); a padded pair's inputs carry
+  ``valid`` ``(2,)`` ``[h, w]``, which the objective passes into its targets and its masked
+  losses read. Results are cropped (or resized) back to the image's own shape;
 - targets: ``objective.prepare`` on device, batched over the bucket's pairs (per input
   shape when a bucket mixes them);
 - the loop: one jitted program per bucket, ``vmap`` of the per-pair loss *and* of the optax
@@ -73,9 +78,10 @@ from jaxstyle import color
 from jaxstyle import sharding as shd
 from jaxstyle.checkpoint import PytreeCheckpointer
 from jaxstyle.errors import InputError, JaxstyleError, flag, non_finite_terms
-from jaxstyle.io import MAX_SIZE, resize, resize_long_side
+from jaxstyle.io import MAX_SIZE, long_side_shape, resize, resize_long_side
 from jaxstyle.optimize.objective import Frozen, Objective, Variables
-from jaxstyle.pairs import Pair, PairAxis, ProgressFn, buckets
+from jaxstyle.pairs import Pair, PairAxis, ProgressFn, buckets, pair_devices
+from jaxstyle.shapes import AS_GIVEN, Batching, Placement, placement
 from jaxstyle.sharding import SpatialLayout
 
 OPTIMIZERS = ("lbfgs", "adam", "sgd")
@@ -392,17 +398,21 @@ def scale_sizes(size: int, scales: int) -> list[int]:
 
 
 def check_spatial_heights(spatial_shards: int, heights: Sequence[int]) -> None:
-    """One-line InputError unless ``spatial_shards`` divides the device count and every image height.
+    """One-line InputError unless ``spatial_shards`` divides the device count and every canvas height.
 
-    Refused rather than padded: padding the image and cropping it inside the program would
-    need unevenly split arrays, on which XLA's SPMD partitioner computed wrong gradients here.
+    Images are padded (or resized) to such a height by :func:`optimize_pairs` for objectives
+    with ``fits``; the canvas is whole in every shard, and the padding is masked out of the
+    losses rather than cropped inside the program (unevenly split arrays, on which XLA's SPMD
+    partitioner computed wrong gradients here). An objective that can do neither is refused.
     """
     bad = sorted({h for h in heights if h % spatial_shards})
     if bad:
         raise InputError(f"--spatial-shards {spatial_shards} needs image heights divisible by {spatial_shards}, "
-                         f"got {', '.join(map(str, bad))} px (crop the content, or pick another --size/--scales)")
-    if jax.device_count() % spatial_shards:
-        raise InputError(f"--spatial-shards {spatial_shards} must divide the device count {jax.device_count()}")
+                         f"got {', '.join(map(str, bad))} px (this objective can neither pad nor resize an image: "
+                         "pick another --size/--scales)")
+    n = len(pair_devices())
+    if n % spatial_shards:
+        raise InputError(f"--spatial-shards {spatial_shards} must divide the device count {n}")
 
 
 class OptimizationDiverged(JaxstyleError):
@@ -417,13 +427,39 @@ def check_finite_losses(step: int, losses: dict[str, float]) -> None:
                                    "or other loss weights)")
 
 
+class TooManyPairs(JaxstyleError):
+    """A program's pairs do not fit the memory budget; ``fits`` pairs per device would."""
+
+    def __init__(self, message: str, fits: int):
+        super().__init__(message)
+        self.fits = fits
+
+
+def check_program_memory(compiled: Any, per_device: int, budget: int, frozen: Frozen = None) -> None:
+    """Raise :class:`TooManyPairs` when the compiled loop's peak (XLA's ``memory_analysis``,
+    as :func:`chunk_memory`) exceeds ``budget`` bytes per device, with how many of its
+    ``per_device`` pairs would fit (the networks, ``frozen``, counted once)."""
+    m = compiled.memory_analysis()
+    if m is None:  # a backend without the analysis: nothing to check
+        return
+    peak = m.temp_size_in_bytes + m.argument_size_in_bytes + m.output_size_in_bytes - m.alias_size_in_bytes
+    if peak <= budget:
+        return
+    shared = sum(getattr(leaf, "nbytes", 0) for leaf in jax.tree.leaves(frozen))
+    per_pair = max(1, (peak - shared) // max(per_device, 1))
+    fits = int((budget - shared) // per_pair)
+    raise TooManyPairs(f"{per_device} pairs per device need {peak / 2**20:.0f} MiB, more than the "
+                       f"{budget / 2**20:.0f} MiB budget", max(0, min(fits, per_device - 1)))
+
+
 @dataclasses.dataclass
 class _Scale:
     """The pairs at one scale: the objective's inputs, the RGB contents (for colour finishing)."""
 
     inputs: list[dict[str, np.ndarray]]
-    contents: list[np.ndarray]
+    contents: list[np.ndarray]  # RGB at the pair's own shape (the valid corner of its canvas)
     buckets: list[list[int]]
+    placements: list[Placement]
 
 
 def _shapes(tree: Any) -> tuple:
@@ -445,8 +481,9 @@ def _loop_key(objective: Objective, frozen: Frozen, inputs: dict[str, np.ndarray
 
 
 def _scale(objective: Objective, frozen: Frozen, pairs: Sequence[Pair], extras: Mapping[str, list[np.ndarray]],
-           size: int, mode: str) -> _Scale:
-    """Each pair's inputs at long side ``size``: content and style colour-prepared, extras as given.
+           size: int, mode: str, place: Callable[[tuple[int, int]], Placement | None]) -> _Scale:
+    """Each pair's inputs at long side ``size``: content and style colour-prepared, the content
+    on its canvas (``place`` of its shape; None: as it is), extras as given.
 
     Every distinct image (by identity) is resized once, however many pairs share it. Buckets
     group pairs by :func:`_loop_key`.
@@ -458,13 +495,37 @@ def _scale(objective: Objective, frozen: Frozen, pairs: Sequence[Pair], extras: 
             resized[id(img)] = resize_long_side(img, size)
         return resized[id(img)]
 
-    inputs, contents = [], []
+    inputs, contents, placements = [], [], []
     for i, pair in enumerate(pairs):
         content, style = color.prepare_pair(at_size(pair.content), at_size(pair.style), mode)
-        inputs.append({"content": content, "style": style, **{k: v[i] for k, v in extras.items()}})
+        where = place(content.shape[:2])
+        x = {"content": content, "style": style, **{k: v[i] for k, v in extras.items()}}
+        if where is not None:
+            x["content"] = where.place(content)
+            if where.fit == "pad":
+                x["valid"] = where.valid_input()
+        inputs.append(x)
         contents.append(at_size(pair.content))
+        placements.append(where or Placement(content.shape[:2], content.shape[:2]))
     cache: dict = {}
-    return _Scale(inputs, contents, buckets([_loop_key(objective, frozen, x, cache) for x in inputs]))
+    return _Scale(inputs, contents, buckets([_loop_key(objective, frozen, x, cache) for x in inputs]), placements)
+
+
+def _placer(objective: Objective, batching: Batching, spatial_shards: int, heights: Sequence[int]
+            ) -> Callable[[tuple[int, int]], Placement | None]:
+    """Where each content goes: its canonical canvas, a canvas whose height ``spatial_shards``
+    divides, or nowhere (None: exact shapes, as without batching)."""
+    fit = batching.fit_for(tuple(getattr(objective, "fits", ())))
+    uneven = spatial_shards > 1 and any(h % spatial_shards for h in heights)
+    if fit is None or (batching.buckets is None and not uneven):
+        return lambda hw: None
+    return functools.partial(_place_one, buckets=batching.buckets, fit=fit, height_multiple=spatial_shards)
+
+
+def _place_one(hw: tuple[int, int], *, buckets: int | None, fit: str, height_multiple: int) -> Placement:
+    where = placement(hw, buckets, fit, height_multiple)
+    # Every pair of a padded run carries `valid` (one program), even one that fills its canvas.
+    return where if where.fit == fit else dataclasses.replace(where, fit=fit)
 
 
 def _extra_inputs(objective: Objective, given: Mapping[str, Sequence[Any]] | None, n_pairs: int) -> dict:
@@ -478,12 +539,19 @@ def _extra_inputs(objective: Objective, given: Mapping[str, Sequence[Any]] | Non
     return extras
 
 
-def start_image(inputs: Mapping[str, np.ndarray], init: str, rng: np.random.Generator) -> np.ndarray:
-    """One pair's starting image (H,W,3): the content, the style resized to it, or uniform noise."""
+def start_image(inputs: Mapping[str, np.ndarray], init: str, rng: np.random.Generator,
+                where: Placement | None = None) -> np.ndarray:
+    """One pair's starting image (H,W,3): the content, the style resized to it, or uniform noise.
+
+    On a padded canvas (``where``) the style is resized to the image's own shape and padded as
+    the content was.
+    """
     content = inputs["content"]
     if init == "content":
         return content.copy()
     if init == "style":
+        if where is not None and where.padded:
+            return where.place(resize(inputs["style"], where.valid))
         return resize(inputs["style"], content.shape[:2])
     return rng.uniform(0.0, 1.0, content.shape).astype(np.float32)
 
@@ -516,6 +584,7 @@ def optimize_pairs(
     checkpoint_dir: str | Path | None = None,
     checkpoint_every: int = 50,
     on_plan: Callable[[int], None] | None = None,
+    batching: Batching = AS_GIVEN,
 ) -> list[PairResult | None]:
     """Optimize every pair under ``objective``; results in pair order.
 
@@ -528,30 +597,39 @@ def optimize_pairs(
     ``checkpoint_dir``, state is saved every ``checkpoint_every`` steps and a re-run with the
     same inputs, objective and settings resumes from it (ending with the same result).
     ``extra_inputs``: ``{name: [one array per pair]}`` for ``objective.extra_inputs``.
+    ``batching`` (:class:`jaxstyle.shapes.Batching`): canonical canvases, the least pairs per
+    program, and a memory budget per device (a program whose compiled peak is larger raises
+    :class:`TooManyPairs` before it runs). Images whose height ``settings.spatial_shards`` does
+    not divide are padded (or resized) to one it does.
     """
     check_intervals(save_every, checkpoint_every)
     extras = _extra_inputs(objective, extra_inputs, len(pairs))
     frozen = objective.frozen()
     # One program per (scale, loop shapes): plan them all first so progress can count steps.
     sizes = scale_sizes(settings.size, settings.scales)
-    plan = [_scale(objective, frozen, pairs, extras, size, settings.preserve_color) for size in sizes]
+    heights = [long_side_shape(p.content.shape, s)[0] for p in pairs for s in sizes]
+    place = _placer(objective, batching, settings.spatial_shards, heights)
+    plan = [_scale(objective, frozen, pairs, extras, size, settings.preserve_color, place) for size in sizes]
     check_spatial_heights(settings.spatial_shards, [x["content"].shape[0] for scale in plan for x in scale.inputs])
     if on_plan is not None:
         on_plan(settings.steps * sum(len(scale.buckets) for scale in plan))
-    images: dict[int, np.ndarray] = {}  # the latest result of each owned pair
+    images: dict[int, np.ndarray] = {}  # the latest result of each owned pair, at its own shape
     variables: dict[int, Variables] = {}
     step_offset = 0
     for level, scale in enumerate(plan):
         for members in scale.buckets:
             inputs = [scale.inputs[i] for i in members]
-            starts = [_initial_variables(objective, scale.inputs[i], images.get(i), settings, i) for i in members]
+            wheres = [scale.placements[i] for i in members]
+            starts = [_initial_variables(objective, scale.inputs[i], images.get(i), settings,
+                                         i if pairs[i].seed is None else pairs[i].seed, scale.placements[i])
+                      for i in members]
             bucket_dir = None
             if checkpoint_dir is not None:
                 key = _fingerprint(objective, settings, [pairs[i].name for i in members], inputs)
                 bucket_dir = Path(checkpoint_dir) / f"scale{level}_{key}"
             with _checkpointer(bucket_dir) as ckpt:
                 out = _optimize_bucket(
-                    objective, frozen, inputs, starts, settings,
+                    objective, frozen, inputs, starts, settings, wheres,
                     progress=None if progress is None else functools.partial(offset_progress, progress, step_offset),
                     save_every=save_every,
                     # Frames are numbered by the pair's own step (scales count on).
@@ -560,6 +638,8 @@ def optimize_pairs(
                     ),
                     ckpt=ckpt,
                     checkpoint_every=checkpoint_every,
+                    min_pairs=batching.min_pairs,
+                    memory_budget=batching.memory_budget,
                 )
             step_offset += settings.steps
             for i, owned in zip(members, out, strict=True):
@@ -572,13 +652,15 @@ def optimize_pairs(
     ]
 
 
-def _initial_variables(
-    objective: Objective, inputs: dict, previous: np.ndarray | None, settings: EngineConfig, index: int
-) -> Variables:
-    """Pair ``index``'s starting variables: from its previous scale's image (upsampled) or a fresh start."""
-    rng = np.random.default_rng([settings.seed, index])
-    shape = inputs["content"].shape[:2]
-    image = resize(previous, shape) if previous is not None else start_image(inputs, settings.init, rng)
+def _initial_variables(objective: Objective, inputs: dict, previous: np.ndarray | None, settings: EngineConfig,
+                       seed: int, where: Placement) -> Variables:
+    """A pair's starting variables: from its previous scale's image (upsampled, on this scale's
+    canvas) or a fresh start; ``seed`` seeds its noise (with ``settings.seed``)."""
+    rng = np.random.default_rng([settings.seed, seed])
+    if previous is not None:
+        image = where.place(resize(previous, where.valid))
+    else:
+        image = start_image(inputs, settings.init, rng, where)
     return objective.init(inputs, rng, image)
 
 
@@ -618,18 +700,22 @@ def _optimize_bucket(
     inputs: list[dict[str, np.ndarray]],
     starts: list[Variables],
     settings: EngineConfig,
+    wheres: list[Placement],
     *,
     progress: ProgressFn | None,
     save_every: int,
     on_frame: Callable[[int, list[np.ndarray | None]], None] | None,
     ckpt: PytreeCheckpointer | None,
     checkpoint_every: int,
+    min_pairs: int = 1,
+    memory_budget: int | None = None,
 ) -> list[tuple[np.ndarray, Variables] | None]:
     """Optimize one bucket (pairs whose inputs have equal shapes).
 
-    Returns per pair ``(image, variables)`` on the host for the pairs this process owns.
+    Returns per pair ``(image, variables)`` on the host for the pairs this process owns, the
+    image back at the pair's own shape (``wheres``: how each took its canvas).
     """
-    axis = PairAxis(len(inputs), spatial_shards=settings.spatial_shards)
+    axis = PairAxis(len(inputs), spatial_shards=settings.spatial_shards, min_pairs=min_pairs)
     layout = axis.layout
     targets = _prepare(objective, frozen, inputs, axis, layout)
     program = settings.program_key()
@@ -644,6 +730,8 @@ def _optimize_bucket(
 
     compiled = compile_chunk(state["variables"], state["opt_state"], targets, frozen, objective=objective,
                              settings=program, layout=layout, pair_groups=axis.groups)
+    if memory_budget is not None:
+        check_program_memory(compiled, axis.padded // axis.groups, memory_budget, frozen)
 
     def chunk(n: int) -> dict[str, jax.Array]:
         state["variables"], state["opt_state"], report = compiled(
@@ -666,10 +754,12 @@ def _optimize_bucket(
         if progress is not None:
             progress(step, losses)
         if on_frame is not None and save_every and step % save_every == 0:
-            on_frame(step, axis.owned(_images(state["variables"], targets, objective=objective)))
+            owned = axis.owned(_images(state["variables"], targets, objective=objective))
+            on_frame(step, [None if img is None else w.unplace(img) for img, w in zip(owned, wheres, strict=True)])
         if ckpt is not None and (step % checkpoint_every == 0 or step == settings.steps):
             ckpt.save(step, state)
-    return _owned(axis, objective, state["variables"], targets)
+    return [None if r is None else (w.unplace(r[0]), r[1])
+            for r, w in zip(_owned(axis, objective, state["variables"], targets), wheres, strict=True)]
 
 
 def _prepare(objective: Objective, frozen: Frozen, inputs: list[dict[str, np.ndarray]], axis: PairAxis,

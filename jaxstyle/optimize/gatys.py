@@ -34,7 +34,12 @@ from jaxstyle.losses import (
     gram_matrix,
     gram_style_loss,
     laplacian_loss,
+    masked_content_loss,
+    masked_gram_style_loss,
+    masked_laplacian_loss,
+    masked_total_variation,
     total_variation,
+    valid_mask,
 )
 from jaxstyle.metrics import LPIPS, default_lpips
 from jaxstyle.models.encoder import Encoder
@@ -87,6 +92,12 @@ class Gatys:
     def extra_inputs(self) -> tuple[str, ...]:
         return WEIGHT_INPUTS if self.traced_weights else ()
 
+    @property
+    def fits(self) -> tuple[str, ...]:
+        """How images take a canonical canvas (:mod:`jaxstyle.shapes`): padded with every term
+        masked (feature MSE content), else resized (LPIPS weighs its own positions)."""
+        return ("pad", "resize") if self.content_loss == "mse" else ("resize",)
+
     def weight_inputs(
         self,
         terms: Mapping[str, float] | None = None,
@@ -124,7 +135,11 @@ class Gatys:
     def prepare(self, frozen: dict[str, Any], inputs: dict[str, jax.Array]) -> dict[str, Any]:
         """Targets of P pairs: ``style_grams`` {layer: (P,C,C)}, the ``content`` (P,H,W,3), and
         ``content_feats`` {layer: (P,h,w,C)} (feature MSE) or ``lpips_feats`` [(P,h,w,c)] (LPIPS)."""
-        targets = {**self.content_targets(frozen, inputs["content"]), **self.style_targets(frozen, inputs["style"])}
+        valid = inputs.get("valid")  # a padded canvas: targets and losses of its valid corner
+        targets = {**self.content_targets(frozen, inputs["content"], valid),
+                   **self.style_targets(frozen, inputs["style"])}
+        if valid is not None:
+            targets["valid"] = valid
         if self.traced_weights:  # the pair's weights ride along with its targets
             targets["weights"] = {name: inputs[name] for name in WEIGHT_INPUTS}
         return targets
@@ -132,10 +147,12 @@ class Gatys:
     # The two halves of ``prepare``, split so tiled optimization (jaxstyle.optimize.tiled) can
     # take the style's Grams once from the whole style and the content targets per tile.
 
-    def content_targets(self, frozen: dict[str, Any], content: jax.Array) -> dict[str, Any]:
-        """The targets taken from the content (P,H,W,3): ``content`` and its features."""
+    def content_targets(self, frozen: dict[str, Any], content: jax.Array, valid: jax.Array | None = None
+                        ) -> dict[str, Any]:
+        """The targets taken from the content (P,H,W,3): ``content`` and its features (of the
+        ``valid`` (P,2) corners of padded canvases)."""
         if self.content_loss == "mse":
-            return {"content": content, "content_feats": frozen["encoder"](content, self.content_layers)}
+            return {"content": content, "content_feats": frozen["encoder"](content, self.content_layers, valid)}
         return {"content": content, "lpips_feats": frozen["lpips"].features(content)}
 
     def style_targets(self, frozen: dict[str, Any], style: jax.Array, weight: jax.Array | None = None) -> dict[str, Any]:
@@ -162,21 +179,39 @@ class Gatys:
         x = variables["image"][None]
         mse_content = self.content_loss == "mse"
         layers = tuple(dict.fromkeys(self.style_layers + (self.content_layers if mse_content else ())))
-        feats = frozen["encoder"](x, layers)
+        valid = targets.get("valid")
+        # On a padded canvas VGG sees its valid corner alone (Encoder.apply), and every term
+        # below reads the corner only: the result is the exact-shape one, up to float rounding.
+        feats = frozen["encoder"](x, layers, None if valid is None else valid[None])
         traced = targets.get("weights")
+        if valid is None:
+            layer_content, layer_style = content_loss, gram_style_loss
+        else:  # a padded canvas: every term over the valid corner only
+            def mask(f):
+                return valid_mask(valid, f.shape[1:3], x.shape[1:3])
+
+            def layer_content(f, t):
+                return masked_content_loss(f, t, mask(f))
+
+            def layer_style(f, g):
+                return masked_gram_style_loss(f, g, mask(f))
+
         parts = {}
         if mse_content:
             parts["content"] = content_term(feats, targets["content_feats"], self.content_layers,
-                                            None if traced is None else traced["content_layer_weights"])
+                                            None if traced is None else traced["content_layer_weights"],
+                                            layer_content)
         else:
             lpips = frozen["lpips"]
             parts["content"] = lpips.distance_from_features(lpips.features(x), targets["lpips_feats"])[0]
         parts["style"] = style_term(feats, targets["style_grams"], self.style_layers,
-                                    None if traced is None else traced["style_layer_weights"])
+                                    None if traced is None else traced["style_layer_weights"], layer_style)
         if self.weight("tv") > 0:
-            parts["tv"] = total_variation(x)
+            parts["tv"] = total_variation(x) if valid is None else masked_total_variation(x, valid)
         if self.weight("lap") > 0:
-            parts["lap"] = laplacian_loss(x, targets["content"][None], self.lap_pool)
+            content = targets["content"][None]
+            parts["lap"] = (laplacian_loss(x, content, self.lap_pool) if valid is None
+                            else masked_laplacian_loss(x, content, valid, self.lap_pool))
         if traced is None:
             weighted = {term: self.weight(term) * value for term, value in parts.items()}
         else:
@@ -188,17 +223,17 @@ class Gatys:
 
 
 def content_term(feats: Mapping[str, jax.Array], targets: Mapping[str, jax.Array], layers: Sequence[str],
-                 weights: jax.Array | None = None) -> jax.Array:
-    """Gatys' content loss: feature MSE at each of ``layers`` (:func:`content_loss`), their mean
-    (or ``sum_l weights[l] * E_l``); 0 without layers. Features (1,h,w,C), targets broadcast."""
-    return _layer_mean([content_loss(feats[layer], targets[layer]) for layer in layers], weights)
+                 weights: jax.Array | None = None, loss: Callable = content_loss) -> jax.Array:
+    """Gatys' content loss: ``loss`` (feature MSE, :func:`content_loss`) at each of ``layers``, their
+    mean (or ``sum_l weights[l] * E_l``); 0 without layers. Features (1,h,w,C), targets broadcast."""
+    return _layer_mean([loss(feats[layer], targets[layer]) for layer in layers], weights)
 
 
 def style_term(feats: Mapping[str, jax.Array], grams: Mapping[str, jax.Array], layers: Sequence[str],
-               weights: jax.Array | None = None) -> jax.Array:
-    """Gatys' style loss: the Gram loss at each of ``layers`` (:func:`gram_style_loss`), their
-    mean (or ``sum_l weights[l] * E_l``). Features (1,h,w,C), Gram targets (C,C) broadcast."""
-    return _layer_mean([gram_style_loss(feats[layer], grams[layer]) for layer in layers], weights)
+               weights: jax.Array | None = None, loss: Callable = gram_style_loss) -> jax.Array:
+    """Gatys' style loss: ``loss`` (the Gram loss, :func:`gram_style_loss`) at each of ``layers``,
+    their mean (or ``sum_l weights[l] * E_l``). Features (1,h,w,C), Gram targets (C,C) broadcast."""
+    return _layer_mean([loss(feats[layer], grams[layer]) for layer in layers], weights)
 
 
 def _layer_mean(values: Sequence[jax.Array], weights: jax.Array | None) -> jax.Array:

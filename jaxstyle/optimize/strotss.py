@@ -38,6 +38,7 @@ from jaxstyle.losses.strotss import (
     STROTSS_LAYERS,
     hypercolumns,
     sample_points,
+    sample_valid_points,
     self_similarity_loss,
     strotss_style_loss,
 )
@@ -99,23 +100,28 @@ class StrotssTerms:
 
     name: ClassVar[str] = "strotss"
 
-    def columns(self, encoder: Encoder, image: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
-        """(H,W,3) in [0, 1] -> its normalised RGB and ``{layer: (h,w,C)}`` maps."""
-        feats = encoder(image[None], STROTSS_LAYERS)
+    def columns(self, encoder: Encoder, image: jax.Array, valid: jax.Array | None = None
+                ) -> tuple[jax.Array, dict[str, jax.Array]]:
+        """(H,W,3) in [0, 1] -> its normalised RGB and ``{layer: (h,w,C)}`` maps (of its ``valid``
+        corner when it is a padded canvas)."""
+        feats = encoder(image[None], STROTSS_LAYERS, None if valid is None else valid[None])
         return normalize_input(image, encoder.config.normalization), {k: v[0] for k, v in feats.items()}
 
-    def targets(self, encoder: Encoder, content: jax.Array, style: jax.Array, key: jax.Array) -> dict[str, Any]:
+    def targets(self, encoder: Encoder, content: jax.Array, style: jax.Array, key: jax.Array,
+                valid: jax.Array | None = None) -> dict[str, Any]:
         """The content's maps (sampled afresh each step) and ``style_samples`` style hypercolumns."""
-        rgb, maps = self.columns(encoder, content)
+        rgb, maps = self.columns(encoder, content, valid)
         s_rgb, s_maps = self.columns(encoder, style)
         where = sample_points(key, style.shape[:2], self.style_samples)
         return {"rgb": rgb, "maps": maps, "style": hypercolumns(s_rgb, s_maps, STROTSS_LAYERS, where)}
 
     def content_and_style(self, encoder: Encoder, x: jax.Array, targets: dict[str, Any], key: jax.Array,
-                          alpha: float) -> tuple[jax.Array, jax.Array]:
-        """(self-similarity content loss, style loss) of image ``x`` (H,W,3)."""
-        where = sample_points(key, x.shape[:2], self.samples)
-        rgb, maps = self.columns(encoder, x)
+                          alpha: float, valid: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
+        """(self-similarity content loss, style loss) of image ``x`` (H,W,3); on a padded canvas
+        the locations are drawn from its ``valid`` corner only."""
+        where = (sample_points(key, x.shape[:2], self.samples) if valid is None
+                 else sample_valid_points(key, x.shape[:2], valid, self.samples))
+        rgb, maps = self.columns(encoder, x, valid)
         cols = hypercolumns(rgb, maps, STROTSS_LAYERS, where)
         content = hypercolumns(targets["rgb"], targets["maps"], STROTSS_LAYERS, where)
         return self_similarity_loss(cols, content), self._style(cols, targets, alpha)
@@ -152,6 +158,7 @@ class Strotss:
 
     extra_inputs: ClassVar[tuple[str, ...]] = ()
     takes_step: ClassVar[bool] = True
+    fits: ClassVar[tuple[str, ...]] = ("pad", "resize")  # canonical canvases (jaxstyle.shapes)
 
     def __post_init__(self):
         if self.scales > self.pyramid_levels + 1:
@@ -175,20 +182,29 @@ class Strotss:
     def _key(self, step: jax.Array) -> jax.Array:
         return jax.random.fold_in(jax.random.key(self.seed), step)
 
-    def scale_targets(self, frozen: dict[str, Any], content: jax.Array, style: jax.Array) -> list[Any]:
-        """ONE pair's targets at every scale (coarsest first)."""
+    def scale_targets(self, frozen: dict[str, Any], content: jax.Array, style: jax.Array,
+                      valid: jax.Array | None = None) -> list[Any]:
+        """ONE pair's targets at every scale (coarsest first); ``valid``: the content is the
+        corner of a padded canvas."""
         shapes = level_shapes(content.shape[:2], self.pyramid_levels)
         out = []
         for s in range(self.scales):
             b = self.first_level(s)
             sh = (max(style.shape[0] // 2**b, 1), max(style.shape[1] // 2**b, 1))
             key = jax.random.fold_in(jax.random.key(self.seed + STYLE_SEED_OFFSET), s)
-            out.append(self.terms().targets(frozen["encoder"], _resize(content, shapes[b]), _resize(style, sh), key))
+            extra = () if valid is None else (_level_valid(valid, b),)
+            out.append(self.terms().targets(frozen["encoder"], _resize(content, shapes[b]), _resize(style, sh), key,
+                                            *extra))
         return out
 
     def prepare(self, frozen: dict[str, Any], inputs: dict[str, jax.Array]) -> dict[str, Any]:
-        """Targets of P pairs: ``scales`` [per scale the terms' targets], leading axis P."""
-        return {"scales": jax.vmap(lambda c, s: self.scale_targets(frozen, c, s))(inputs["content"], inputs["style"])}
+        """Targets of P pairs: ``scales`` [per scale the terms' targets] (and the canvas' ``valid``
+        corner when padded), leading axis P."""
+        if "valid" not in inputs:
+            return {"scales": jax.vmap(lambda c, s: self.scale_targets(frozen, c, s))(inputs["content"], inputs["style"])}
+        scales = jax.vmap(lambda c, s, v: self.scale_targets(frozen, c, s, v))(inputs["content"], inputs["style"],
+                                                                               inputs["valid"])
+        return {"scales": scales, "valid": inputs["valid"]}
 
     def init(self, inputs: dict[str, np.ndarray], rng: np.random.Generator, image: np.ndarray) -> dict[str, Any]:
         return {"pyramid": tuple(np.asarray(a) for a in _host_pyramid(image, self.pyramid_levels))}
@@ -202,13 +218,23 @@ class Strotss:
     def scale_loss(self, s: int, variables, targets, frozen, key):
         """``(total, parts)`` at scale ``s`` (static)."""
         alpha = self.alpha(s)
-        x = lap_synthesize(variables["pyramid"][self.first_level(s):])
-        content, style = self.terms().content_and_style(frozen["encoder"], x, targets["scales"][s], key, alpha)
+        b = self.first_level(s)
+        x = lap_synthesize(variables["pyramid"][b:])
+        valid = targets.get("valid")
+        if valid is not None:
+            valid = _level_valid(valid, b)
+        content, style = self.terms().content_and_style(frozen["encoder"], x, targets["scales"][s], key, alpha,
+                                                        valid)
         parts = {"content": alpha * content, "style": style}
         return sum(parts.values()), parts
 
     def image(self, variables: dict[str, Any]) -> jax.Array:
         return lap_synthesize(variables["pyramid"])
+
+
+def _level_valid(valid: jax.Array, level: int) -> jax.Array:
+    """The valid corner at pyramid ``level`` (halved ``level`` times, floor, >= 1, as level_shapes)."""
+    return jnp.maximum(valid // 2**level, 1)
 
 
 @functools.partial(jax.jit, static_argnums=1)

@@ -26,6 +26,7 @@ from jaxstyle.methods.base.stylizer import (
 from jaxstyle.optimize import EngineConfig, Objective, Pair, PairResult, make_pairs, optimize_pairs
 from jaxstyle.optimize.engine import check_intervals
 from jaxstyle.optimize.tiled import TileConfig, check_tiling, optimize_tiled
+from jaxstyle.shapes import AS_GIVEN, Batching
 
 TILE_CONTROLS = ("tile", "tile_overlap")
 
@@ -59,7 +60,11 @@ class OptimizationStylizer(Stylizer):
             settings = dataclasses.replace(settings, optimizer="adam", lr=None, line_search=False)
         return settings
 
-    def stylize(self, contents: Any, styles: Any, **controls: Any) -> list:
+    @property
+    def fits(self) -> tuple[str, ...]:
+        return tuple(getattr(self.objective, "fits", ()))
+
+    def stylize(self, contents: Any, styles: Any, *, batching: Batching = AS_GIVEN, **controls: Any) -> list:
         controls = {k: v for k, v in controls.items() if v is not None}
         self.check_controls(controls)
         tiling = _tiling(controls)
@@ -71,8 +76,9 @@ class OptimizationStylizer(Stylizer):
         # Pair i is (images[i], style_images[i]); the engine resizes each distinct image once.
         pairs = make_pairs(images, style_images, "zip")
         if tiling is None:
-            results = optimize_pairs(self.objective, pairs, settings, extra_inputs=self.pair_inputs(pairs), **controls)
-        else:
+            results = optimize_pairs(self.objective, pairs, settings, extra_inputs=self.pair_inputs(pairs),
+                                     batching=batching, **controls)
+        else:  # tiles are one shape already
             results = optimize_tiled(self.objective, pairs, settings, tiling, **controls)
         return stack_if_array(contents, [None if r is None else self.outputs(i, r) for i, r in enumerate(results)])
 

@@ -16,10 +16,13 @@ optimization-based or feed-forward::
   ``(final, *side_outputs)``.
 
 Pairs whose inputs have equal shapes run as one batch with the pair axis sharded over every
-device (:mod:`jaxstyle.pairs`). Each stylizer declares the ``controls`` it honours; anything
-else is refused with a one-line :class:`~jaxstyle.errors.InputError`, never ignored. Two
-controls every method gets from this base: ``size`` (resize so the long side is ``size``;
-styles too) and ``preserve_color`` (:mod:`jaxstyle.color` modes, done around the method).
+device (:mod:`jaxstyle.pairs`); ``batching`` (:class:`jaxstyle.shapes.Batching`, a keyword
+of ``stylize``, not a control) places contents on a few canonical canvases so many shapes
+share a few compiled programs, for stylizers that declare the ``fits`` they support. Each
+stylizer declares the ``controls`` it honours; anything else is refused with a one-line
+:class:`~jaxstyle.errors.InputError`, never ignored. Two controls every method gets from this
+base: ``size`` (resize so the long side is ``size``; styles too) and ``preserve_color``
+(:mod:`jaxstyle.color` modes, done around the method).
 """
 
 from __future__ import annotations
@@ -36,7 +39,8 @@ from jaxstyle.errors import InputError
 from jaxstyle.io import resize, resize_long_side
 from jaxstyle.methods.base.declaration import PRESERVE_COLOR, SIZE, Method
 from jaxstyle.options import Option, check_values
-from jaxstyle.pairs import PairAxis, ProgressFn, buckets
+from jaxstyle.pairs import PairAxis, ProgressFn, buckets, pair_devices
+from jaxstyle.shapes import AS_GIVEN, Batching, Placement, placement
 
 GENERIC_CONTROLS = ("size", "preserve_color")
 # Controls only the optimization engine implements (declared by optimization methods).
@@ -93,6 +97,8 @@ class Stylizer:
     engine_controls: bool = False  # whether it runs the optimization engine (frames, checkpoints, tiles)
     restorable: bool = False
     side_outputs: tuple[str, ...] = ()  # file-name tags of the extra images a tuple result carries
+    # How contents may take a canonical canvas (jaxstyle.shapes): () keeps exact shapes.
+    fits: tuple[str, ...] = ()
 
     @property
     def method(self) -> str:
@@ -123,7 +129,7 @@ class Stylizer:
         for name, value in hooks.items():
             if not callable(value):
                 raise InputError(f"{name} must be a callable, got {type(value).__name__}")
-        values = {k: v for k, v in controls.items() if k not in hooks}
+        values = {k: v for k, v in controls.items() if k not in hooks and k != "batching"}
         check_values(values, self.declared_controls, f"--method {self.method}")
         if "masks" in controls and len(controls["masks"]) != n_styles:
             raise InputError(f"--mask needs one mask per style: got {len(controls['masks'])} for {n_styles} styles")
@@ -132,9 +138,11 @@ class Stylizer:
     def validate(self, controls: dict[str, Any], n_styles: int) -> None:
         """Method-specific value checks of ``controls`` (one-line InputErrors)."""
 
-    def stylize(self, contents: Any, styles: Any, **controls: Any) -> Any:
+    def stylize(self, contents: Any, styles: Any, *, batching: Batching = AS_GIVEN, **controls: Any) -> Any:
         """See the module docstring. Controls left at ``None`` mean the method's default."""
         controls = {k: v for k, v in controls.items() if v is not None}
+        if self.fits and batching != AS_GIVEN:
+            controls["batching"] = batching
         images = as_images(contents, "content")
         sets = self._style_sets(styles, len(images), controls)
         self.check_controls(controls, len(sets[0]))
@@ -150,6 +158,22 @@ class Stylizer:
         results = self._run(seen, shown, **controls)
         results = [None if r is None else _finish_result(r, c, mode) for r, c in zip(results, images, strict=True)]
         return stack_if_array(contents, results)
+
+    def stylize_iter(self, contents: Any, styles: Any = None, *, pairs: str = "product", shape_buckets: int | None = 4,
+                     fit: str = "pad", batch: int | None = None, **controls: Any):
+        """Stylize a collection, yielding ``(content_id, style_id, image)`` as each batch finishes.
+
+        ``contents``/``styles``: folders, globs, ``@list.txt``, ``tfds:NAME``, arrays or a
+        random-access source (:func:`jaxstyle.collection.sources.image_refs`), streamed: never all
+        loaded. ``pairs``: every content with every style, or ``zip``; ``shape_buckets``/``fit``:
+        canonical canvases (:mod:`jaxstyle.shapes`, None: exact shapes); ``batch``: pairs per
+        device per program. Each yielded :class:`~jaxstyle.collection.run.Stylized` also carries
+        its ``name`` and ``inputs``. In a multi-process run each process yields its own share.
+        """
+        from jaxstyle.collection.run import Collection
+
+        return iter(Collection(self, contents, styles, pairs=pairs, shape_buckets=shape_buckets, fit=fit,
+                               batch=batch, **controls))
 
     def _style_sets(self, styles: Any, n: int, controls: dict[str, Any]) -> list[tuple[np.ndarray, ...]]:
         """Per pair the tuple of style images (empty for methods whose style is a control)."""
@@ -206,6 +230,7 @@ class FeedForwardStylizer(Stylizer):
 
     batch_size: int = 8
     hooks = ("progress",)
+    fits = ("pad", "resize")
 
     def per_pair(self, controls: dict[str, Any], n: int) -> tuple[dict[str, list[np.ndarray]], dict[str, Any]]:
         """Split controls into per-pair arrays (batched with the pairs, passed to :meth:`apply`
@@ -245,30 +270,57 @@ class FeedForwardStylizer(Stylizer):
         return jax.jit(program), (abstract[0], contents, tuple(styles), abstract[1])
 
     def _run(self, contents, styles, *, masks: Any = None, progress: ProgressFn | None = None,
-             **controls: Any) -> list:
+             batching: Batching = AS_GIVEN, **controls: Any) -> list:
         per_pair_masks = None
         if masks is not None:
             per_pair_masks = _masks_per_pair(masks, contents)
+        wheres = _placements(contents, batching, self.fits)
+        contents = [w.place(c) for w, c in zip(wheres, contents, strict=True)]
+        if per_pair_masks is not None:  # (K, H, W) -> on the content's canvas
+            per_pair_masks = [np.moveaxis(w.place(np.moveaxis(m, 0, -1)), -1, 0)
+                              for w, m in zip(wheres, per_pair_masks, strict=True)]
         pair_inputs, controls = self.per_pair(controls, len(contents))
         keys = [(c.shape, tuple(s.shape for s in ss)) for c, ss in zip(contents, styles, strict=True)]
         results: list[np.ndarray | None] = [None] * len(contents)
-        per_call = self.batch_size * jax.device_count()
+        per_call = max(self.batch_size * len(pair_devices()), batching.min_pairs)
         done = 0
         for members in buckets(keys):
             for start in range(0, len(members), per_call):
                 chunk = members[start : start + per_call]
-                axis = PairAxis(len(chunk))
+                axis = PairAxis(len(chunk), min_pairs=batching.min_pairs)
                 c = axis.stack([contents[i] for i in chunk])
                 s = tuple(axis.stack([styles[i][k] for i in chunk]) for k in range(len(styles[0])))
                 m = None if per_pair_masks is None else axis.stack([per_pair_masks[i] for i in chunk])
                 extra = {k: axis.stack([v[i] for i in chunk]) for k, v in pair_inputs.items()}
                 out = self.apply(c, s, m, **extra, **controls)
                 for k, img in enumerate(_owned_outputs(axis, out)):
-                    results[chunk[k]] = img
+                    results[chunk[k]] = _unplace(wheres[chunk[k]], img)
                 done += len(chunk)
                 if progress is not None:
                     progress(done, {})
         return results
+
+
+def _placements(contents: list[np.ndarray], batching: Batching, fits: tuple[str, ...]) -> list[Placement]:
+    """Each content's canvas under ``batching`` (its own shape without batching or fits)."""
+    fit = batching.fit_for(fits)
+    if fit is None or batching.buckets is None:
+        return [Placement(c.shape[:2], c.shape[:2]) for c in contents]
+    return [placement(c.shape[:2], batching.buckets, fit) for c in contents]
+
+
+def _unplace(where: Placement, result: Any) -> Any:
+    """A result (or each output of a tuple, at its own scale of the canvas) back at its content's shape."""
+    if result is None or where.identity:
+        return result
+    if not isinstance(result, tuple):
+        return where.unplace(result)
+    out = []
+    for img in result:  # a side output k times the canvas: the valid corner k times the content
+        scale = img.shape[0] / where.canvas[0]
+        valid = (max(1, round(where.valid[0] * scale)), max(1, round(where.valid[1] * scale)))
+        out.append(Placement(valid, img.shape[:2], where.fit).unplace(img))
+    return tuple(out)
 
 
 def _is_array_tree(x: Any) -> bool:

@@ -130,6 +130,9 @@ class DST(Strotss):
     border_points: int = BORDER_POINTS
 
     extra_inputs: ClassVar[tuple[str, ...]] = ("keypoints", "keypoint_mask", "content_hw")
+    # Exact shapes only: θ and the keypoints are in pixels of the image as optimized, which a
+    # canvas would shift (resize) or the warp would carry into the padding.
+    fits: ClassVar[tuple[str, ...]] = ()
 
     def __post_init__(self):
         super().__post_init__()

@@ -29,19 +29,27 @@ import numpy as np
 
 from jaxstyle.errors import InputError
 from jaxstyle.io import resize
-from jaxstyle.losses import content_loss, total_variation
+from jaxstyle.losses import (
+    content_loss,
+    masked_content_loss,
+    masked_total_variation,
+    total_variation,
+    valid_mask,
+)
 from jaxstyle.models.encoder import Encoder
 from jaxstyle.ops.style_swap import DEFAULT_CHUNK, style_swap
 from jaxstyle.optimize.engine import EngineConfig, check_fields
+from jaxstyle.shapes import Placement
 
 DEFAULT_SWAP_LAYER = "relu3_1"
 DEFAULT_TV_WEIGHT = 10.0  # on mean squared differences; see jaxstyle.methods.styleswap.method
 
 
 def swap_latents(vgg: Encoder, contents: jax.Array, styles: jax.Array, layer: str, patch: int, stride: int,
-                 chunk: int = DEFAULT_CHUNK) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """``(Phi(c), Phi(s), SS(Phi(c), Phi(s)))`` at ``layer`` for P pairs: (P,H,W,3), (P,h,w,3) -> features."""
-    fc = vgg(contents, (layer,))[layer]
+                 chunk: int = DEFAULT_CHUNK, valid: jax.Array | None = None) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """``(Phi(c), Phi(s), SS(Phi(c), Phi(s)))`` at ``layer`` for P pairs: (P,H,W,3), (P,h,w,3) -> features
+    (``valid`` (P,2): the contents are the corners of padded canvases)."""
+    fc = vgg(contents, (layer,), valid)[layer]
     fs = vgg(styles, (layer,))[layer]
     swap = functools.partial(style_swap, patch=patch, stride=stride, chunk=chunk)
     return fc, fs, jax.vmap(swap)(fc, fs)
@@ -64,6 +72,8 @@ class StyleSwap:
     start_input: bool = False
     encoder: Encoder | None = dataclasses.field(default=None, compare=False, repr=False)
 
+    fits = ("pad", "resize")  # canonical canvases (jaxstyle.shapes): padding masked out of both terms
+
     @property
     def extra_inputs(self) -> tuple[str, ...]:
         return ("start",) if self.start_input else ()
@@ -71,27 +81,49 @@ class StyleSwap:
     def frozen(self) -> dict[str, Any]:
         return {"encoder": self.encoder}
 
-    def swap_targets(self, encoder: Encoder, contents: jax.Array, styles: jax.Array) -> jax.Array:
-        """Swapped features of P pairs: (P,H,W,3), (P,h,w,3) in [0, 1] -> (P,H',W',C) at ``swap_layer``."""
+    def swap_targets(self, encoder: Encoder, contents: jax.Array, styles: jax.Array,
+                     valid: jax.Array | None = None) -> jax.Array:
+        """Swapped features of P pairs: (P,H,W,3), (P,h,w,3) in [0, 1] -> (P,H',W',C) at ``swap_layer``
+        (``valid`` (P,2): the contents are the corners of padded canvases)."""
         return swap_latents(encoder, contents, styles, self.swap_layer, self.patch_size, self.swap_stride,
-                            self.swap_chunk)[2]
+                            self.swap_chunk, valid)[2]
 
     def prepare(self, frozen: dict[str, Any], inputs: dict[str, jax.Array]) -> dict[str, jax.Array]:
-        """Targets of P pairs: ``swapped`` (P,H',W',C)."""
-        return {"swapped": self.swap_targets(frozen["encoder"], inputs["content"], inputs["style"])}
+        """Targets of P pairs: ``swapped`` (P,H',W',C) (and the canvas' ``valid`` corner when padded).
+
+        On a padded canvas the padding's patches are swapped too but never compared (the loss
+        is masked), and style patches come from the style image alone.
+        """
+        targets = {"swapped": self.swap_targets(frozen["encoder"], inputs["content"], inputs["style"],
+                                                inputs.get("valid"))}
+        if "valid" in inputs:
+            targets["valid"] = inputs["valid"]
+        return targets
 
     def init(self, inputs: dict[str, np.ndarray], rng: np.random.Generator, image: np.ndarray) -> dict[str, np.ndarray]:
         if self.start_input:
-            image = resize(np.asarray(inputs["start"], np.float32), inputs["content"].shape[:2])
+            start = np.asarray(inputs["start"], np.float32)
+            canvas = inputs["content"].shape[:2]
+            if "valid" in inputs:  # the start at the image's own shape, padded like the content
+                valid = tuple(int(v) for v in inputs["valid"])
+                image = Placement(valid, canvas).place(resize(start, valid))
+            else:
+                image = resize(start, canvas)
         return {"image": image}
 
     def loss(self, variables: dict[str, jax.Array], targets: dict[str, jax.Array], frozen: dict[str, Any]):
         """One pair: ``(total, {"swap": weighted feature MSE, "tv": weighted TV})``, scalars."""
         x = variables["image"][None]
-        feats = frozen["encoder"](x, (self.swap_layer,))[self.swap_layer]
-        parts = {"swap": self.swap_weight * content_loss(feats, targets["swapped"][None])}
+        valid = targets.get("valid")
+        feats = frozen["encoder"](x, (self.swap_layer,), None if valid is None else valid[None])[self.swap_layer]
+        if valid is None:
+            swap, tv = content_loss(feats, targets["swapped"][None]), total_variation(x)
+        else:
+            swap = masked_content_loss(feats, targets["swapped"][None], valid_mask(valid, feats.shape[1:3], x.shape[1:3]))
+            tv = masked_total_variation(x, valid)
+        parts = {"swap": self.swap_weight * swap}
         if self.tv_weight > 0:
-            parts["tv"] = self.tv_weight * total_variation(x)
+            parts["tv"] = self.tv_weight * tv
         return sum(parts.values()), parts
 
     def image(self, variables: dict[str, jax.Array]) -> jax.Array:
