@@ -100,8 +100,8 @@ def test_adain_method_from_official_weights(tmp_path, capsys, adain_official):
 
     # Interpolation and masks give one output per content; bad controls are one-line errors.
     assert main([*common, "--content", "sample:chelsea", "--style", "sample:ihc", "sample:hubble",
-                 "--style-weights", "0.7,0.3", "--output", str(out)]) == 0
-    assert (out / "chelsea__mix.png").is_file()
+                 "--style-weights", "0.7,0.3", "--output", str(tmp_path / "mix")]) == 0
+    assert (tmp_path / "mix" / "chelsea__mix.png").is_file()  # (a folder is one job: new settings, new folder)
     mask = tmp_path / "mask.png"
     from jaxstyle.io import save_image
 
@@ -111,8 +111,8 @@ def test_adain_method_from_official_weights(tmp_path, capsys, adain_official):
     inverse = tmp_path / "inverse.png"
     save_image(inverse, 1.0 - half)
     assert main([*common, "--content", "sample:chelsea", "--style", "sample:ihc", "sample:hubble",
-                 "--mask", str(mask), str(inverse), "--output", str(out)]) == 0
-    assert (out / "chelsea__masked.png").is_file()
+                 "--mask", str(mask), str(inverse), "--output", str(tmp_path / "masked")]) == 0
+    assert (tmp_path / "masked" / "chelsea__masked.png").is_file()
     capsys.readouterr()
     code, _, err = run_cli([*common, "--style", "sample:ihc", "sample:hubble", "--style-weights", "1",
                          "--output", str(tmp_path / "bad")], capsys)

@@ -196,6 +196,10 @@ def run_job(stylizer: Any, plan: JobPlan, *, batch: int | None = None, sheet_hei
             stylized += 1
             bar.set_postfix_str(f"{collection.compiles.total} compiled", refresh=False)
             bar.update(1)
+    except InputError:  # bad input found once running (e.g. DST's points at the image's size)
+        if manifest is not None and not written and jax.process_index() == 0:
+            manifest.discard()  # a refused job leaves nothing behind
+        raise
     finally:
         bar.close()
     _barrier("jaxstyle collection done")

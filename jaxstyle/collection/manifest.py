@@ -59,8 +59,18 @@ class Manifest:
                 self.check()
             for path in self.folder.glob(DONE_GLOB):
                 path.unlink(missing_ok=True)
+        self._made = (old is None, not self.folder.exists())  # (the manifest, its folder) new in this run
         write_text_atomic(self.path, json.dumps({"fingerprint": self.fingerprint, "settings": self.settings},
                                                 indent=1, sort_keys=True) + "\n")
+
+    def discard(self) -> None:
+        """Undo :meth:`start` for a job refused before its first result: remove the manifest and
+        its folder if this run made them (a folder that holds anything else is kept)."""
+        new_manifest, new_folder = getattr(self, "_made", (False, False))
+        if new_manifest and not any(self.folder.glob(DONE_GLOB)):
+            self.path.unlink(missing_ok=True)
+            if new_folder and not any(self.folder.iterdir()):
+                self.folder.rmdir()
 
     def done(self) -> dict[str, dict[str, Any]]:
         """``{output name: record}`` of every process's finished outputs (records of files that
