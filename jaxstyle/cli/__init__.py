@@ -23,8 +23,8 @@ from jaxstyle import __version__
 from jaxstyle.errors import JaxstyleError
 
 # Subcommand modules, in the order `jaxstyle --help` lists them.
-SUBCOMMANDS = ("stylize", "methods", "correspond", "demo", "restore", "weights", "data", "train", "eval", "ablate",
-               "study")
+SUBCOMMANDS = ("stylize", "video", "methods", "correspond", "demo", "restore", "weights", "data", "train", "eval",
+               "ablate", "study")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from jaxstyle.cli.video import EVAL_OPTIONS
 from jaxstyle.methods import METHODS
+from jaxstyle.options import add_options
 
 
 def register(subparsers, argv=None) -> None:
@@ -23,15 +25,15 @@ def register(subparsers, argv=None) -> None:
     p.add_argument("--method", choices=list(METHODS), default="rast",
                    help="any registered method with a trained model (rast, adain, ...)")
     p.add_argument(
-        "--checkpoint", required=True, nargs="+", metavar="PATH",
+        "--checkpoint", nargs="+", metavar="PATH",
         help="a training workdir or checkpoint step dir; for official RAST weights, the two files "
         "TRANSFORMER.pth DECODER.pth",
     )  # fmt: skip
     p.add_argument(
         "--vgg", default=None, help="vgg_normalised.pth for official RAST files (default: imported)"
     )
-    p.add_argument("--content", required=True, help="content image folder (or glob / file)")
-    p.add_argument("--style", required=True, help="style image folder (or glob / file)")
+    p.add_argument("--content", required=True, help="content image folder (or glob / file); with --video the input clip")
+    p.add_argument("--style", help="style image folder (or glob / file)")
     p.add_argument(
         "--size", type=int, default=256, help="images are resized to SIZE x SIZE (multiple of 16)"
     )
@@ -45,6 +47,7 @@ def register(subparsers, argv=None) -> None:
         metavar="DIR",
         help="output folder (default: CHECKPOINT/eval or ./eval)",
     )
+    add_options(p, EVAL_OPTIONS)
     p.set_defaults(func=run)
 
 
@@ -54,6 +57,12 @@ def run(args: argparse.Namespace) -> int:
     from jaxstyle.files import check_can_write
     from jaxstyle.methods import load_stylizer
 
+    if args.video is not None:
+        from jaxstyle.cli.video import run_eval
+
+        return run_eval(args)
+    if not args.checkpoint or not args.style:
+        raise InputError("give --checkpoint and --style (or --video to measure a stylized clip)")
     source = args.checkpoint[0] if len(args.checkpoint) == 1 else args.checkpoint
     first = Path(args.checkpoint[0])
     out = Path(args.out) if args.out else (first / "eval" if first.is_dir() else Path("eval"))
