@@ -203,7 +203,8 @@ def run_video(stylizer: Any, plan: VideoPlan) -> VideoSummary:
             names, stylized = _run_per_frame(stylizer, plan, n)
             final = [plan.work / f"{name}.png" for name in names]
             if plan.temporal:
-                final = blend_frames(plan, final)
+                final, blended = blend_frames(plan, final)
+                stylized = max(stylized, blended)
     seconds = time.perf_counter() - t0
     from jaxstyle.video.metrics import warping_error
 
@@ -310,14 +311,14 @@ def _run_temporal_optimization(stylizer: Any, plan: VideoPlan, n: int) -> tuple[
     return [item.name for item in items], len(items) - first
 
 
-def blend_frames(plan: VideoPlan, stylized: list[Path]) -> list[Path]:
+def blend_frames(plan: VideoPlan, stylized: list[Path]) -> tuple[list[Path], int]:
     """Feed-forward ``--temporal``: ``out_t = (1 - a c) s_t + a c warp(out_{t-1})``.
 
     ``s_t``: the per-frame result, ``c``: Ruder et al.'s reliability of the warp of the previous
     blended output onto frame t, ``a``: ``plan.blend``. On reliable pixels each output is thus an
     exponential moving average of the stylizations along the flow's trajectories (a
     post-process; no network is retrained). Frames already blended with the same settings are
-    kept (resume). Returns the blended frames' paths.
+    kept (resume). Returns the blended frames' paths and how many were blended now.
     """
     from jaxstyle.files import write_text_atomic
     from jaxstyle.io import load_image, save_image
@@ -332,7 +333,7 @@ def blend_frames(plan: VideoPlan, stylized: list[Path]) -> list[Path]:
         write_text_atomic(marker, json.dumps(key) + "\n")
     out = [folder / f"{i:05d}.png" for i in range(1, len(stylized) + 1)]
     contents = [plan.content_dir / f"{i:05d}.png" for i in range(1, len(stylized) + 1)]
-    prev = None
+    prev, blended_now = None, 0
     for i, path in enumerate(out):
         if path.is_file():
             continue  # written whole (atomically) by an earlier run with these settings
@@ -345,5 +346,5 @@ def blend_frames(plan: VideoPlan, stylized: list[Path]) -> list[Path]:
             a = plan.blend * c[..., None]
             blended = (1.0 - a) * s + a * warped
         save_image(path, blended)
-        prev = blended
-    return out
+        prev, blended_now = blended, blended_now + 1
+    return out, blended_now
