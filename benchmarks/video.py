@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -109,28 +110,37 @@ def main() -> None:
     style = PHOTOS / "style" / a.style
     record: dict = {"clip": {"frames": a.frames, "fps": a.fps, "shape": list(a.shape), "photo": "tubingen.jpg",
                              "style": a.style}, "load": os.getloadavg()}
-    record["flow"] = make_clip(out, a.frames, a.fps, tuple(a.shape))
+    record["flow"] = make_clip(out, a.frames, a.fps, tuple(a.shape))  # the same clip again: same files
     print(json.dumps(record["flow"]), flush=True)
-    runs = {}
     common = ["--style", str(style), "--size", size]
-    if "ghiasi" in a.only:
-        clip = ["--fps", str(a.fps), *common]
-        runs["ghiasi"] = (run([str(out / "pan_full"), str(out / "ghiasi.mp4"), "--method", "ghiasi", *clip]),
-                          out / "ghiasi.mp4.frames", "*__*.png", out / "pan_full")
-        runs["ghiasi --temporal"] = (run([str(out / "pan_full"), str(out / "ghiasi.mp4"), "--method", "ghiasi",
-                                          "--temporal", *clip]),
-                                     out / "ghiasi.mp4.frames" / "blended", "*.png", out / "pan_full")
-    if "gatys" in a.only:
-        clip = ["--fps", str(a.fps / 2), "--steps", str(a.steps), *common]
-        runs["gatys"] = (run([str(out / "pan_half"), str(out / "gatys"), "--method", "gatys", *clip]),
-                         out / "gatys", "*__*.png", out / "pan_half")
-        runs["gatys --temporal"] = (run([str(out / "pan_half"), str(out / "gatys_t"), "--method", "gatys",
-                                         "--temporal", *clip]), out / "gatys_t", "*__*.png", out / "pan_half")
+    ff = ["--fps", str(a.fps), *common]
+    opt = ["--fps", str(a.fps / 2), "--steps", str(a.steps), *common]
+    # name: (jaxstyle video arguments, folder of its final frames, their pattern, the input frames)
+    plans = {
+        "ghiasi": ([str(out / "pan_full"), str(out / "ghiasi.mp4"), "--method", "ghiasi", *ff],
+                   out / "ghiasi.mp4.frames", "*__*.png", out / "pan_full"),
+        "ghiasi --temporal": ([str(out / "pan_full"), str(out / "ghiasi.mp4"), "--method", "ghiasi", "--temporal",
+                               *ff], out / "ghiasi.mp4.frames" / "blended", "*.png", out / "pan_full"),
+        "gatys": ([str(out / "pan_half"), str(out / "gatys"), "--method", "gatys", *opt],
+                  out / "gatys", "*__*.png", out / "pan_half"),
+        "gatys --temporal": ([str(out / "pan_half"), str(out / "gatys_t"), "--method", "gatys", "--temporal", *opt],
+                             out / "gatys_t", "*__*.png", out / "pan_half"),
+    }
     record["runs"] = {}
-    for name, (result, folder, pattern, contents) in runs.items():
-        outputs = sorted(folder.glob(pattern))
-        result.update(frame_metrics(outputs, sorted(contents.glob("*.png")), style))
+    runs = {}
+    for name, (args, folder, pattern, contents) in plans.items():
+        cached = out / f"{name.replace(' --', '_')}.json"
+        if name.split()[0] in a.only:  # runs of other methods: their last results, if any
+            shutil.rmtree(folder, ignore_errors=True)  # measured from scratch, not resumed
+            result = run(args)
+            result.update(frame_metrics(sorted(folder.glob(pattern)), sorted(contents.glob("*.png")), style))
+            cached.write_text(json.dumps(result) + "\n")
+        elif cached.is_file():
+            result = json.loads(cached.read_text())
+        else:
+            continue
         record["runs"][name] = result
+        runs[name] = (result, folder, pattern, contents)
         print(name, json.dumps(result), flush=True)
     write_strip(out, runs, Path(a.strip))
     results = REPO / "benchmarks" / "results" / "video.json"

@@ -160,13 +160,22 @@ def flows_between(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     return flow(a, b), flow(b, a)
 
 
-def reliable_previous(prev_out: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The previous output ``prev_out`` (on content frame ``a``'s grid) warped onto frame ``b``,
-    and Ruder et al.'s reliability weights (H, W) of that warp."""
-    from jaxstyle.video.flow import reliability_ruder, warp
+def backward_and_reliability(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For consecutive content frames ``a``, ``b``: the flow b -> a (what warps an output of ``a``
+    onto ``b``) and Ruder et al.'s reliability weights (H, W) of that warp."""
+    from jaxstyle.video.flow import reliability_ruder
 
     forward, backward = flows_between(a, b)
-    return warp(prev_out, backward), reliability_ruder(backward, forward)
+    return backward, reliability_ruder(backward, forward)
+
+
+def reliable_previous(prev_out: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The previous output ``prev_out`` (on content frame ``a``'s grid) warped onto frame ``b``,
+    and the reliability weights (H, W) of that warp."""
+    from jaxstyle.video.flow import warp
+
+    backward, reliability = backward_and_reliability(a, b)
+    return warp(prev_out, backward), reliability
 
 
 # --------------------------------------------------------------------------- running
@@ -263,6 +272,7 @@ def _run_temporal_optimization(stylizer: Any, plan: VideoPlan, n: int) -> tuple[
 
     from jaxstyle.io import load_image, save_image
     from jaxstyle.optimize.temporal import Temporal
+    from jaxstyle.video.flow import warp
 
     weight = plan.temporal_weight if plan.temporal_weight is not None else Temporal.weight
     job = _job_plan(plan, {"video": "temporal", "temporal_weight": weight})
@@ -282,23 +292,21 @@ def _run_temporal_optimization(stylizer: Any, plan: VideoPlan, n: int) -> tuple[
     frames = [plan.content_dir / f"{i:05d}.png" for i in range(1, n + 1)]
     bar = tqdm(total=len(items), initial=first, unit="frame", file=sys.stderr, dynamic_ncols=True,
                desc=f"{plan.method} --temporal")
-    with ThreadPoolExecutor(1) as pool:
-        def previous_of(i: int):  # on the host, while the device optimizes frame i-1
-            if i == 0:
-                return None
-            return load_image(frames[i - 1]), load_image(frames[i])
+    def frame_and_flow(i: int):  # on the host, while the device optimizes frame i-1
+        content = load_image(frames[i])
+        return content, (None if i == 0 else backward_and_reliability(load_image(frames[i - 1]), content))
 
-        ahead = pool.submit(previous_of, first)
+    with ThreadPoolExecutor(1) as pool:
+        ahead = pool.submit(frame_and_flow, first)
         prev_out = load_image(plan.work / f"{items[first - 1].name}.png") if first else None
         for i in range(first, len(items)):
-            pair = ahead.result()
-            content = load_image(frames[i])
-            if pair is None:
+            content, flow = ahead.result()
+            if i + 1 < len(items):
+                ahead = pool.submit(frame_and_flow, i + 1)
+            if flow is None:
                 previous, reliability = content, np.zeros(content.shape[:2], np.float32)
             else:
-                previous, reliability = reliable_previous(prev_out, *pair)
-            if i + 1 < len(items):
-                ahead = pool.submit(previous_of, i + 1)
+                previous, reliability = warp(prev_out, flow[0]), flow[1]
             inputs = {"previous": [previous.astype(np.float32)], "reliability": [reliability]}
             temporal.pair_inputs = lambda pairs, extra=inputs: {**base_inputs(pairs), **extra}
             prev_out = temporal.stylize([content], [style], **controls)[0]
