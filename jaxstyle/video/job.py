@@ -309,9 +309,9 @@ def _run_temporal_optimization(stylizer: Any, plan: VideoPlan, n: int) -> tuple[
                 previous, reliability = warp(prev_out, flow[0]), flow[1]
             inputs = {"previous": [previous.astype(np.float32)], "reliability": [reliability]}
             temporal.pair_inputs = lambda pairs, extra=inputs: {**base_inputs(pairs), **extra}
-            prev_out = temporal.stylize([content], [style], **controls)[0]
-            path = save_image(plan.work / f"{items[i].name}.png", prev_out)
+            path = save_image(plan.work / f"{items[i].name}.png", temporal.stylize([content], [style], **controls)[0])
             print(f"wrote {path}", flush=True)
+            prev_out = load_image(path)  # as saved (8 bits), as a resumed run reads it: the same next frames
             manifest.mark(items[i].name, [path], [job.contents[items[i].content].key,
                                                  *(job.styles[k].key for k in items[i].styles)])
             bar.update(1)
