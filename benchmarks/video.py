@@ -17,7 +17,7 @@ programs compiled, model load excluded from frames/s but not from the wall time)
 For each result: the warping error (Lai et al., as ``jaxstyle eval --video``), the style
 distance of every frame to the painting (Gram and mean/std over VGG16 relu1_1..relu4_1, as
 ``jaxstyle eval``), and the content LPIPS of every frame to its input frame, averaged over
-frames. A strip of frames (rows: input, gatys, gatys --temporal, ghiasi, ghiasi --temporal) is
+frames. A strip of frames (rows: input, ghiasi, ghiasi --temporal, gatys, gatys --temporal) is
 written to ``--strip``. Results go to benchmarks/results/video.json.
 """
 
