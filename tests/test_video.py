@@ -150,3 +150,24 @@ def test_video_refuses_flags_its_method_does_not_declare(tmp_path, pan, style_pa
     code, _, err = run_cli(["video", str(folder), str(tmp_path / "o"), "--method", "ghiasi", "--style",
                             str(style_paths[0]), "--steps", "3"], capsys)
     assert code == 2 and "--method ghiasi does not take --steps" in err
+
+
+@pytest.mark.slow  # ~1 min: a subprocess with 4 fake CPU devices loads and compiles ghiasi
+def test_feed_forward_frames_are_sharded_over_the_devices_in_one_program(tmp_path, pan, style_paths):
+    from conftest import run_python
+
+    folder = _folder_clip(tmp_path, pan)
+    code = f"""
+import jax
+from jaxstyle.cli import main
+assert len(jax.devices()) == 4
+raise SystemExit(main(["video", "{folder}", "{tmp_path / 'out'}", "--method", "ghiasi", "--style",
+                       "{style_paths[0]}", "--size", "32", "--batch", "1"]))
+"""
+    proc = run_python(code, env={"XLA_FLAGS": "--xla_force_host_platform_device_count=4", "JAX_PLATFORMS": "cpu"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    summary = proc.stdout.strip().splitlines()[-1]
+    assert summary.startswith(f"{pan.frames} frames ({pan.frames} stylized")
+    assert len(list((tmp_path / "out").glob("*__*.png"))) == pan.frames
+    # 8 frames in batches of 1 per device x 4 devices: two calls of the same program
+    assert int(summary.split(" programs compiled")[0].rsplit(" ", 1)[1]) <= 4
