@@ -150,6 +150,9 @@ def test_video_refuses_flags_its_method_does_not_declare(tmp_path, pan, style_pa
     code, _, err = run_cli(["video", str(folder), str(tmp_path / "o"), "--method", "ghiasi", "--style",
                             str(style_paths[0]), "--steps", "3"], capsys)
     assert code == 2 and "--method ghiasi does not take --steps" in err
+    code, _, err = run_cli(["video", str(folder), str(tmp_path / "o"), "--method", "ghiasi", "--style",
+                            str(style_paths[0]), str(style_paths[1])], capsys)
+    assert code == 2 and "one --style" in err and not (tmp_path / "o").exists()
 
 
 @pytest.mark.slow  # ~1 min: a subprocess with 4 fake CPU devices loads and compiles ghiasi

@@ -80,6 +80,8 @@ def plan_video(method: str, source: str | Path, output: str | Path, style: list[
         raise InputError(f"--method {method} takes no --style (its style is built in or learned)")
     if spec.style_images and not style:
         raise InputError(f"--method {method} needs --style")
+    if style is not None and len(style) > 1:
+        raise InputError(f"a clip takes one --style, got {len(style)} (run one job per style)")
     output = Path(output)
     video_out = output if is_video_path(output) else None
     if video_out is None and output.suffix and not output.is_dir():
@@ -292,6 +294,7 @@ def _run_temporal_optimization(stylizer: Any, plan: VideoPlan, n: int) -> tuple[
     frames = [plan.content_dir / f"{i:05d}.png" for i in range(1, n + 1)]
     bar = tqdm(total=len(items), initial=first, unit="frame", file=sys.stderr, dynamic_ncols=True,
                desc=f"{plan.method} --temporal")
+
     def frame_and_flow(i: int):  # on the host, while the device optimizes frame i-1
         content = load_image(frames[i])
         return content, (None if i == 0 else backward_and_reliability(load_image(frames[i - 1]), content))
