@@ -22,8 +22,8 @@ from jaxstyle import __version__
 from jaxstyle.errors import JaxstyleError
 
 # Subcommand modules, in the order `jaxstyle --help` lists them.
-SUBCOMMANDS = ("stylize", "methods", "correspond", "demo", "restore", "weights", "data", "train", "eval", "ablate",
-               "study", "serve")
+SUBCOMMANDS = ("stylize", "video", "methods", "correspond", "demo", "restore", "weights", "data", "train", "eval",
+               "ablate", "study", "serve")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -5,17 +5,18 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from jaxstyle.cli.video import EVAL_OPTIONS
 from jaxstyle.methods import METHODS
 from jaxstyle.methods.base.declaration import MAX_SIZE
 from jaxstyle.options import Option, add_options
 
 OPTIONS = (
     Option("checkpoint", "path", None, "a training workdir or checkpoint step dir; for official RAST weights, "
-           "the two files TRANSFORMER.pth DECODER.pth", path="file-or-dir", nargs="+", metavar="PATH",
-           required=True),
+           "the two files TRANSFORMER.pth DECODER.pth", path="file-or-dir", nargs="+", metavar="PATH"),
     Option("vgg", "path", None, "vgg_normalised.pth for official RAST files (default: imported)", path="file"),
-    Option("content", "path", None, "content images: a folder, glob or file", path="input", required=True),
-    Option("style", "path", None, "style images: a folder, glob or file", path="input", required=True),
+    Option("content", "path", None, "content images: a folder, glob or file; with --video the input clip",
+           path="input", required=True),
+    Option("style", "path", None, "style images: a folder, glob or file (not with --video)", path="input"),
     Option("size", "int", 256, "images are resized to SIZE x SIZE", minimum=32, maximum=MAX_SIZE, multiple_of=16),
     Option("batch_size", "int", 8, "pairs per device call", minimum=1, maximum=4096),
     Option("json", "path", None, "metrics JSON path (default OUT/metrics.json)", path="new-file", metavar="FILE"),
@@ -39,7 +40,7 @@ def register(subparsers, argv=None) -> None:
     # Read when the parser is built: a method registered at run time is a choice too.
     method = Option("method", "str", "rast", "any registered method with a trained model (rast, adain, ...)",
                     choices=tuple(METHODS))
-    add_options(p, (method, *OPTIONS))
+    add_options(p, (method, *OPTIONS, *EVAL_OPTIONS))
     p.set_defaults(func=run)
 
 
@@ -49,6 +50,12 @@ def run(args: argparse.Namespace) -> int:
     from jaxstyle.files import check_can_write
     from jaxstyle.methods import load_stylizer
 
+    if args.video is not None:
+        from jaxstyle.cli.video import run_eval
+
+        return run_eval(args)
+    if not args.checkpoint or not args.style:
+        raise InputError("give --checkpoint and --style (or --video to measure a stylized clip)")
     source = args.checkpoint[0] if len(args.checkpoint) == 1 else args.checkpoint
     first = Path(args.checkpoint[0])
     out = Path(args.out) if args.out else (first / "eval" if first.is_dir() else Path("eval"))
