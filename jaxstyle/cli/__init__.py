@@ -24,7 +24,7 @@ from jaxstyle.errors import JaxstyleError
 
 # Subcommand modules, in the order `jaxstyle --help` lists them.
 SUBCOMMANDS = ("stylize", "methods", "correspond", "demo", "restore", "weights", "data", "train", "eval", "ablate",
-               "study")
+               "study", "bench")
 
 
 class _Parser(argparse.ArgumentParser):

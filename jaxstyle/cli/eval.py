@@ -1,11 +1,14 @@
-"""``jaxstyle eval``: restoration, idempotency and style metrics over all content x style pairs."""
+"""``jaxstyle eval``: restoration, idempotency and style metrics over all content x style pairs, or
+the protocol metrics of a folder of results (``--results``, flags from :mod:`jaxstyle.cli.bench`)."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+from jaxstyle.cli.bench import EVAL_RESULTS_OPTIONS
 from jaxstyle.methods import METHODS
+from jaxstyle.options import add_options
 
 
 def register(subparsers, argv=None) -> None:
@@ -17,13 +20,14 @@ def register(subparsers, argv=None) -> None:
             "content from the stylized image T(T(c,s),c) (PSNR, SSIM, LPIPS), idempotency "
             "|T(T(c,s),s) - T(c,s)|, content LPIPS of T(c,s) to c, and style distance (Gram, "
             "mean/std) of T(c,s) to s. Writes metrics.json, table.md and grid.png under --out "
-            "and prints the table."
+            "and prints the table. With --results DIR instead of --checkpoint: score a folder of "
+            "stylized images (any tool's) with the field's protocol metrics (docs/evaluation.md)."
         ),
     )
-    p.add_argument("--method", choices=list(METHODS), default="rast",
-                   help="any registered method with a trained model (rast, adain, ...)")
+    p.add_argument("--method", choices=list(METHODS), default=None,
+                   help="any registered method with a trained model (rast, adain, ...; default rast)")
     p.add_argument(
-        "--checkpoint", required=True, nargs="+", metavar="PATH",
+        "--checkpoint", nargs="+", metavar="PATH",
         help="a training workdir or checkpoint step dir; for official RAST weights, the two files "
         "TRANSFORMER.pth DECODER.pth",
     )  # fmt: skip
@@ -33,7 +37,8 @@ def register(subparsers, argv=None) -> None:
     p.add_argument("--content", required=True, help="content image folder (or glob / file)")
     p.add_argument("--style", required=True, help="style image folder (or glob / file)")
     p.add_argument(
-        "--size", type=int, default=256, help="images are resized to SIZE x SIZE (multiple of 16)"
+        "--size", type=int, default=None,
+        help="images are resized to SIZE x SIZE (multiple of 16; default 256; not with --results)"
     )
     p.add_argument("--batch-size", type=int, default=8, help="pairs per device call")
     p.add_argument(
@@ -45,6 +50,7 @@ def register(subparsers, argv=None) -> None:
         metavar="DIR",
         help="output folder (default: CHECKPOINT/eval or ./eval)",
     )
+    add_options(p, EVAL_RESULTS_OPTIONS)
     p.set_defaults(func=run)
 
 
@@ -54,6 +60,10 @@ def run(args: argparse.Namespace) -> int:
     from jaxstyle.files import check_can_write
     from jaxstyle.methods import load_stylizer
 
+    if (args.results is None) == (args.checkpoint is None):
+        raise InputError("give --checkpoint (a model to run and evaluate) or --results (a folder of stylized images)")
+    if args.results is not None:
+        return run_results(args)
     source = args.checkpoint[0] if len(args.checkpoint) == 1 else args.checkpoint
     first = Path(args.checkpoint[0])
     out = Path(args.out) if args.out else (first / "eval" if first.is_dir() else Path("eval"))
@@ -63,18 +73,42 @@ def run(args: argparse.Namespace) -> int:
             check_can_write(path)
         except OSError as e:
             raise InputError(f"{flag} {path}: cannot write there ({e.strerror or e})") from None
-    transfer = load_stylizer(args.method, source, vgg=args.vgg).transfer
+    method = args.method or "rast"
+    transfer = load_stylizer(method, source, vgg=args.vgg).transfer
     result = evaluate_dirs(
-        transfer, args.content, args.style, size=args.size, batch_size=args.batch_size
+        transfer, args.content, args.style, size=args.size or 256, batch_size=args.batch_size
     )
     record = write_report(
         result,
         json_path=json_path,
         table_path=out / "table.md",
         grid_path=out / "grid.png",
-        name=f"{args.method}: {' '.join(args.checkpoint)}",
-        extra={"method": args.method, "checkpoint": list(args.checkpoint)},
+        name=f"{method}: {' '.join(args.checkpoint)}",
+        extra={"method": method, "checkpoint": list(args.checkpoint)},
     )
-    print(metrics_table({args.method: record}), end="")
+    print(metrics_table({method: record}), end="")
     print(f"wrote {args.json or out / 'metrics.json'}, {out / 'table.md'}, {out / 'grid.png'}")
+    return 0
+
+
+def run_results(args: argparse.Namespace) -> int:
+    """``eval --results DIR``: the protocol metrics of existing results (nothing is run)."""
+    from jaxstyle.errors import InputError
+    from jaxstyle.files import check_can_write
+    from jaxstyle.protocol import write_results_report
+
+    if args.size is not None or args.method is not None or args.vgg is not None:
+        raise InputError("--size, --method and --vgg apply to --checkpoint runs; --results are scored as saved")
+    out = Path(args.out) if args.out else (Path(args.results) / "eval" if Path(args.results).is_dir() else Path("eval"))
+    json_path = Path(args.json) if args.json else out / "metrics.json"
+    for flag, path in (("--json", json_path), ("--out", out / "table.md")):
+        try:
+            check_can_write(path)
+        except OSError as e:
+            raise InputError(f"{flag} {path}: cannot write there ({e.strerror or e})") from None
+    table = write_results_report(args.results, args.content, args.style, json_path=json_path,
+                                 table_path=out / "table.md", pairing=args.pairing,
+                                 fid_network=args.fid_network, batch_size=args.batch_size)
+    print(table, end="")
+    print(f"wrote {json_path}, {out / 'table.md'}")
     return 0

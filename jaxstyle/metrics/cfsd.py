@@ -10,8 +10,9 @@ of an image ((hw, C), ImageNet-normalised [0, 1] input) divided by C:
   ``F.kl_div(log_softmax(S_stylized), softmax(S_content), reduction='batchmean')`` at batch 1
   (evaluation/image_metrics.py, ``PatchSimi``).
 
-Rows are computed in blocks (:func:`jax.lax.map` with ``batch_size``) so a 512 px image
-(128 x 128 taps: a 16384 x 16384 matrix, 1 GiB in float32) never holds S whole. VGG19 is used
+Rows are computed in blocks (:func:`jax.lax.map` with ``batch_size``; about 2**23 entries of S
+per block) so a 512 px image (128 x 128 taps: a 16384 x 16384 matrix, 1 GiB in float32) never
+holds S whole. VGG19 is used
 when it is imported (``jaxstyle weights download vgg19``); otherwise the embedded VGG16's
 relu3_1, and every table says ``cfsd_vgg16`` (:func:`cfsd_encoder`).
 """
@@ -25,7 +26,7 @@ from jaxstyle.models.encoder import Encoder
 from jaxstyle.weights.encoders import load_encoder, resolve_encoder_name
 
 CFSD_LAYER = "relu3_1"
-ROW_BLOCK = 1024  # rows of S per step: N x 1024 x hw floats
+BLOCK_ELEMENTS = 2**23  # entries of one (N, rows, hw) block of S: 32 MiB in float32
 
 
 def cfsd_encoder(name: str = "auto") -> tuple[Encoder, str]:
@@ -41,7 +42,7 @@ def _similarity_inputs(f: jax.Array) -> jax.Array:
     return jnp.asarray(f).reshape(n, h * w, c) / c
 
 
-def cfsd_from_features(stylized: jax.Array, content: jax.Array, row_block: int = ROW_BLOCK) -> jax.Array:
+def cfsd_from_features(stylized: jax.Array, content: jax.Array, row_block: int | None = None) -> jax.Array:
     """CFSD per image from relu3_1 features: (N, h, w, C) x2 -> (N,). Exactly 0 when they are equal.
 
     Computed in a form that keeps float32's digits (the direct ``log_softmax`` difference, as
@@ -72,7 +73,9 @@ def cfsd_from_features(stylized: jax.Array, content: jax.Array, row_block: int =
             jax.nn.logsumexp(log_q + centred, axis=-1))  # in logs: Q_k may underflow where D_k is large
         return jnp.sum(p * centred, axis=-1) / jnp.sum(p, axis=-1) - log_mean_exp
 
-    rows = jax.lax.map(row_kl, jnp.arange(fo.shape[1]), batch_size=row_block)  # (hw, N)
+    n, hw, _ = fo.shape
+    row_block = row_block or max(1, min(hw, BLOCK_ELEMENTS // (n * hw)))
+    rows = jax.lax.map(row_kl, jnp.arange(hw), batch_size=row_block)  # (hw, N)
     return jnp.sum(rows, axis=0)
 
 
