@@ -46,6 +46,7 @@ from jaxstyle.io import (
 )
 from jaxstyle.methods import check_options, get_method, load_stylizer
 from jaxstyle.methods.base.declaration import Method
+from jaxstyle.methods.base.stylizer import GENERIC_CONTROLS
 from jaxstyle.protocol import (
     Scorer,
     markdown_table,
@@ -53,10 +54,9 @@ from jaxstyle.protocol import (
     protocol_table_row,
     score_triples,
 )
+from jaxstyle.study.run import COMPILE_EVENT  # jax.monitoring's XLA compile event
 
 Log = Callable[[str], Any]
-GENERIC_CONTROLS = ("size", "preserve_color")
-COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"  # jax.monitoring's XLA compile event
 
 
 @dataclasses.dataclass(frozen=True)
@@ -253,7 +253,7 @@ def run_method(spec: MethodSpec, inputs: Inputs, out_dir: Path, scorer: Scorer, 
     pairs = [(i, j) for i in range(len(inputs.contents)) for j in range(len(inputs.styles))]
     styled = spec.method.style_images
     record: dict[str, Any] = {"method": spec.method.name, "source": spec.source, "options": spec.options,
-                              "controls": spec.controls, "memory_kind": memory.kind}
+                              "controls": spec.controls, "folder": spec.folder, "memory_kind": memory.kind}
     memory.reset()
     t0 = time.perf_counter()
     with compile_seconds() as compiles:
@@ -314,9 +314,6 @@ def run_bench(
     specs = [parse_method_spec(m, steps) for m in methods]
     if len({s.folder for s in specs}) != len(specs):
         raise InputError(f"--methods names a method twice: {', '.join(methods)}")
-    for spec in specs:  # controls checked against the declarations before any work
-        for key, value in spec.controls.items():
-            spec.method.option(key).check(value)
     inputs = load_inputs(content, style, size, keep_aspect)
     if proto and (len(inputs.contents), len(inputs.styles)) != (proto.contents, proto.styles):
         log(f"warning: --protocol {proto.name} expects {proto.contents} content and {proto.styles} style images, "

@@ -178,3 +178,28 @@ def test_missing_inception_says_what_to_import():
 
     with pytest.raises(WeightsError, match=r"art_inception is not imported: download art_inception.pth"):
         InceptionFeatures.load("art_inception")
+
+
+@pytest.mark.slow  # ~40 s of CPU on 2 cores: compiles Inception, LPIPS-alex and the VGG16 metrics, sqrtm at 2048-d
+@pytest.mark.filterwarnings("ignore:Matrix is singular")  # 3 samples in 2048-d: a singular covariance, by design
+def test_protocol_scores_fid_and_artfid_with_an_imported_art_inception(tmp_path, monkeypatch, images):
+    """The FID columns end to end: generated art_inception weights imported into a private cache."""
+    import torch
+
+    from jaxstyle.protocol import Scorer, score_triples
+    from jaxstyle.weights.inception_import import import_inception, save_inception
+
+    monkeypatch.setenv("JAXSTYLE_CACHE", str(tmp_path / "cache"))
+    state = generated_state_dict(num_classes=1000, seed=2)
+    art = {("fc1" + k[2:] if k.startswith("fc.") else k): v for k, v in state.items()}
+    torch.save(art, tmp_path / "art_inception.pth")
+    save_inception(*import_inception(tmp_path / "art_inception.pth"))
+    rng = np.random.default_rng(1)
+    outs = [rng.random((SIZE, SIZE, 3), dtype=np.float32) for _ in range(3)]
+    contents = [np.clip(o + 0.1, 0, 1) for o in outs]
+    styles = [rng.random((SIZE, SIZE, 3), dtype=np.float32) for _ in range(3)]
+    result = score_triples(outs, contents, styles, scorer=Scorer.load("auto", vgg="vgg16"))
+    fid = result["fid"]
+    assert fid["network"] == "art_inception" and fid["mode"] == "fid" and fid["n"] == 3
+    assert fid["fid"] > 0 and fid["artfid"] == pytest.approx((1 + result["metrics"]["lpips_alex"]["mean"]) * (1 + fid["fid"]))
+    assert any("small sets inflate FID" in n for n in result["notes"])

@@ -97,12 +97,14 @@ def fid_infinity(a: np.ndarray, b: np.ndarray, num_points: int = FID_INF_POINTS,
         rng.shuffle(order)  # as art-fid: one array, shuffled again for each N
         idx = order[:size]
         fids.append(fid_from_activations(b[idx], a[idx]))
-    slope, intercept = np.polyfit(1.0 / sizes, np.asarray(fids), 1)
+    _, intercept = np.polyfit(1.0 / sizes, np.asarray(fids), 1)
     return float(intercept)
 
 
 @dataclasses.dataclass
 class FIDResult:
+    """A FID and how it was computed: ``mode`` ``fid_inf`` or ``fid``, on ``n`` images per set."""
+
     value: float
     mode: str  # "fid_inf" or "fid"
     n: int

@@ -163,7 +163,7 @@ def avg_pool3_same(x: jax.Array, count_pad: bool) -> jax.Array:
     return total / _window(ones, 0.0, jax.lax.add, 1, 1)
 
 
-def _pool_branch(x: jax.Array, name: str, kind: str, variant: str) -> jax.Array:
+def _pool_branch(x: jax.Array, name: str, variant: str) -> jax.Array:
     if variant == "fid" and name == "Mixed_7c":
         return max_pool3(x, 1, 1)  # FIDInceptionE_2
     return avg_pool3_same(x, count_pad=variant == "tv")
@@ -194,7 +194,7 @@ def _mixed(p: Mapping[str, Any], x: jax.Array, name: str, kind: str, convs: Mapp
                 jnp.concatenate([run("branch3x3_2a", inp=b3), run("branch3x3_2b", inp=b3)], -1),
                 jnp.concatenate([run("branch3x3dbl_3a", inp=dbl), run("branch3x3dbl_3b", inp=dbl)], -1)]
     if kind in ("A", "C", "E"):
-        outs.append(run("branch_pool", inp=_pool_branch(x, name, kind, variant)))
+        outs.append(run("branch_pool", inp=_pool_branch(x, name, variant)))
     return jnp.concatenate(outs, axis=-1)
 
 

@@ -182,7 +182,7 @@ def list_weights() -> list[WeightsEntry]:
             p.stem
             for p in root.glob("*.safetensors")
             if p.stem not in KNOWN_WEIGHTS and p.stem not in RESERVED_NAMES
-            and p.stem not in PRETRAINED and p.stem not in INCEPTION_NETS
+            and p.stem not in PRETRAINED
         )
     for name in names:
         arch, source = KNOWN_WEIGHTS.get(name, ("?", ""))
