@@ -168,7 +168,11 @@ def stylize_pairs(stylizer: Any, contents: Sequence[np.ndarray], styles: Sequenc
                   controls: dict[str, Any], batch_size: int) -> list[np.ndarray]:
     """THE place where ``jaxstyle bench`` runs a method: ``stylizer.stylize`` over the pairs in
     batches of ``batch_size`` (styles None for methods whose style is built in). Results in
-    pair order, (H, W, 3) in [0, 1]."""
+    pair order, (H, W, 3) in [0, 1].
+
+    Collection streaming (content x style sets, resumable, written as they land) is being built
+    on another branch; when it is in main, this loop is what should hand the pairs to it.
+    """
     results: list[np.ndarray] = []
     for start in range(0, len(contents), batch_size):
         batch_styles = None if styles is None else list(styles[start : start + batch_size])

@@ -57,7 +57,6 @@ def register(subparsers, argv=None) -> None:
 def run(args: argparse.Namespace) -> int:
     from jaxstyle.errors import InputError
     from jaxstyle.evaluate import evaluate_dirs, metrics_table, write_report
-    from jaxstyle.files import check_can_write
     from jaxstyle.methods import load_stylizer
 
     if (args.results is None) == (args.checkpoint is None):
@@ -67,12 +66,7 @@ def run(args: argparse.Namespace) -> int:
     source = args.checkpoint[0] if len(args.checkpoint) == 1 else args.checkpoint
     first = Path(args.checkpoint[0])
     out = Path(args.out) if args.out else (first / "eval" if first.is_dir() else Path("eval"))
-    json_path = Path(args.json) if args.json else out / "metrics.json"
-    for flag, path in (("--json", json_path), ("--out", out / "table.md")):
-        try:  # before the whole computation, not after it
-            check_can_write(path)
-        except OSError as e:
-            raise InputError(f"{flag} {path}: cannot write there ({e.strerror or e})") from None
+    json_path = output_paths(args, out)
     method = args.method or "rast"
     transfer = load_stylizer(method, source, vgg=args.vgg).transfer
     result = evaluate_dirs(
@@ -94,21 +88,30 @@ def run(args: argparse.Namespace) -> int:
 def run_results(args: argparse.Namespace) -> int:
     """``eval --results DIR``: the protocol metrics of existing results (nothing is run)."""
     from jaxstyle.errors import InputError
-    from jaxstyle.files import check_can_write
     from jaxstyle.protocol import write_results_report
 
     if args.size is not None or args.method is not None or args.vgg is not None:
         raise InputError("--size, --method and --vgg apply to --checkpoint runs; --results are scored as saved")
     out = Path(args.out) if args.out else (Path(args.results) / "eval" if Path(args.results).is_dir() else Path("eval"))
-    json_path = Path(args.json) if args.json else out / "metrics.json"
-    for flag, path in (("--json", json_path), ("--out", out / "table.md")):
-        try:
-            check_can_write(path)
-        except OSError as e:
-            raise InputError(f"{flag} {path}: cannot write there ({e.strerror or e})") from None
+    json_path = output_paths(args, out)
     table = write_results_report(args.results, args.content, args.style, json_path=json_path,
                                  table_path=out / "table.md", pairing=args.pairing,
                                  fid_network=args.fid_network, batch_size=args.batch_size)
     print(table, end="")
     print(f"wrote {json_path}, {out / 'table.md'}")
     return 0
+
+
+def output_paths(args: argparse.Namespace, out: Path) -> Path:
+    """The metrics.json path (``--json`` or under ``out``), after checking that it and ``out``'s
+    table.md can be written: before the whole computation, not after it."""
+    from jaxstyle.errors import InputError
+    from jaxstyle.files import check_can_write
+
+    json_path = Path(args.json) if args.json else out / "metrics.json"
+    for flag, path in (("--json", json_path), ("--out", out / "table.md")):
+        try:
+            check_can_write(path)
+        except OSError as e:
+            raise InputError(f"{flag} {path}: cannot write there ({e.strerror or e})") from None
+    return json_path
