@@ -334,10 +334,22 @@ def run_bench(
         except Exception as e:  # noqa: BLE001 -- one method's failure must not lose the others' results
             log(f"   failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
             records[spec.label] = {"method": spec.method.name, "error": f"{type(e).__name__}: {e}".splitlines()[0]}
-            continue
-        r = records[spec.label]
-        log(f"   {r['images']} images in {r['wall_s']:.1f} s (compile {r['compile_s']:.1f} s): "
-            f"{r['images_per_s']:.3g} images/s")
+        else:
+            r = records[spec.label]
+            log(f"   {r['images']} images in {r['wall_s']:.1f} s (compile {r['compile_s']:.1f} s): "
+                f"{r['images_per_s']:.3g} images/s")
+        # after every method: an interrupted run keeps the table of what finished
+        result = write_tables(out_dir, records, inputs, scorer, size, keep_aspect, proto)
+    write_sheet(out_dir / "sheet.png", records, inputs, sheet_pairs)
+    write_plot(out_dir / "plot.png", result)
+    for name in ("table.md", "results.json", "sheet.png", "plot.png"):
+        log(f"wrote {out_dir / name}")
+    return result
+
+
+def write_tables(out_dir: Path, records: dict[str, dict[str, Any]], inputs: Inputs, scorer: Scorer, size: int,
+                 keep_aspect: bool, proto: Protocol | None) -> dict[str, Any]:
+    """results.json and table.md of the methods in ``records`` so far; returns the results record."""
     result = {
         "protocol": proto.summary if proto else None, "size": size, "square": not keep_aspect,
         "contents": inputs.content_names, "styles": inputs.style_names, "keys": scorer.keys, "notes": scorer.notes,
@@ -345,10 +357,6 @@ def run_bench(
     }
     write_text_atomic(out_dir / "results.json", json.dumps(result, indent=2, default=_jsonable) + "\n")
     write_text_atomic(out_dir / "table.md", bench_table(result))
-    write_sheet(out_dir / "sheet.png", records, inputs, sheet_pairs)
-    write_plot(out_dir / "plot.png", result)
-    for name in ("table.md", "results.json", "sheet.png", "plot.png"):
-        log(f"wrote {out_dir / name}")
     return result
 
 
