@@ -322,6 +322,9 @@ def run_bench(
     if proto and (len(inputs.contents), len(inputs.styles)) != (proto.contents, proto.styles):
         log(f"warning: --protocol {proto.name} expects {proto.contents} content and {proto.styles} style images, "
             f"got {len(inputs.contents)} and {len(inputs.styles)}")
+    for spec in specs:  # the benchmark's size, not the method's default (optimization engines resize to it)
+        if any(o.name == "size" for o in spec.method.controls):
+            spec.controls.setdefault("size", size)
     out_dir = Path(output)
     out_dir.mkdir(parents=True, exist_ok=True)
     scorer = Scorer.load(fid_network)

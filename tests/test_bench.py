@@ -99,6 +99,8 @@ def test_bench_end_to_end_writes_table_json_sheet_and_plot_and_eval_rescores(tmp
         m = ghiasi["metrics"][key]
         assert m["n"] == 1 and m["std"] == 0 and 0 < m["mean"] < 10
     assert set(cin["metrics"]) == {"lpips_alex", "cfsd_vgg16"}  # its style is not the style image
+    assert ghiasi["controls"] == {"size": 64}  # the bench's size, never a method's default (512 for the engine)
+    assert cin["controls"] == {"cin_style": "19", "size": 64}
     for r in (ghiasi, cin):
         assert r["images"] == 1 and r["images_per_s"] > 0 and r["compile_s"] > 0 and r["peak_memory_bytes"] > 2**20
         assert r["fid"] is None
@@ -108,7 +110,7 @@ def test_bench_end_to_end_writes_table_json_sheet_and_plot_and_eval_rescores(tmp
     sheet = np.asarray(Image.open(out / "sheet.png"))
     assert sheet.shape[0] > 4 * 64  # content, style and two method rows
     stem = f"{content_paths[0].stem}__{style_paths[0].stem}"
-    assert (out / "images" / "ghiasi" / f"{stem}.png").is_file()
+    assert np.asarray(Image.open(out / "images" / "ghiasi" / f"{stem}.png")).shape == (64, 64, 3)
     assert (out / "images" / "cin-19" / f"{content_paths[0].stem}.png").is_file()
 
     code, stdout, err = run_cli(["eval", "--results", str(out / "images" / "ghiasi"), "--content",
