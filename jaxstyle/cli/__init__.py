@@ -23,7 +23,7 @@ from jaxstyle.errors import JaxstyleError
 
 # Subcommand modules, in the order `jaxstyle --help` lists them.
 SUBCOMMANDS = ("stylize", "video", "methods", "correspond", "demo", "restore", "weights", "data", "train", "eval",
-               "ablate", "study", "serve")
+               "ablate", "study", "bench", "serve")
 
 
 class _Parser(argparse.ArgumentParser):

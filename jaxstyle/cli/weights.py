@@ -46,7 +46,7 @@ def register(subparsers: argparse._SubParsersAction, argv=None) -> None:
     p = sub.add_parser(
         "import",
         help="convert a torchvision .pth/.safetensors (VGG, VGG-BN, AlexNet, ResNet-50, DenseNet-121, "
-        "EfficientNet-B0), vgg_normalised.pth or Keras .h5 file",
+        "EfficientNet-B0), vgg_normalised.pth, Keras .h5, or FID's/ArtFID's Inception file",
         description="Detect the format from the file's content, validate every tensor, convert "
         "and write it atomically into the cache.",
     )
@@ -108,6 +108,10 @@ def cmd_import(args: argparse.Namespace) -> int:
     if len(args.file) != 1:
         raise WeightsError("give one VGG weights file (several files only for .onnx networks)")
     args.file = args.file[0]
+    from jaxstyle.weights.inception_import import is_inception_file
+
+    if is_inception_file(args.file):
+        return _import_inception(args)
     if args.name:
         check_import_name(args.name)  # before reading a possibly large file
     fmt = detect_format(args.file)
@@ -138,6 +142,19 @@ def _import_pretrained(args: argparse.Namespace) -> int:
     variables, source = import_net(name, args.file)
     path = save_net(pretrained_path(name), name, variables, source)
     print(f"imported {source}: {PRETRAINED[name].summary}")
+    print(f"wrote {path}")
+    return 0
+
+
+def _import_inception(args: argparse.Namespace) -> int:
+    """``weights import pt_inception-*.pth | art_inception.pth``: FID's and ArtFID's networks."""
+    from jaxstyle.weights.inception_import import INCEPTION_NETS, import_inception, save_inception
+
+    if args.name or args.arch:
+        raise WeightsError("--name and --arch apply to encoder weights; Inception files keep their names")
+    name, params, source = import_inception(args.file)
+    path = save_inception(name, params, source)
+    print(f"imported {source}: {INCEPTION_NETS[name].summary}")
     print(f"wrote {path}")
     return 0
 

