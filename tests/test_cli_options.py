@@ -300,7 +300,8 @@ REFUSED = (["stylize", "--seed", "-1"], ["stylize", "--method", "cin", "--size",
            ["correspond", "--size", "100000"], ["demo", "--output", "o.png"], ["restore", "--output", ""],
            ["weights", "import", "/dev/zero"], ["data", "inspect", "x", "--grid-count", "0"],
            ["train", "--num-devices", "0"], ["eval", "--batch-size", "0"], ["ablate", "--steps", "0"],
-           ["study", "init", "--seed", "-1"], ["serve", "--port", "0"])
+           ["study", "init", "--seed", "-1"], ["serve", "--port", "0"],
+           ["video", "in.mp4", "out.mp4", "--blend", "2"], ["bench", "--size", "0"])
 
 
 def test_help_and_refused_options_of_every_command_load_no_jax():

@@ -18,6 +18,10 @@ from jaxstyle.options import Option, add_options
 
 VIDEO = "video"
 VIDEO_OPTIONS = (
+    Option("input", "path", None, "a video file or a folder of frames", path="input", positional=True,
+           required=True, metavar="IN"),
+    Option("output", "str", None, "a video file (.mp4, ...) or a folder of frames (checked when the job is planned)",
+           positional=True, required=True, metavar="OUT"),
     Option("style", "path", None, "the style image(s) (methods with style images)", path="input", nargs="+",
            group=VIDEO),
     Option("temporal", "bool", False, "temporal consistency: optimization methods add Ruder et al.'s temporal "
@@ -48,8 +52,6 @@ def register(subparsers, argv: Sequence[str] | None = None) -> None:
         description=f"{__doc__}\nmethods:\n{method_list()}\n\nflags shown: those of --method "
                     f"{chosen_method(argv, None)} (see --method NAME --help for another)",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("input", metavar="IN", help="a video file or a folder of frames")
-    p.add_argument("output", metavar="OUT", help="a video file (.mp4, ...) or a folder of frames")
     add_options(p, VIDEO_OPTIONS)
     add_method_args(p, argv, None)
     p.set_defaults(func=run, accepts_method_extras=True)
