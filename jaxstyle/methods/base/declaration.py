@@ -214,5 +214,6 @@ STROTSS_OPTIONS = (
     Option("style_samples", "int", 5000, "style hypercolumns per scale", minimum=2, maximum=10**6,
            group=_STROTSS),
 )
-# The official DST job_example.sh run: SGD (momentum 0.9) lr 0.3, 150 steps per scale, 3 scales.
-STROTSS_SCHEDULE = with_defaults(ENGINE_OPTIONS, steps=150, optimizer="sgd", lr=0.3, scales=3)
+# The official DST job_example.sh run: SGD (momentum 0.9) lr 0.3 on its image in [-1, 1], which is
+# 0.075 on jaxstyle's in [0, 1] (jaxstyle.optimize.strotss.SGD_LR), 150 steps per scale, 3 scales.
+STROTSS_SCHEDULE = with_defaults(ENGINE_OPTIONS, steps=150, optimizer="sgd", lr=0.075, scales=3)

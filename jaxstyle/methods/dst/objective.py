@@ -56,7 +56,15 @@ from jaxstyle.ops.tps import (
 )
 from jaxstyle.optimize.engine import EngineConfig, check_fields
 from jaxstyle.optimize.gatys import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS
-from jaxstyle.optimize.strotss import Strotss, StrotssConfig, StrotssTerms, lap_synthesize
+from jaxstyle.optimize.strotss import (
+    ADAM_LR,
+    OFFICIAL_LR,
+    SGD_LR,
+    Strotss,
+    StrotssConfig,
+    StrotssTerms,
+    lap_synthesize,
+)
 from jaxstyle.points import Correspondences, check_inside, pad_points
 
 STYLE_LOSSES = ("strotss", "gatys")
@@ -272,8 +280,10 @@ class DSTConfig(StrotssConfig):
     """Engine settings + DST's (the CLI flags map 1:1 onto these fields); schedule as STROTSS.
 
     ``content_weight``/``style_weight`` None: the defaults of ``dst_loss``. ``optimizer``,
-    ``lr``, ``warp_lr`` None: SGD lr 0.3 over image and θ (strotss, the official), or Adam
-    lr 0.02 on the image and :data:`GATYS_WARP_LR` px/step on θ (gatys).
+    ``lr``, ``warp_lr`` None: SGD momentum 0.9 at the official lr 0.3 on θ (px) and on the image
+    (0.3 on the official [-1, 1] image is :data:`~jaxstyle.optimize.strotss.SGD_LR` on ours) for
+    strotss, or Adam at :data:`~jaxstyle.optimize.strotss.ADAM_LR` on the image and
+    :data:`GATYS_WARP_LR` px/step on θ (gatys).
     """
 
     dst_loss: str = "strotss"
@@ -290,8 +300,13 @@ class DSTConfig(StrotssConfig):
     def __post_init__(self):
         if self.optimizer is None:  # Gram losses diverge under SGD at lr 0.3 (README)
             object.__setattr__(self, "optimizer", "sgd" if self.dst_loss == "strotss" else "adam")
-        if self.lr is None and self.optimizer == "sgd" and self.dst_loss == "strotss":
-            object.__setattr__(self, "lr", 0.3)
+        if self.optimizer == "sgd" and self.dst_loss == "strotss":  # the official rates (module doc)
+            if self.lr is None:
+                object.__setattr__(self, "lr", SGD_LR)
+            if self.warp_lr is None:
+                object.__setattr__(self, "warp_lr", OFFICIAL_LR)
+        if self.lr is None and self.optimizer == "adam":
+            object.__setattr__(self, "lr", ADAM_LR)
         if self.warp_lr is None and self.optimizer == "adam" and self.dst_loss == "gatys":
             object.__setattr__(self, "warp_lr", GATYS_WARP_LR)
         super().__post_init__()
