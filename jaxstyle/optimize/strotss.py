@@ -57,6 +57,7 @@ SGD_LR = OFFICIAL_LR / 4
 # and a pixel sums the steps of all 6 arrays; at the engine's 0.02 the finest band's independent
 # per-pixel steps were red/green speckle (docs/methods/dst.md).
 ADAM_LR = 2e-3
+PYRAMID_LRS = {"sgd": SGD_LR, "adam": ADAM_LR}  # the image's default rate per optimizer (L-BFGS: the engine's)
 
 
 OFFICIAL_COARSEST = 64  # px: the coarsest scale of the official runs (DST: 256 px / 4; STROTSS: 64 px)
@@ -283,7 +284,8 @@ def _host_pyramid(image: np.ndarray, levels: int) -> tuple[jax.Array, ...]:
 class StrotssConfig(EngineConfig):
     """Engine settings + the objective's, with the official defaults (DST ``job_example.sh``):
     SGD (momentum 0.9) from the content at the official rate (:data:`SGD_LR`, 0.3 on the
-    official [-1, 1] image), 150 steps per scale, 3 scales, α 8.
+    official [-1, 1] image), 150 steps per scale, 3 scales, α 8. ``lr`` None: the rate of
+    ``optimizer`` on the pyramid (:data:`PYRAMID_LRS`).
 
     ``steps`` and ``scales`` are the schedule's (per scale, and how many); the engine runs
     them as one program of ``steps x scales`` steps (:meth:`engine`).
@@ -291,7 +293,7 @@ class StrotssConfig(EngineConfig):
 
     steps: int = 150
     optimizer: str = "sgd"
-    lr: float | None = SGD_LR
+    lr: float | None = None
     scales: int = 3
     content_weight: float = 8.0
     pyramid_levels: int = 5
@@ -300,6 +302,8 @@ class StrotssConfig(EngineConfig):
     remat: bool = False
 
     def __post_init__(self):
+        if self.lr is None and self.optimizer in PYRAMID_LRS:
+            object.__setattr__(self, "lr", PYRAMID_LRS[self.optimizer])
         super().__post_init__()
         check_fields(self, choices={}, positive=("pyramid_levels", "samples", "style_samples"),
                      non_negative=("content_weight",))

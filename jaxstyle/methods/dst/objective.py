@@ -57,9 +57,7 @@ from jaxstyle.ops.tps import (
 from jaxstyle.optimize.engine import EngineConfig, check_fields
 from jaxstyle.optimize.gatys import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS
 from jaxstyle.optimize.strotss import (
-    ADAM_LR,
     OFFICIAL_LR,
-    SGD_LR,
     Strotss,
     StrotssConfig,
     StrotssTerms,
@@ -300,16 +298,11 @@ class DSTConfig(StrotssConfig):
     def __post_init__(self):
         if self.optimizer is None:  # Gram losses diverge under SGD at lr 0.3 (README)
             object.__setattr__(self, "optimizer", "sgd" if self.dst_loss == "strotss" else "adam")
-        if self.optimizer == "sgd" and self.dst_loss == "strotss":  # the official rates (module doc)
-            if self.lr is None:
-                object.__setattr__(self, "lr", SGD_LR)
-            if self.warp_lr is None:
-                object.__setattr__(self, "warp_lr", OFFICIAL_LR)
-        if self.lr is None and self.optimizer == "adam":
-            object.__setattr__(self, "lr", ADAM_LR)
+        if self.warp_lr is None and self.optimizer == "sgd" and self.dst_loss == "strotss":
+            object.__setattr__(self, "warp_lr", OFFICIAL_LR)  # θ is in px, as the official θ
         if self.warp_lr is None and self.optimizer == "adam" and self.dst_loss == "gatys":
             object.__setattr__(self, "warp_lr", GATYS_WARP_LR)
-        super().__post_init__()
+        super().__post_init__()  # the image's rate per optimizer (StrotssConfig)
         check_fields(self, choices={"dst_loss": STYLE_LOSSES},
                      non_negative=("content_weight", "style_weight", "warp_weight", "reg_weight"))
 
