@@ -126,11 +126,17 @@ def test_strotss_schedule_switches_scale_and_resamples_every_step():
 
 
 def _steps(optimizer, params, loss, n=3):
-    state = optimizer.init(params)
-    for _ in range(n):
-        updates, state = optimizer.update(jax.grad(loss)(params), state, params)
-        params = optax.apply_updates(params, updates)
-    return params
+    """``n`` steps of ``optimizer`` on ``loss`` from ``params``, as one compiled program."""
+
+    @jax.jit
+    def run(params):
+        state = optimizer.init(params)
+        for _ in range(n):
+            updates, state = optimizer.update(jax.grad(loss)(params), state, params)
+            params = optax.apply_updates(params, updates)
+        return params
+
+    return run(params)
 
 
 def test_default_rates_take_the_official_steps_on_the_official_minus_one_to_one_image():
