@@ -21,8 +21,9 @@ Examples known (repository: what is compared):
 - sunniesuhyoung/DST: ``example/content.jpg`` x ``example/style.jpg`` at 256 px (the
   repository holds no output: ours only); keypoints by jaxstyle's Neural Best-Buddies.
 - rtqichen/style-swap: ``bike`` x starry_night / small_worlds / Composition X, and brad_pitt x
-  la_muse, against ``images/examples/*_3x3_max.jpg``. Content at 640 px (``maxContentSize``),
-  3x3 patches, max pooling.
+  la_muse, against ``images/examples/*_3x3_max.jpg``. Content at its own size up to 640 px
+  (``maxContentSize``), 3x3 patches, max pooling; the style at the content's size (official:
+  up to 512 px).
 
 ``--dry-run`` lists the examples found and the runs it would make, without running them.
 """
@@ -49,8 +50,9 @@ class Example:
     style: str
     official: str | None  # None: the repository publishes no output for it
     method: str
-    size: int
+    size: int  # long side jaxstyle runs at
     options: dict[str, Any] = dataclasses.field(default_factory=dict)
+    upscale: bool = True  # False: ``size`` is a cap, smaller contents keep their size (style-swap)
 
 
 _SWAP = {"patch_size": 3}
@@ -63,7 +65,7 @@ EXAMPLES = {
     ]),
     "rtqichen/style-swap": ("style-swap.lua", [
         Example(f"styleswap_{c}_{tag}", f"images/content/{c}.jpg", f"images/style/{s}",
-                f"images/examples/{c}_{tag}_3x3_max.jpg", "styleswap", 640, _SWAP)
+                f"images/examples/{c}_{tag}_3x3_max.jpg", "styleswap", 640, _SWAP, upscale=False)
         for c, tag, s in (("bike", "starry", "starry_night.jpg"), ("bike", "swo", "small_worlds_one.jpg"),
                           ("bike", "compx", "compx_wk.jpg"), ("brad_pitt", "lamuse", "la_muse.jpg"))
     ]),
@@ -118,15 +120,16 @@ def run_example(repo: Repo, ex: Example, out: Path) -> dict[str, Any]:
     from jaxstyle.weights.encoders import load_encoder
 
     content, style = _image(repo, ex.content), _image(repo, ex.style)
-    result = load_stylizer(ex.method, **ex.options).stylize(content, style, size=ex.size)
+    size = ex.size if ex.upscale else min(ex.size, max(content.shape[:2]))
+    result = load_stylizer(ex.method, **ex.options).stylize(content, style, size=size)
     ours = result[0] if isinstance(result, tuple) else result  # dst: (warped, unwarped, sheet)
-    c = resize_long_side(content, ex.size)
+    c = resize_long_side(content, size)
     outputs = {"jaxstyle": ours}
     if ex.official is not None:
         outputs["official"] = resize(_image(repo, ex.official), ours.shape[:2])
     vgg = load_encoder("vgg16")
-    fs = vgg(jnp.asarray(resize_long_side(style, ex.size))[None], STYLE_LAYERS)
-    row: dict[str, Any] = {"example": ex.name, "method": ex.method, "size": ex.size, **ex.options}
+    fs = vgg(jnp.asarray(resize_long_side(style, size))[None], STYLE_LAYERS)
+    row: dict[str, Any] = {"example": ex.name, "method": ex.method, "size": size, **ex.options}
     for who, img in outputs.items():
         fo = vgg(jnp.asarray(img)[None], STYLE_LAYERS)
         dist = sum(float(metrics.mean_std_distance(fo[k], fs[k])[0]) for k in STYLE_LAYERS) / len(STYLE_LAYERS)
