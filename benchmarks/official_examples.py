@@ -122,7 +122,8 @@ def run_example(repo: Repo, ex: Example, out: Path) -> dict[str, Any]:
     content, style = _image(repo, ex.content), _image(repo, ex.style)
     size = ex.size if ex.upscale else min(ex.size, max(content.shape[:2]))
     result = load_stylizer(ex.method, **ex.options).stylize(content, style, size=size)
-    ours = result[0] if isinstance(result, tuple) else result  # dst: (warped, unwarped, sheet)
+    ours = result[0]  # one content in, a list of one out
+    ours = ours[0] if isinstance(ours, tuple) else ours  # dst: (warped, unwarped, sheet)
     c = resize_long_side(content, size)
     outputs = {"jaxstyle": ours}
     if ex.official is not None:
