@@ -6,6 +6,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 from jaxstyle.losses import strotss as L
@@ -192,3 +193,64 @@ def test_strotss_schedule_switches_scale_and_resamples_every_step():
                          variables)
     values = [float(loss(moved, s)) for s in range(6)]
     assert len(set(values)) == 6
+
+
+def _steps(optimizer, params, loss, n=3):
+    """``n`` steps of ``optimizer`` on ``loss`` from ``params``, as one compiled program."""
+
+    @jax.jit
+    def run(params):
+        state = optimizer.init(params)
+        for _ in range(n):
+            updates, state = optimizer.update(jax.grad(loss)(params), state, params)
+            params = optax.apply_updates(params, updates)
+        return params
+
+    return run(params)
+
+
+def test_default_rates_take_the_official_steps_on_the_official_minus_one_to_one_image():
+    """The official code (DST job_example.sh) runs SGD lr 0.3 on a pyramid of the image in
+    [-1, 1] and on θ (px); ours holds the image in [0, 1]. Three steps of STROTSS' and DST's
+    default optimizers must land on the image (and θ) the official steps reach. At lr 0.3 on
+    ours the image moved 4x as far per step (the lost-content runs of docs/methods/strotss.md)."""
+    from jaxstyle.methods.dst.objective import DSTConfig
+    from jaxstyle.optimize.strotss import StrotssConfig
+
+    rng = np.random.default_rng(0)
+    image = jnp.asarray(rng.uniform(size=(16, 12, 3)).astype(np.float32))
+    goal = jnp.asarray(rng.uniform(size=(16, 12, 3)).astype(np.float32))
+    theta0 = jnp.asarray(rng.normal(size=(4, 2)).astype(np.float32))
+
+    def loss01(img, theta):  # any smooth function of the [0, 1] image and θ
+        return (jnp.sum(jnp.sin(3 * img) * goal) + jnp.sum((img - goal) ** 2) + 0.1 * jnp.sum(theta**2)
+                + 0.01 * jnp.sum(img) * jnp.sum(jnp.cos(theta)))
+
+    official = _steps(optax.sgd(0.3, momentum=0.9), {"pyramid": lap_pyramid(2 * image - 1, 3), "theta": theta0},
+                      lambda v: loss01((lap_synthesize(v["pyramid"]) + 1) / 2, v["theta"]))
+    official_image = (lap_synthesize(official["pyramid"]) + 1) / 2
+
+    ours = _steps(StrotssConfig().engine().make_optimizer(), {"pyramid": lap_pyramid(image, 3)},
+                  lambda v: loss01(lap_synthesize(v["pyramid"]), theta0))
+    dst = _steps(DSTConfig().engine().make_optimizer(), {"pyramid": lap_pyramid(image, 3), "theta": theta0},
+                 lambda v: loss01(lap_synthesize(v["pyramid"]), v["theta"]))
+    np.testing.assert_allclose(lap_synthesize(dst["pyramid"]), official_image, atol=1e-4)
+    np.testing.assert_allclose(dst["theta"], official["theta"], atol=1e-4)
+    # STROTSS alone: the official run without θ takes the same image steps
+    alone = _steps(optax.sgd(0.3, momentum=0.9), {"pyramid": lap_pyramid(2 * image - 1, 3)},
+                   lambda v: loss01((lap_synthesize(v["pyramid"]) + 1) / 2, theta0))
+    np.testing.assert_allclose(lap_synthesize(ours["pyramid"]), (lap_synthesize(alone["pyramid"]) + 1) / 2, atol=1e-4)
+
+
+def test_sizes_below_the_official_coarsest_scale_warn_and_below_32_px_are_refused():
+    """At --size 96 over 3 scales the coarsest style image (15 px high for starry_night) has no
+    relu5_1 position: its targets were NaN and the run stopped at step 1. At 128 px the run
+    works but its 32 px coarsest scale is half the official one: one warning line."""
+    from jaxstyle.errors import InputError
+    from jaxstyle.optimize.strotss import size_note
+
+    with pytest.raises(InputError, match="--scales 3 is too many for --size 96"):
+        size_note("strotss", 96, 3)
+    note = size_note("strotss", 128, 3)
+    assert "coarsest scale is 32 px" in note and "--size 256 or --scales 2" in note and "\n" not in note
+    assert size_note("dst", 256, 3) is None and size_note("strotss", 128, 2) is None

@@ -20,7 +20,7 @@ locations (official: 5 draws of 1000, which may repeat); hypercolumns are sample
 pixel-centre convention at every layer (official: index / 2 per pooling); resizing is
 antialiased bilinear (jax.image.resize; official: bilinear without antialiasing). The image
 is parameterised in [0, 1] (official [-1, 1]); losses see the encoder's normalised input,
-which is the same in both.
+which is the same in both; the learning rate is scaled for it (:data:`SGD_LR`).
 """
 
 from __future__ import annotations
@@ -44,9 +44,47 @@ from jaxstyle.losses.strotss import (
 )
 from jaxstyle.models.encoder import Encoder
 from jaxstyle.models.vgg import normalize_input
-from jaxstyle.optimize.engine import EngineConfig, check_fields
+from jaxstyle.optimize.engine import EngineConfig, check_fields, check_scales
 
 STYLE_SEED_OFFSET = 7919  # keeps the style draws' keys apart from the per-step keys
+OFFICIAL_LR = 0.3  # DST job_example.sh: SGD (momentum 0.9) on a pyramid of the image in [-1, 1]
+# The same steps on our pyramid of the image in [0, 1]: there the gradient is twice the official
+# one (d/dx01 = 2 d/dx11) and a unit is half as wide, so one step moves 4x as far unless the
+# rate is divided by 4 (docs/methods/strotss.md).
+SGD_LR = OFFICIAL_LR / 4
+# Adam on the pyramid (DST's gatys variant): the official STROTSS's rate on its [0, 1] pyramid
+# (nkolkin13/STROTSS: RMSprop 2e-3). Adam steps every element by about lr whatever its gradient,
+# and a pixel sums the steps of all 6 arrays; at the engine's 0.02 the finest band's independent
+# per-pixel steps were red/green speckle (docs/methods/dst.md).
+ADAM_LR = 2e-3
+PYRAMID_LRS = {"sgd": SGD_LR, "adam": ADAM_LR}  # the image's default rate per optimizer (L-BFGS: the engine's)
+
+
+OFFICIAL_COARSEST = 64  # px: the coarsest scale of the official runs (DST: 256 px / 4; STROTSS: 64 px)
+
+
+def size_note(method: str, size: int, scales: int) -> str | None:
+    """Refuse (one-line InputError) a ``size`` whose coarsest scale is below 32 px (VGG's deepest
+    taps there hold no position: the Gram and hypercolumn targets are NaN); return a one-line
+    warning when it is below the official :data:`OFFICIAL_COARSEST` px, else None."""
+    check_scales(scales, size)
+    coarsest = size / 2 ** (scales - 1)
+    if coarsest >= OFFICIAL_COARSEST:
+        return None
+    fewer = 1 + int(np.floor(np.log2(size / OFFICIAL_COARSEST)))
+    return (f"{method}: at --size {size} its coarsest scale is {coarsest:g} px, below the official "
+            f"{OFFICIAL_COARSEST} px (--size 256 over 3 scales), where the content's layout may be lost; "
+            f"use --size {OFFICIAL_COARSEST * 2 ** (scales - 1)} or --scales {max(fewer, 1)}")
+
+
+@functools.cache
+def check_size(method: str, size: int, scales: int) -> None:
+    """:func:`size_note`, its warning printed once per process (a collection validates per batch)."""
+    note = size_note(method, size, scales)
+    if note:
+        from jaxstyle.checkpoint import warn  # its one "warning:" line (main process only)
+
+        warn(note)
 
 
 # --------------------------------------------------------------------------- the pyramid
@@ -245,7 +283,9 @@ def _host_pyramid(image: np.ndarray, levels: int) -> tuple[jax.Array, ...]:
 @dataclasses.dataclass(frozen=True)
 class StrotssConfig(EngineConfig):
     """Engine settings + the objective's, with the official defaults (DST ``job_example.sh``):
-    SGD (momentum 0.9) lr 0.3 from the content, 150 steps per scale, 3 scales, α 8.
+    SGD (momentum 0.9) from the content at the official rate (:data:`SGD_LR`, 0.3 on the
+    official [-1, 1] image), 150 steps per scale, 3 scales, α 8. ``lr`` None: the rate of
+    ``optimizer`` on the pyramid (:data:`PYRAMID_LRS`).
 
     ``steps`` and ``scales`` are the schedule's (per scale, and how many); the engine runs
     them as one program of ``steps x scales`` steps (:meth:`engine`).
@@ -253,7 +293,7 @@ class StrotssConfig(EngineConfig):
 
     steps: int = 150
     optimizer: str = "sgd"
-    lr: float | None = 0.3
+    lr: float | None = None
     scales: int = 3
     content_weight: float = 8.0
     pyramid_levels: int = 5
@@ -262,6 +302,8 @@ class StrotssConfig(EngineConfig):
     remat: bool = False
 
     def __post_init__(self):
+        if self.lr is None and self.optimizer in PYRAMID_LRS:
+            object.__setattr__(self, "lr", PYRAMID_LRS[self.optimizer])
         super().__post_init__()
         check_fields(self, choices={}, positive=("pyramid_levels", "samples", "style_samples"),
                      non_negative=("content_weight",))

@@ -214,5 +214,9 @@ STROTSS_OPTIONS = (
     Option("style_samples", "int", 5000, "style hypercolumns per scale", minimum=2, maximum=10**6,
            group=_STROTSS),
 )
-# The official DST job_example.sh run: SGD (momentum 0.9) lr 0.3, 150 steps per scale, 3 scales.
-STROTSS_SCHEDULE = with_defaults(ENGINE_OPTIONS, steps=150, optimizer="sgd", lr=0.3, scales=3)
+# The official DST job_example.sh run: SGD (momentum 0.9) lr 0.3 on its image in [-1, 1], which is
+# 0.075 on jaxstyle's in [0, 1] (jaxstyle.optimize.strotss.PYRAMID_LRS), 150 steps per scale, 3 scales.
+STROTSS_SCHEDULE = tuple(
+    opt.with_default(None, help="learning rate on the image's pyramid (default: 0.075 sgd, the official 0.3 "
+                     "on an image in [-1, 1]; 2e-3 adam; 1 lbfgs)") if opt.name == "lr" else opt
+    for opt in with_defaults(ENGINE_OPTIONS, steps=150, optimizer="sgd", scales=3))

@@ -25,12 +25,13 @@ DST_OPTIONS = (
     Option("warp_weight", "float", 0.5, "beta, keypoints to their targets", minimum=0.0, group=_DST),
     Option("reg_weight", "float", 50.0, "gamma, total variation of the warp field", minimum=0.0, group=_DST),
     Option("warp_lr", "float", None, "learning rate of the keypoint displacements (px per Adam step; default "
-           "0.1 with --dst-loss gatys, none with strotss: one SGD rate for all)", minimum=0.0, group=_DST),
+           "0.1 with --dst-loss gatys, the official SGD 0.3 with strotss)", minimum=0.0, group=_DST),
     Option("style_weight", "float", None, "style loss weight (default per --dst-loss)", minimum=0.0, group=_DST),
     CONTENT_LAYERS.with_default(None, group=_DST, help="--dst-loss gatys: content taps (default relu4_2)"),
     STYLE_LAYERS.with_default(None, group=_DST, help="--dst-loss gatys: style taps (default relu1_1..relu5_1)"),
 )
-# STROTSS' schedule; optimizer and rate depend on --dst-loss (SGD 0.3 for strotss, Adam 0.02 for gatys).
+# STROTSS' schedule; optimizer and rate depend on --dst-loss (SGD 0.075 on the image and 0.3 on θ for
+# strotss, the official run; Adam 2e-3 on the image for gatys: docs/methods/dst.md).
 _SCHEDULE = with_defaults(STROTSS_SCHEDULE, optimizer=None, lr=None)
 _STROTSS = with_defaults(STROTSS_OPTIONS, content_weight=None)
 

@@ -9,11 +9,13 @@ keypoint sheet)``; the CLI writes them as ``NAME.png``, ``NAME_unwarped.png`` an
 deformation growing.
 
 Defaults (``--dst-loss strotss``): the official ``job_example.sh`` run: α 8, β 0.5, γ 50,
-SGD momentum 0.9 lr 0.3, 150 steps per scale over 3 scales (64 -> 128 -> 256 px at --size
+SGD momentum 0.9 lr 0.3 on θ and 0.075 on the image (the official 0.3 on its [-1, 1] image),
+150 steps per scale over 3 scales (64 -> 128 -> 256 px at --size
 256). ``--dst-loss gatys`` (no official code; the paper gives no weights): α 1e5 and Gram style
 weight 1e5 (α 1, the Gatys balance, lost the content under Adam), both terms divided by the content image's own weighted Gram
 loss so the style terms start at 1 like the STROTSS ones and the official β 0.5, γ 50 keep
-their meaning; Adam, lr 0.02 on the image and ``--warp-lr`` 0.1 px per step on θ (one rate
+their meaning; Adam, lr 2e-3 on the image (0.02 left red/green speckle: docs/methods/dst.md)
+and ``--warp-lr`` 0.1 px per step on θ (one rate
 cannot suit pixels in [0, 1] and displacements in px; SGD at lr 0.3 diverges on Gram losses,
 and L-BFGS, its curvature set by the image, left θ in place); same schedule.
 """
@@ -32,7 +34,7 @@ from jaxstyle.methods.dst import METHOD
 from jaxstyle.methods.dst.objective import DST, DSTConfig, keypoint_inputs, pad_inputs
 from jaxstyle.models.encoder import Encoder
 from jaxstyle.optimize import EngineConfig, Pair, PairResult
-from jaxstyle.optimize.strotss import lap_synthesize
+from jaxstyle.optimize.strotss import check_size, lap_synthesize
 from jaxstyle.points import Correspondences, load_points, rescale
 from jaxstyle.weights.encoders import load_encoder
 
@@ -50,6 +52,10 @@ class DSTStylizer(OptimizationStylizer):
         self.points = points
         self.points_name = points_name
         self.nbb = nbb  # a jaxstyle.correspond.NBBConfig, None: its defaults (the official pipeline)
+
+    def validate(self, controls: dict[str, Any], n_styles: int) -> None:
+        super().validate(controls, n_styles)
+        check_size("dst", controls.get("size", self.settings.size), self.objective.scales)
 
     def correspondences(self, pair: Pair) -> Correspondences:
         """The given points, or Neural Best-Buddies between the pair's images as given."""

@@ -61,7 +61,13 @@ from jaxstyle.optimize.gatys import (
     content_term,
     style_term,
 )
-from jaxstyle.optimize.strotss import Strotss, StrotssConfig, StrotssTerms, lap_synthesize
+from jaxstyle.optimize.strotss import (
+    OFFICIAL_LR,
+    Strotss,
+    StrotssConfig,
+    StrotssTerms,
+    lap_synthesize,
+)
 from jaxstyle.points import Correspondences, check_inside, pad_points
 
 STYLE_LOSSES = ("strotss", "gatys")
@@ -277,8 +283,10 @@ class DSTConfig(StrotssConfig):
     """Engine settings + DST's (the CLI flags map 1:1 onto these fields); schedule as STROTSS.
 
     ``content_weight``/``style_weight`` None: the defaults of ``dst_loss``. ``optimizer``,
-    ``lr``, ``warp_lr`` None: SGD lr 0.3 over image and θ (strotss, the official), or Adam
-    lr 0.02 on the image and :data:`GATYS_WARP_LR` px/step on θ (gatys).
+    ``lr``, ``warp_lr`` None: SGD momentum 0.9 at the official lr 0.3 on θ (px) and on the image
+    (0.3 on the official [-1, 1] image is :data:`~jaxstyle.optimize.strotss.SGD_LR` on ours) for
+    strotss, or Adam at :data:`~jaxstyle.optimize.strotss.ADAM_LR` on the image and
+    :data:`GATYS_WARP_LR` px/step on θ (gatys).
     """
 
     dst_loss: str = "strotss"
@@ -295,11 +303,11 @@ class DSTConfig(StrotssConfig):
     def __post_init__(self):
         if self.optimizer is None:  # Gram losses diverge under SGD at lr 0.3 (README)
             object.__setattr__(self, "optimizer", "sgd" if self.dst_loss == "strotss" else "adam")
-        if self.lr is None and self.optimizer == "sgd" and self.dst_loss == "strotss":
-            object.__setattr__(self, "lr", 0.3)
+        if self.warp_lr is None and self.optimizer == "sgd" and self.dst_loss == "strotss":
+            object.__setattr__(self, "warp_lr", OFFICIAL_LR)  # θ is in px, as the official θ
         if self.warp_lr is None and self.optimizer == "adam" and self.dst_loss == "gatys":
             object.__setattr__(self, "warp_lr", GATYS_WARP_LR)
-        super().__post_init__()
+        super().__post_init__()  # the image's rate per optimizer (StrotssConfig)
         check_fields(self, choices={"dst_loss": STYLE_LOSSES},
                      non_negative=("content_weight", "style_weight", "warp_weight", "reg_weight"))
 
