@@ -57,14 +57,14 @@ PEAKS: dict[str, dict[str, float]] = {
 
 @dataclasses.dataclass
 class Program:
-    """One timed program: ``compile()`` lowers and compiles a program whose cost analysis is
-    one unit's (None: no count); ``run(compiled)`` does one unit and waits for it."""
+    """One timed program: ``lower()`` lowers a program whose cost analysis is one unit's
+    (None: no count); ``run(compiled)`` does one unit (given that program compiled) and waits."""
 
     group: str
     name: str
     unit: str  # "step" or "image"
     items: int  # images (pairs) per unit, for images/s
-    compile: Callable[[], Any]
+    lower: Callable[[], Any]
     run: Callable[[Any], None]
 
 
@@ -108,7 +108,7 @@ def gatys_programs(sizes: list[int], batches: list[int], steps: int) -> list[Pro
 
     from jaxstyle.models.encoder import Encoder
     from jaxstyle.optimize import StylizeConfig
-    from jaxstyle.optimize.engine import Bucket
+    from jaxstyle.optimize.engine import Bucket, prepare_targets
 
     encoder = Encoder.random("vgg16", 0)
     cfg = StylizeConfig(optimizer="adam")
@@ -118,12 +118,13 @@ def gatys_programs(sizes: list[int], batches: list[int], steps: int) -> list[Pro
     programs = []
     for size in sizes:
         for batch in batches:
-            inputs = [{"content": rng.uniform(0, 1, (size, size, 3)).astype(np.float32),
-                       "style": rng.uniform(0, 1, (size, size, 3)).astype(np.float32)} for _ in range(batch)]
             holder: dict[str, Bucket] = {}
 
-            def bucket(inputs=inputs, holder=holder) -> Bucket:
+            def bucket(size=size, batch=batch, holder=holder) -> Bucket:
+                """The pairs as one engine bucket (built on first use: random images, targets, compile)."""
                 if "b" not in holder:
+                    inputs = [{"content": rng.uniform(0, 1, (size, size, 3)).astype(np.float32),
+                               "style": rng.uniform(0, 1, (size, size, 3)).astype(np.float32)} for _ in range(batch)]
                     starts = [objective.init(x, rng, x["content"].copy()) for x in inputs]
                     holder["b"] = Bucket(objective, frozen, inputs, starts, cfg)
                 return holder["b"]
@@ -131,8 +132,11 @@ def gatys_programs(sizes: list[int], batches: list[int], steps: int) -> list[Pro
             def run(_, bucket=bucket):
                 np.asarray(bucket().run(steps)["total"])  # host sync
 
-            def cost(bucket=bucket):
-                b = bucket()
+            def lower(size=size, batch=batch):
+                """One step of every pair (loss, gradient, Adam update) on abstract inputs."""
+                image = jax.ShapeDtypeStruct((batch, size, size, 3), np.float32)
+                targets = jax.eval_shape(lambda i: prepare_targets(frozen, i, objective=objective),
+                                         {"content": image, "style": image})
 
                 def one_step(variables, targets):
                     grad = jax.vmap(jax.grad(lambda v, t: objective.loss(v, t, frozen)[0]))(variables, targets)
@@ -140,9 +144,9 @@ def gatys_programs(sizes: list[int], batches: list[int], steps: int) -> list[Pro
                     updates, _ = jax.vmap(cfg.make_optimizer().update)(grad, state, variables)
                     return updates
 
-                return jax.jit(one_step).lower(b.state["variables"], b.targets).compile()
+                return jax.jit(one_step).lower({"image": image}, targets)
 
-            programs.append(Program("gatys", f"gatys chunk {size}px x{batch}", f"{steps} steps", batch, cost, run))
+            programs.append(Program("gatys", f"gatys chunk {size}px x{batch}", f"{steps} steps", batch, lower, run))
     return programs
 
 
@@ -183,7 +187,7 @@ def train_programs(crop: int | None = None, batch: int | None = None) -> list[Pr
 
         n = int(cfg.train.batch_size)
         programs.append(Program("train", f"{name} train {cfg.data.crop_size}px x{n}", "step", n,
-                                lambda jitted=jitted, args=args: jitted.lower(*args).compile(), run))
+                                lambda jitted=jitted, args=args: jitted.lower(*args), run))
     return programs
 
 
@@ -206,7 +210,7 @@ def infer_programs(sizes: list[int]) -> list[Program]:
             values = (weights, *concrete(args[1:]))
 
             programs.append(Program("infer", f"{name} {size}px", "image", 1,
-                                    lambda jitted=jitted, values=values: jitted.lower(*values).compile(),
+                                    lambda jitted=jitted, values=values: jitted.lower(*values),
                                     lambda compiled, values=values: jax.block_until_ready(compiled(*values))))
     cfg = load_config(f"{REPO / 'configs' / 'adain'}.py:paper")
     method = get_trainer("adain")(cfg)
@@ -219,7 +223,7 @@ def infer_programs(sizes: list[int]) -> list[Program]:
         values = (concrete(params), concrete(batch), frozen)
 
         programs.append(Program("infer", f"adain {size}px", "image", 1,
-                                lambda sample=sample, values=values: sample.lower(*values).compile(),
+                                lambda sample=sample, values=values: sample.lower(*values),
                                 lambda compiled, values=values: jax.block_until_ready(compiled(*values))))
     return programs
 
@@ -249,12 +253,16 @@ def collection_program(size: int, n_contents: int, steps: int) -> list[Program]:
 # --------------------------------------------------------------------------- measuring
 
 
-def measure(p: Program, repeats: int, timed: bool, peak: dict[str, float] | None) -> dict:
+def measure(p: Program, repeats: int, timed: bool, peak: dict[str, float] | None, lowered_only: bool = False
+            ) -> dict:
+    """One program's row. ``lowered_only``: the cost of the lowered (unoptimized) HLO, nothing
+    compiled or run: the same FLOPs (convolutions and dots), bytes before fusion (an upper bound)."""
     row: dict[str, Any] = {"group": p.group, "program": p.name, "unit": p.unit, "items": p.items}
     t = time.perf_counter()
-    compiled = p.compile()
+    lowered = p.lower()
+    compiled = lowered if lowered is None or lowered_only else lowered.compile()
     row["flops"], row["bytes"] = cost_of(compiled) if compiled is not None else (None, None)
-    row["cost_compile_s"] = time.perf_counter() - t
+    row["cost_s"] = time.perf_counter() - t
     if timed:
         t = time.perf_counter()
         p.run(compiled)  # warm-up: allocations (the Bucket and the collection compile here)
@@ -310,6 +318,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--train-batch", type=int, default=None, help="override the paper batch (dry runs)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--cost-only", action="store_true", help="FLOPs and bytes only, nothing timed")
+    ap.add_argument("--lowered", action="store_true",
+                    help="with --cost-only: the lowered HLO's cost, nothing compiled (bytes before fusion)")
     ap.add_argument("--dry-run", action="store_true", help="tiny sizes, 1 repeat (any backend; tested on the CPU)")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/device"))
     a = ap.parse_args(argv)
@@ -337,7 +347,7 @@ def main(argv: list[str] | None = None) -> None:
             continue
         for program in builders[group]():
             try:
-                rows.append(measure(program, a.repeats, not a.cost_only, peak))
+                rows.append(measure(program, a.repeats, not a.cost_only, peak, a.cost_only and a.lowered))
             except Exception as e:  # noqa: BLE001 -- e.g. out of memory at batch 32: record it, go on
                 if a.dry_run:
                     raise

@@ -64,7 +64,8 @@ def gram_matrix(f: jax.Array, normalize: bool = True) -> jax.Array:
     """
     n, h, w, c = f.shape
     f = f.reshape(n, h * w, c)
-    g = jnp.einsum("nki,nkj->nij", f, f, precision=jax.lax.Precision.HIGHEST)
+    # float32 sums whatever the features' dtype (bfloat16 activations: --compute-dtype).
+    g = jnp.einsum("nki,nkj->nij", f, f, precision=jax.lax.Precision.HIGHEST, preferred_element_type=jnp.float32)
     return g / (h * w) if normalize else g
 
 
@@ -106,13 +107,13 @@ def _mean_and_cov(f: jax.Array, mask: jax.Array | None = None) -> tuple[jax.Arra
     """Mean (N,C) and covariance (N,C,C) of (N,H,W,C) features over positions (those where
     ``mask`` (H,W) is 1), biased (divided by the number of positions)."""
     n, h, w, c = f.shape
+    # float32 sums whatever the features' dtype (bfloat16 activations), as the Grams'.
     if mask is None:
-        mean, second = jnp.mean(f, axis=(1, 2)), gram_matrix(f)
+        mean, second = jnp.mean(f, axis=(1, 2), dtype=jnp.float32), gram_matrix(f)
     else:
         count = jnp.maximum(jnp.sum(mask), 1.0)
-        mean, second = jnp.sum(f * mask[:, :, None], axis=(1, 2)) / count, masked_gram_matrix(f, mask)
-    # fp32 accumulation whatever the features' dtype (bf16 activations).
-    mean, second = mean.astype(jnp.float32), second.astype(jnp.float32)
+        mean = jnp.sum(f * mask[:, :, None].astype(f.dtype), axis=(1, 2), dtype=jnp.float32) / count
+        second = masked_gram_matrix(f, mask)
     return mean, second - mean[:, :, None] * mean[:, None, :]
 
 
@@ -222,8 +223,8 @@ def masked_gram_matrix(f: jax.Array, mask: jax.Array) -> jax.Array:
     """:func:`gram_matrix` of the positions where ``mask`` (H,W) is 1, divided by their number:
     (N,H,W,C) -> (N,C,C)."""
     n, h, w, c = f.shape
-    f = (f * mask[:, :, None]).reshape(n, h * w, c)
-    g = jnp.einsum("nki,nkj->nij", f, f, precision=jax.lax.Precision.HIGHEST)
+    f = (f * mask[:, :, None].astype(f.dtype)).reshape(n, h * w, c)
+    g = jnp.einsum("nki,nkj->nij", f, f, precision=jax.lax.Precision.HIGHEST, preferred_element_type=jnp.float32)
     return g / jnp.maximum(jnp.sum(mask), 1.0)
 
 

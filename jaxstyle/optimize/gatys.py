@@ -51,6 +51,7 @@ from jaxstyle.pairs import Pair, make_pairs
 from jaxstyle.weights.encoders import load_encoder
 
 CONTENT_LOSSES = ("mse", "lpips")
+COMPUTE_DTYPES = ("float32", "bfloat16")
 STYLE_LOSSES = ("gram", "w2")
 # Default style weight per style loss (images in [0, 1], VGG16 torch normalisation): W2's per-layer
 # squared distance (divided by C) is ~1e4x the Gatys Gram loss on the shared photos at the start
@@ -96,6 +97,9 @@ class Gatys:
     lpips: LPIPS | None = dataclasses.field(default=None, compare=False, repr=False)
     traced_weights: bool = False
     style_loss: str = "gram"
+    # The encoder's activations (forward and backward); Grams, losses, the image and the
+    # optimizer stay float32.
+    compute_dtype: str = "float32"
 
     @property
     def extra_inputs(self) -> tuple[str, ...]:
@@ -198,7 +202,8 @@ class Gatys:
         valid = targets.get("valid")
         # On a padded canvas VGG sees its valid corner alone (Encoder.apply), and every term
         # below reads the corner only: the result is the exact-shape one, up to float rounding.
-        feats = frozen["encoder"](x, layers, None if valid is None else valid[None])
+        seen = x.astype(jnp.bfloat16) if self.compute_dtype == "bfloat16" else x
+        feats = frozen["encoder"](seen, layers, None if valid is None else valid[None])
         traced = targets.get("weights")
         w2 = self.style_loss == "w2"
         if valid is None:
@@ -310,6 +315,7 @@ class StylizeConfig(EngineConfig):
     lap_pool: int = 4
     content_loss: str = "mse"
     style_loss: str = "gram"  # a key of STYLE_LOSSES
+    compute_dtype: str = "float32"  # a key of COMPUTE_DTYPES: the encoder's activations
     remat: bool = False  # jax.checkpoint around encoder blocks (less memory, more compute)
 
     def __post_init__(self):
@@ -317,7 +323,7 @@ class StylizeConfig(EngineConfig):
         check_fields(
             self,
             choices={"objective_name": tuple(OBJECTIVES), "content_loss": CONTENT_LOSSES,
-                     "style_loss": STYLE_LOSSES},
+                     "style_loss": STYLE_LOSSES, "compute_dtype": COMPUTE_DTYPES},
             positive=("lap_pool",),
             non_negative=("content_weight", "style_weight", "tv_weight", "lap_weight"),
         )
