@@ -303,6 +303,29 @@ def markdown(rows: list[dict], device: str, note: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+# Where the roofline table puts each program (BENCHMARKS.md): (name, peak FLOP/s, bytes/s).
+ROOFLINE_DEVICES = (("H100 bf16", 989e12, 3.35e12), ("H100 fp32", 67e12, 3.35e12), ("TPU v5e bf16", 197e12, 819e9))
+
+
+def roofline(rows: list[dict]) -> str:
+    """Markdown: each program's FLOPs and bytes per unit and its time at the published peaks of
+    :data:`ROOFLINE_DEVICES` (the larger of FLOPs/peak and bytes/bandwidth), with the bound."""
+    head = "| program | unit | GFLOP | GB | FLOP/B |" + "".join(f" {d} ms (bound) |" for d, _, _ in ROOFLINE_DEVICES)
+    lines = [head, "|---|---|---:|---:|---:|" + "---:|" * len(ROOFLINE_DEVICES)]
+    for r in rows:
+        if not r.get("flops") or not r.get("bytes"):
+            continue
+        steps = int(r["unit"].split()[0]) if r["unit"].endswith("steps") else 1
+        unit = "step" if steps > 1 else r["unit"]
+        cells = []
+        for _, flops, bandwidth in ROOFLINE_DEVICES:
+            compute, memory = r["flops"] / flops, r["bytes"] / bandwidth
+            cells.append(f"{1e3 * max(compute, memory):.3g} ({'compute' if compute >= memory else 'memory'})")
+        lines.append(f"| {r['program']} | {unit} | {r['flops'] / 1e9:.4g} | {r['bytes'] / 1e9:.3g} | "
+                     f"{r['flops'] / r['bytes']:.0f} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", nargs="+", default=["gatys", "collection", "train", "infer"],
@@ -355,7 +378,7 @@ def main(argv: list[str] | None = None) -> None:
                              "flops": None, "bytes": None, "error": f"{type(e).__name__}: {str(e)[:200]}"})
             print(json.dumps(rows[-1]), flush=True)
     note = f"jax {jax.__version__}, load {os.getloadavg()[0]:.1f}, repeats {a.repeats}"
-    text = markdown(rows, kind, note)
+    text = markdown(rows, kind, note) + "\n" + roofline(rows)
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.with_suffix(".json").write_text(json.dumps({"device": kind, "peak": peak, "rows": rows}, indent=1))
     a.out.with_suffix(".md").write_text(text)
