@@ -4,6 +4,11 @@ Each runs as its own process (as a user would run it), with the arguments of :da
 a few steps at 32-64 px, the PyTorch/onnxruntime sides included. A script added to benchmarks/
 without an entry here fails :func:`test_every_benchmark_has_a_dry_run`. Timings are printed,
 never asserted.
+
+Tiny sizes do not make these fast: each compiles its programs (VGG forward and backward, train
+steps), 30 s to several minutes each on the shared 2-core box under load, so only the ones in
+:data:`DEFAULT_SUITE` run in the default suite (the headline Gatys comparison, the accelerator
+script's engine part, the input pipeline); the rest are ``slow``.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ DRY_RUNS: dict[str, list[list[str]]] = {
     "data_throughput.py": [["--content", "4", "--style", "2", "--content-size", "64x48", "--style-size", "64x48",
                             "--batch", "2", "--batches", "1", "--warmup", "0", "--repeats", "1", "--workers", "0",
                             "--threads", "1", "--load-size", "48", "--crop", "32"]],
-    "device.py": [["--dry-run"]],
+    "device.py": [["--dry-run", "--only", "gatys"], ["--dry-run", "--only", "train", "infer", "collection"]],
     "dst_bench.py": [["--size", "64", "--steps", "1", "--repeats", "1"]],
     "encoder_zoo.py": [["--size", "32", "--repeats", "1", "--archs", "vgg16", "alexnet"]],
     "gatys_vs_torch.py": [["--dry-run"]],
@@ -46,12 +51,23 @@ DRY_RUNS: dict[str, list[list[str]]] = {
 }
 
 
+# (script, first argument) of the dry runs in the default suite; measured at load ~20:
+# gatys_vs_torch 84 s, device --only gatys ~40 s, data_throughput ~20 s.
+DEFAULT_SUITE = {("gatys_vs_torch.py", "--dry-run"), ("device.py", "--dry-run"), ("data_throughput.py", "--content")}
+
+
+def _params():
+    for script, runs in DRY_RUNS.items():
+        for i, args in enumerate(runs):
+            fast = (script, args[0]) in DEFAULT_SUITE and (script != "device.py" or i == 0)
+            yield pytest.param(script, args, id=f"{script}-{args[0]}-{i}", marks=() if fast else pytest.mark.slow)
+
+
 def test_every_benchmark_has_a_dry_run():
     assert sorted(p.name for p in BENCHMARKS.glob("*.py")) == sorted(DRY_RUNS)
 
 
-@pytest.mark.parametrize(("script", "args"), [(s, a) for s, runs in DRY_RUNS.items() for a in runs],
-                         ids=lambda x: x if isinstance(x, str) else "-".join(x[:1]))
+@pytest.mark.parametrize(("script", "args"), list(_params()))
 def test_benchmark_dry_run(script: str, args: list[str], tmp_path: Path):
     env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
            "JAX_PLATFORMS": "cpu"}

@@ -53,10 +53,10 @@ from jaxstyle.weights.encoders import load_encoder
 CONTENT_LOSSES = ("mse", "lpips")
 COMPUTE_DTYPES = ("float32", "bfloat16")
 STYLE_LOSSES = ("gram", "w2")
-# Default style weight per style loss (images in [0, 1], VGG16 torch normalisation): W2's per-layer
-# squared distance (divided by C) is ~1e4x the Gatys Gram loss on the shared photos at the start
-# of a run, so 10 puts its style/content balance near Gram's 1e5 (BENCHMARKS.md, W2 vs Gram).
-DEFAULT_STYLE_WEIGHTS = {"gram": 1e5, "w2": 10.0}
+# Default style weight per style loss (images in [0, 1], VGG16 torch normalisation): at the
+# content image, W2's per-layer squared distance (divided by C) is 1.0-2.6x the Gatys Gram loss on
+# the four shared photo pairs at 128 px, so 5e4 keeps the style/content balance near Gram's 1e5.
+DEFAULT_STYLE_WEIGHTS = {"gram": 1e5, "w2": 5e4}
 TERMS = ("content", "style", "tv", "lap")
 # The per-pair inputs of an objective with traced weights: the weight of each of TERMS (4,),
 # of each style layer (len(style_layers),) and of each content layer (len(content_layers),).
