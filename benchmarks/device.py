@@ -236,7 +236,7 @@ def collection_program(size: int, n_contents: int, steps: int) -> list[Program]:
     rng = np.random.default_rng(0)
     contents = []
     for _ in range(n_contents):
-        long, short = int(rng.integers(size // 2, size + 1)), int(rng.integers(size // 4, size + 1))
+        long, short = int(rng.integers(size // 2, size + 1)), int(rng.integers(size // 2, size + 1))
         shape = (long, min(short, long), 3) if rng.random() < 0.5 else (min(short, long), long, 3)
         contents.append(rng.uniform(0, 1, shape).astype(np.float32))
     styles = [rng.uniform(0, 1, (size, size, 3)).astype(np.float32) for _ in range(2)]

@@ -51,8 +51,8 @@ DRY_RUNS: dict[str, list[list[str]]] = {
 }
 
 
-# (script, first argument) of the dry runs in the default suite; measured at load ~20:
-# gatys_vs_torch 84 s, device --only gatys ~40 s, data_throughput ~20 s.
+# (script, first argument) of the dry runs in the default suite, measured under load:
+# gatys_vs_torch 84 s (load 3-11), device --only gatys 130 s (load 20); quiet-box figures not taken.
 DEFAULT_SUITE = {("gatys_vs_torch.py", "--dry-run"), ("device.py", "--dry-run"), ("data_throughput.py", "--content")}
 
 
