@@ -4,7 +4,7 @@
 
 One pair (``tubingen`` content, ``starry_night`` style from ../shared/data/images, long side
 ``--size``), the embedded VGG16, the engine's own jitted chunk
-(:func:`jaxstyle.optimize.engine.run_chunk`) for each program:
+(:class:`jaxstyle.optimize.engine.Bucket`, what the engine runs) for each program:
 
 - ``gatys``: the Gatys objective (relu1_1..relu5_1 Grams, relu4_2 content), Adam (one
   loss + gradient per step, like the SGD of the others);
@@ -34,21 +34,16 @@ IMAGES = REPO.parent / "shared" / "data" / "images"
 
 
 class _Chunk:
-    """One program's state and its engine chunk: ``chunk(n)`` runs n steps, returns the loss."""
+    """One program as the engine runs it (a one-pair :class:`~jaxstyle.optimize.engine.Bucket`):
+    ``chunk(n)`` runs n steps, returns the loss; the first call builds it (targets, compile)."""
 
-    def __init__(self, objective, program, variables, state, targets, frozen):
-        self.objective, self.program, self.targets, self.frozen = objective, program, targets, frozen
-        self.state = (variables, state)
+    def __init__(self, build):
+        self.build, self.bucket = build, None
 
     def __call__(self, n: int) -> float:
-        import jax.numpy as jnp
-
-        from jaxstyle.optimize.engine import run_chunk
-
-        v, s, report = run_chunk(*self.state, jnp.int32(n), self.targets, self.frozen, jnp.int32(0),
-                                 objective=self.objective, settings=self.program)
-        self.state = (v, s)
-        return float(report["total"][0])
+        if self.bucket is None:
+            self.bucket = self.build()
+        return float(self.bucket.run(n)["total"][0])
 
 
 def _programs(size: int):
@@ -60,7 +55,7 @@ def _programs(size: int):
     from jaxstyle.methods.dst.objective import DSTConfig, keypoint_inputs, pad_inputs
     from jaxstyle.ops import tps
     from jaxstyle.optimize import StylizeConfig
-    from jaxstyle.optimize.engine import init_opt_state, prepare_targets
+    from jaxstyle.optimize.engine import Bucket
     from jaxstyle.optimize.gatys import objective_with_networks
     from jaxstyle.optimize.strotss import StrotssConfig
     from jaxstyle.points import Correspondences
@@ -86,15 +81,9 @@ def _programs(size: int):
     for name, cfg in configs.items():
         objective = objective_with_networks(cfg, enc) if name == "gatys" else cfg.objective(enc)
         inputs = {"content": content, "style": style, **{k: extras[k] for k in objective.extra_inputs}}
-        batch = {k: jnp.asarray(np.asarray(v)[None]) for k, v in inputs.items()}
-        frozen = objective.frozen()
-        targets = prepare_targets(frozen, batch, objective=objective)
         one = objective.init(inputs, np.random.default_rng(0), content.copy())
-        variables = jax.tree.map(lambda a: jnp.asarray(a)[None], one)
-        program = (cfg.engine() if hasattr(cfg, "engine") else cfg).program_key()
-        state = init_opt_state(variables, settings=program)
-
-        programs[name] = _Chunk(objective, program, variables, state, targets, frozen)
+        engine = cfg.engine() if hasattr(cfg, "engine") else cfg
+        programs[name] = _Chunk(lambda o=objective, i=inputs, v=one, e=engine: Bucket(o, o.frozen(), [i], [v], e))
 
     flow_args = (jnp.asarray(src), jnp.asarray(src + 3.0), jnp.asarray(content))
 

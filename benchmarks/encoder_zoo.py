@@ -132,6 +132,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--archs", nargs="+", default=list(TORCH_TAPS), choices=list(TORCH_TAPS))
     args = parser.parse_args()
     import torch
 
@@ -139,7 +140,7 @@ def main() -> None:
     print(f"load: {os.getloadavg()[0]:.1f}; size {args.size}; repeats {args.repeats}")
     print("| encoder | trunk params (M) | default content / style taps | compile (s) | JAX step (s) | torch step (s) | JAX/torch |")
     print("|---|---|---|---|---|---|---|")
-    for arch in TORCH_TAPS:
+    for arch in args.archs:
         enc = Encoder.random(arch, 0)
         t0 = time.perf_counter()
         ours = jax_step(enc, args.size)

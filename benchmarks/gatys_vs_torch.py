@@ -1,6 +1,6 @@
 """Gatys optimization on the CPU: jaxstyle vs a plain PyTorch reference (same workload).
 
-  python benchmarks/gatys_vs_torch.py [--sizes 256 512] [--batches 1 4] [--steps N] [--quick]
+  python benchmarks/gatys_vs_torch.py [--sizes 256 512] [--batches 1 4] [--steps N] [--quick | --dry-run]
 
 Both sides run the same problem: the embedded torchvision VGG16 (torch normalisation, zero
 padding, max pooling) truncated at relu5_1; content MSE at relu4_2 (mean), Gatys Gram loss on
@@ -11,8 +11,8 @@ TV 1 (``jaxstyle stylize`` defaults); init = content; square ``size`` x ``size``
 cycled over the batch) at long side ``size``.
 
 * Per-iteration time: Adam (lr 0.02), one objective+gradient evaluation + update per
-  iteration in both frameworks. jaxstyle runs :func:`jaxstyle.optimize.engine.run_chunk`, compiled
-  by :func:`~jaxstyle.optimize.engine.compile_chunk` (what ``stylize`` runs, with the engine's
+  iteration in both frameworks. jaxstyle runs the pairs as one :class:`jaxstyle.optimize.engine.Bucket`
+  (what ``stylize`` runs per bucket: its compiled ``run_chunk``, with the engine's
   defaults, e.g. ``pair_batch`` 1 on the CPU: on-device ``fori_loop`` over ``--steps`` iterations, then a loss report,
   i.e. one extra forward per chunk, counted against jaxstyle); PyTorch runs its usual
   zero_grad/forward/backward/step loop. Reported: median over ``--repeats`` chunks of
@@ -111,7 +111,7 @@ def jax_worker(args) -> dict:
     from jaxstyle.models.encoder import Encoder
     from jaxstyle.models.vgg import VGGConfig
     from jaxstyle.optimize import StylizeConfig
-    from jaxstyle.optimize.engine import compile_chunk, init_opt_state, prepare_targets
+    from jaxstyle.optimize.engine import Bucket
 
     t_start = time.perf_counter()
     contents, styles, params = _read_inputs(Path(args.inputs))
@@ -129,33 +129,24 @@ def jax_worker(args) -> dict:
         tv_weight=WEIGHTS["tv"],
         line_search=args.optimizer == "lbfgs" and args.lbfgs_line_search == "zoom",
     )
-    objective, program = cfg.objective(encoder), cfg.program_key()
+    objective = cfg.objective(encoder)
     frozen = objective.frozen()
-    # Targets as the engine prepares them (single process), one pair at a time since the
-    # cycled styles differ in shape, then stacked on the pair axis.
-    per_pair = [
-        prepare_targets(frozen, {"content": jnp.asarray(c[None]), "style": jnp.asarray(s[None])}, objective=objective)
-        for c, s in zip(contents, styles, strict=True)
-    ]
-    targets = jax.tree.map(lambda *t: jnp.concatenate(t), *per_pair)
+    inputs = [{"content": c, "style": s} for c, s in zip(contents, styles, strict=True)]
+    rng = np.random.default_rng(0)
 
-    def fresh():
-        variables = {"image": jnp.asarray(contents.copy())}
-        return variables, init_opt_state(variables, settings=program)
+    def fresh() -> Bucket:
+        """The pairs as the engine's one bucket (targets, state, compiled chunk): what stylize runs."""
+        starts = [objective.init(x, rng, x["content"].copy()) for x in inputs]
+        return Bucket(objective, frozen, inputs, starts, cfg)
 
-    compiled = None
+    def chunk(bucket: Bucket, n: int) -> np.ndarray:
+        return np.asarray(bucket.run(n)["total"])  # host sync: the chunk is done
 
-    def chunk(x, state, n):
-        x, state, report = compiled(x, state, jnp.int32(n), targets, frozen)
-        total = np.asarray(report["total"])  # host sync: the chunk is done
-        return x, state, total
-
-    x, state = fresh()
     t0 = time.perf_counter()
-    # As the engine does: compile the (n-traced) chunk program, release the compiler's heap.
-    compiled = compile_chunk(x, state, targets, frozen, objective=objective, settings=program)
-    x, state, total0 = chunk(x, state, 0)
+    bucket = fresh()  # prepares the targets and compiles the chunk, releasing the compiler's heap
+    total0 = chunk(bucket, 0)
     compile_s = time.perf_counter() - t0
+    program = cfg.program_key()
     out = {
         "framework": "jax",
         "jax": jax.__version__,
@@ -166,28 +157,28 @@ def jax_worker(args) -> dict:
         "initial_loss": float(total0.mean()),
     }
     if args.optimizer == "adam":
-        x, state, _ = chunk(x, state, 1)  # first real run: allocations, thread pools
+        chunk(bucket, 1)  # first real run: allocations, thread pools
         times = []
         for _ in range(args.repeats):
             t = time.perf_counter()
-            x, state, total = chunk(x, state, args.steps)
+            total = chunk(bucket, args.steps)
             times.append((time.perf_counter() - t) / args.steps)
         out.update(per_iter_s=statistics.median(times), per_iter_all=times, final_loss=float(total.mean()))
     else:
         losses, evals = [], []
         for _ in range(args.steps):
-            x, state, total = chunk(x, state, 1)
+            total = chunk(bucket, 1)
             losses.append(float(total[0]))
             if program.line_search:  # optax.lbfgs = chain(..., scale_by_zoom_linesearch)
-                evals.append(int(np.asarray(state[-1].info.num_linesearch_steps)[0]))
+                evals.append(int(np.asarray(bucket.state["opt_state"][-1].info.num_linesearch_steps)[0]))
             else:
                 evals.append(1)
         target = max(args.target, min(losses)) if args.target else min(losses)
         k = next(i for i, v in enumerate(losses, start=1) if v <= target)
-        x, state = fresh()
-        x, state, _ = chunk(x, state, 0)  # x and state are donated: keep the returned ones
+        bucket = fresh()
+        chunk(bucket, 0)
         t = time.perf_counter()
-        x, state, total = chunk(x, state, k)
+        total = chunk(bucket, k)
         out.update(
             losses=losses,
             evals_per_step=evals,
@@ -379,6 +370,7 @@ def main() -> None:
     ap.add_argument("--frameworks", nargs="+", default=["jax", "torch"], choices=["jax", "torch"])
     ap.add_argument("--xla-flags", default="", help="extra XLA_FLAGS for the jax worker")
     ap.add_argument("--quick", action="store_true", help="256 px, batch 1, 2x2 steps, 10 L-BFGS steps")
+    ap.add_argument("--dry-run", action="store_true", help="32 px, batch 2, 1 step, 2 L-BFGS steps (tested)")
     ap.add_argument("--json", type=Path, help="also write all raw results here")
     # worker mode (internal)
     ap.add_argument("--worker", choices=["jax", "torch"], help=argparse.SUPPRESS)
@@ -394,6 +386,8 @@ def main() -> None:
         return
     if a.quick:
         a.sizes, a.batches, a.steps, a.repeats, a.lbfgs_steps = [256], [1], 2, 2, 10
+    if a.dry_run:
+        a.sizes, a.batches, a.steps, a.repeats, a.lbfgs_size, a.lbfgs_steps = [32], [2], 1, 1, 32, 2
 
     print(f"# load average at start: {os.getloadavg()}", flush=True)
     rows, raw = [], []

@@ -43,6 +43,8 @@ __all__ = [
     "mean_std_style_loss",
     "total_variation",
     "valid_mask",
+    "w2_style_loss",
+    "w2_style_target",
 ]
 
 
@@ -62,7 +64,8 @@ def gram_matrix(f: jax.Array, normalize: bool = True) -> jax.Array:
     """
     n, h, w, c = f.shape
     f = f.reshape(n, h * w, c)
-    g = jnp.einsum("nki,nkj->nij", f, f, precision=jax.lax.Precision.HIGHEST)
+    # float32 sums whatever the features' dtype (bfloat16 activations: --compute-dtype).
+    g = jnp.einsum("nki,nkj->nij", f, f, precision=jax.lax.Precision.HIGHEST, preferred_element_type=jnp.float32)
     return g / (h * w) if normalize else g
 
 
@@ -98,6 +101,59 @@ def mean_std_style_loss(x: jax.Array, y: jax.Array) -> jax.Array:
     mx, sx = mean_std(x, unbiased=False)
     my, sy = mean_std(y, unbiased=False)
     return jnp.mean(jnp.square(mx - my)) + jnp.mean(jnp.square(sx - sy))
+
+
+def _mean_and_cov(f: jax.Array, mask: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
+    """Mean (N,C) and covariance (N,C,C) of (N,H,W,C) features over positions (those where
+    ``mask`` (H,W) is 1), biased (divided by the number of positions)."""
+    n, h, w, c = f.shape
+    # float32 sums whatever the features' dtype (bfloat16 activations), as the Grams'.
+    if mask is None:
+        mean, second = jnp.mean(f, axis=(1, 2), dtype=jnp.float32), gram_matrix(f)
+    else:
+        count = jnp.maximum(jnp.sum(mask), 1.0)
+        mean = jnp.sum(f * mask[:, :, None].astype(f.dtype), axis=(1, 2), dtype=jnp.float32) / count
+        second = masked_gram_matrix(f, mask)
+    return mean, second - mean[:, :, None] * mean[:, None, :]
+
+
+def _psd_sqrt(a: jax.Array) -> jax.Array:
+    """Square root of symmetric PSD matrices (..., C, C) by eigendecomposition (negative
+    rounding-error eigenvalues clipped to 0)."""
+    w, v = jnp.linalg.eigh(a)
+    return jnp.einsum("...ij,...j,...kj->...ik", v, jnp.sqrt(jnp.maximum(w, 0.0)), v)
+
+
+def w2_style_target(f: jax.Array) -> dict[str, jax.Array]:
+    """What :func:`w2_style_loss` compares with, from the style's (N,H,W,C) features: their
+    ``mean`` (N,C) and the square root ``cov_sqrt`` (N,C,C) of their covariance."""
+    mean, cov = _mean_and_cov(f)
+    return {"mean": mean, "cov_sqrt": _psd_sqrt(cov)}
+
+
+def w2_style_loss(f: jax.Array, target: dict[str, jax.Array], mask: jax.Array | None = None,
+                  eps: float = 1e-5) -> jax.Array:
+    """Wasserstein-2 style loss of one layer: the squared W2 distance between the Gaussians
+    fitted to the features and to the style's, divided by ``C``; mean over the batch.
+
+    ``W2^2 = |m - m_s|^2 + tr(S) + tr(S_s) - 2 tr((S_s^1/2 S S_s^1/2)^1/2)`` with means ``m`` and
+    covariances ``S`` over positions (Dowson & Landau 1982; as a style loss in crowsonkb's
+    style-transfer-pytorch). ``f``: (N,H,W,C); ``target``: :func:`w2_style_target` of the style,
+    (N,...) or unbatched; ``mask`` (H,W): positions of a padded canvas's valid corner. The
+    square root is linear below ``eps``, which keeps its gradient finite at zero eigenvalues
+    (fewer positions than channels).
+    """
+    c = f.shape[-1]
+    mean, cov = _mean_and_cov(f, mask)
+    root = jnp.broadcast_to(target["cov_sqrt"], cov.shape)
+    inner = jnp.einsum("nij,njk,nkl->nil", root, cov, root, precision=jax.lax.Precision.HIGHEST)
+    eig = jnp.maximum(jnp.linalg.eigvalsh(inner), 0.0)
+    # sqrt, exact above eps and linear below it (continuous at eps): a finite gradient at 0.
+    above = eig > eps
+    cross = jnp.sum(jnp.where(above, jnp.sqrt(jnp.where(above, eig, 1.0)), eig / eps**0.5), axis=-1)
+    traces = jnp.trace(cov, axis1=-2, axis2=-1) + jnp.sum(jnp.square(root), axis=(-2, -1))
+    per_example = jnp.sum(jnp.square(mean - target["mean"]), axis=-1) + traces - 2.0 * cross
+    return jnp.mean(per_example) / c
 
 
 def total_variation(x: jax.Array) -> jax.Array:
@@ -167,8 +223,8 @@ def masked_gram_matrix(f: jax.Array, mask: jax.Array) -> jax.Array:
     """:func:`gram_matrix` of the positions where ``mask`` (H,W) is 1, divided by their number:
     (N,H,W,C) -> (N,C,C)."""
     n, h, w, c = f.shape
-    f = (f * mask[:, :, None]).reshape(n, h * w, c)
-    g = jnp.einsum("nki,nkj->nij", f, f, precision=jax.lax.Precision.HIGHEST)
+    f = (f * mask[:, :, None].astype(f.dtype)).reshape(n, h * w, c)
+    g = jnp.einsum("nki,nkj->nij", f, f, precision=jax.lax.Precision.HIGHEST, preferred_element_type=jnp.float32)
     return g / jnp.maximum(jnp.sum(mask), 1.0)
 
 

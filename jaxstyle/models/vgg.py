@@ -66,10 +66,11 @@ def param_shapes(arch: str) -> dict[str, dict[str, tuple[int, ...]]]:
 
 def normalize_input(images: jax.Array, normalization: str) -> jax.Array:
     """Map RGB images in [0, 1] to the input space the weights were trained on."""
+    # Constants in the images' dtype, so bfloat16 images stay bfloat16 (numpy float32 would promote).
     if normalization == "torch":
-        return (images - IMAGENET_MEAN) / IMAGENET_STD
+        return (images - jnp.asarray(IMAGENET_MEAN, images.dtype)) / jnp.asarray(IMAGENET_STD, images.dtype)
     if normalization == "caffe":
-        return images[..., ::-1] * 255.0 - CAFFE_MEAN_BGR
+        return images[..., ::-1] * 255.0 - jnp.asarray(CAFFE_MEAN_BGR, images.dtype)
     if normalization == "none":
         return images
     raise InputError(f"unknown normalization {normalization!r}; expected one of {NORMALIZATIONS}")

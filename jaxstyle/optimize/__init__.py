@@ -25,7 +25,14 @@ The registered methods ``gatys`` and ``lapstyle`` (:mod:`jaxstyle.methods.gatys.
 :func:`stylize` behind the one stylizer call of every method.
 """
 
-from jaxstyle.optimize.engine import INITS, OPTIMIZERS, EngineConfig, PairResult, optimize_pairs
+from jaxstyle.optimize.engine import (
+    INITS,
+    OPTIMIZERS,
+    Bucket,
+    EngineConfig,
+    PairResult,
+    optimize_pairs,
+)
 from jaxstyle.optimize.gatys import (
     CONTENT_LOSSES,
     DEFAULT_CONTENT_LAYERS,
@@ -47,6 +54,7 @@ __all__ = [
     "INITS",
     "OBJECTIVES",
     "OPTIMIZERS",
+    "Bucket",
     "EngineConfig",
     "Gatys",
     "Lapstyle",

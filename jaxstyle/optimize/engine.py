@@ -694,6 +694,66 @@ def emit_frame(
         on_frame(base + step, [members[k] for k in idx], frames)
 
 
+class Bucket:
+    """One bucket of pairs on its devices, run as :func:`optimize_pairs` runs it: targets
+    prepared, optimizer state laid out, the chunk program compiled (:func:`compile_chunk`).
+
+    Public so that benchmarks time the library's own call sequence, not a copy of it::
+
+        bucket = Bucket(objective, objective.frozen(), inputs, starts, EngineConfig(...))
+        report = bucket.run(10)              # 10 optimizer steps on every pair, one device call
+        bucket.mean_losses(report), bucket.results()
+
+    ``inputs``: one dict per pair (``objective``'s inputs, equal loop shapes); ``starts``: each
+    pair's initial variables (``objective.init``); ``ckpt``: resume from its latest save (the
+    bucket's ``step`` then starts there); ``min_pairs``/``memory_budget``: see
+    :class:`jaxstyle.shapes.Batching` (a compiled peak above the budget raises
+    :class:`TooManyPairs`).
+    """
+
+    def __init__(self, objective: Objective, frozen: Frozen, inputs: list[dict[str, np.ndarray]],
+                 starts: list[Variables], settings: EngineConfig, *, ckpt: PytreeCheckpointer | None = None,
+                 min_pairs: int = 1, memory_budget: int | None = None):
+        self.objective, self.frozen = objective, frozen
+        self.axis = axis = PairAxis(len(inputs), spatial_shards=settings.spatial_shards, min_pairs=min_pairs)
+        self.targets = _prepare(objective, frozen, inputs, axis, axis.layout)
+        program = settings.program_key()
+        self.state = {"variables": axis.stack(starts)}
+        # Laid out like run_chunk's output (pair axis sharded; maps along height when spatially
+        # sharded), so every chunk runs the one program compiled below.
+        opt_state = init_opt_state(self.state["variables"], settings=program, layout=axis.layout)
+        self.state["opt_state"] = opt_state if axis.layout is not None else jax.device_put(opt_state, axis.sharding)
+        self.step = 0
+        if ckpt is not None and (restored := ckpt.restore_latest(self.state)) is not None:
+            self.step, self.state = restored
+        self.compiled = compile_chunk(self.state["variables"], self.state["opt_state"], self.targets, frozen,
+                                      objective=objective, settings=program, layout=axis.layout,
+                                      pair_groups=axis.groups)
+        if memory_budget is not None:
+            check_program_memory(self.compiled, axis.padded // axis.groups, memory_budget, frozen)
+
+    def run(self, n: int) -> dict[str, jax.Array]:
+        """``n`` optimizer steps on every pair (one device call, no host sync); the loss report
+        ``{"total", *parts}`` (each (P,), padding rows included) after them."""
+        self.state["variables"], self.state["opt_state"], report = self.compiled(
+            self.state["variables"], self.state["opt_state"], jnp.int32(n), self.targets, self.frozen,
+            jnp.int32(self.step))
+        self.step += n
+        return report
+
+    def mean_losses(self, report: dict[str, jax.Array]) -> dict[str, float]:
+        """Each reported loss averaged over the real pairs (padding rows left out); waits for it."""
+        return {k: float(jnp.mean(v[: self.axis.n_pairs])) for k, v in report.items()}
+
+    def images(self) -> list[np.ndarray | None]:
+        """Host images (canvas shape) of the pairs this process owns, else None."""
+        return self.axis.owned(_images(self.state["variables"], self.targets, objective=self.objective))
+
+    def results(self) -> list[tuple[np.ndarray, Variables] | None]:
+        """Host ``(image, variables)`` of the pairs this process owns, else None."""
+        return _owned(self.axis, self.objective, self.state["variables"], self.targets)
+
+
 def _optimize_bucket(
     objective: Objective,
     frozen: Frozen,
@@ -715,51 +775,25 @@ def _optimize_bucket(
     Returns per pair ``(image, variables)`` on the host for the pairs this process owns, the
     image back at the pair's own shape (``wheres``: how each took its canvas).
     """
-    axis = PairAxis(len(inputs), spatial_shards=settings.spatial_shards, min_pairs=min_pairs)
-    layout = axis.layout
-    targets = _prepare(objective, frozen, inputs, axis, layout)
-    program = settings.program_key()
-    state = {"variables": axis.stack(starts)}
-    # Laid out like run_chunk's output (pair axis sharded; maps along height when spatially
-    # sharded), so every chunk runs the one program compiled below.
-    opt_state = init_opt_state(state["variables"], settings=program, layout=layout)
-    state["opt_state"] = opt_state if layout is not None else jax.device_put(opt_state, axis.sharding)
-    step = 0
-    if ckpt is not None and (restored := ckpt.restore_latest(state)) is not None:
-        step, state = restored
-
-    compiled = compile_chunk(state["variables"], state["opt_state"], targets, frozen, objective=objective,
-                             settings=program, layout=layout, pair_groups=axis.groups)
-    if memory_budget is not None:
-        check_program_memory(compiled, axis.padded // axis.groups, memory_budget, frozen)
-
-    def chunk(n: int) -> dict[str, jax.Array]:
-        state["variables"], state["opt_state"], report = compiled(
-            state["variables"], state["opt_state"], jnp.int32(n), targets, frozen, jnp.int32(step))
-        return report
-
-    def mean_losses(report: dict[str, jax.Array]) -> dict[str, float]:
-        return {k: float(jnp.mean(v[: axis.n_pairs])) for k, v in report.items()}  # padding rows left out
-
-    if progress is not None and step == 0:  # report the starting losses (a zero-step chunk)
-        progress(0, mean_losses(chunk(0)))
-    while step < settings.steps:
-        n = _chunk_length(step, settings, save_every, checkpoint_every if ckpt else 0)
-        report = chunk(n)
-        step += n
-        losses = mean_losses(report)  # waits for the chunk, as progress would
+    bucket = Bucket(objective, frozen, inputs, starts, settings, ckpt=ckpt, min_pairs=min_pairs,
+                    memory_budget=memory_budget)
+    if progress is not None and bucket.step == 0:  # report the starting losses (a zero-step chunk)
+        progress(0, bucket.mean_losses(bucket.run(0)))
+    while bucket.step < settings.steps:
+        report = bucket.run(_chunk_length(bucket.step, settings, save_every, checkpoint_every if ckpt else 0))
+        step = bucket.step
+        losses = bucket.mean_losses(report)  # waits for the chunk, as progress would
         # Stop on NaN/Inf (before a checkpoint could save it): a NaN pair would turn the
         # whole result black with exit 0.
         check_finite_losses(step, losses)
         if progress is not None:
             progress(step, losses)
         if on_frame is not None and save_every and step % save_every == 0:
-            owned = axis.owned(_images(state["variables"], targets, objective=objective))
+            owned = bucket.images()
             on_frame(step, [None if img is None else w.unplace(img) for img, w in zip(owned, wheres, strict=True)])
         if ckpt is not None and (step % checkpoint_every == 0 or step == settings.steps):
-            ckpt.save(step, state)
-    return [None if r is None else (w.unplace(r[0]), r[1])
-            for r, w in zip(_owned(axis, objective, state["variables"], targets), wheres, strict=True)]
+            ckpt.save(step, bucket.state)
+    return [None if r is None else (w.unplace(r[0]), r[1]) for r, w in zip(bucket.results(), wheres, strict=True)]
 
 
 def _prepare(objective: Objective, frozen: Frozen, inputs: list[dict[str, np.ndarray]], axis: PairAxis,

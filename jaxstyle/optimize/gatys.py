@@ -4,7 +4,8 @@ Per pair, the one variable is the image ``{"image": (H,W,3)}``, compared with
 - the content: feature MSE at ``content_layers`` (:func:`jaxstyle.losses.content_loss`, mean
   over layers), or LPIPS as a perceptual content loss (``content_loss="lpips"``);
 - the style: the Gatys Gram loss at ``style_layers`` (:func:`jaxstyle.losses.gram_style_loss`,
-  mean over layers);
+  mean over layers), or with ``style_loss="w2"`` the Wasserstein-2 distance between the
+  Gaussians (mean and covariance) fitted to the features (:func:`jaxstyle.losses.w2_style_loss`);
 - itself: squared total variation; and, for Lapstyle, the Laplacian loss against the content
   (:func:`jaxstyle.losses.laplacian_loss`). A term whose weight is 0 is not computed.
 
@@ -40,6 +41,8 @@ from jaxstyle.losses import (
     masked_total_variation,
     total_variation,
     valid_mask,
+    w2_style_loss,
+    w2_style_target,
 )
 from jaxstyle.metrics import LPIPS, default_lpips
 from jaxstyle.models.encoder import Encoder
@@ -48,6 +51,12 @@ from jaxstyle.pairs import Pair, make_pairs
 from jaxstyle.weights.encoders import load_encoder
 
 CONTENT_LOSSES = ("mse", "lpips")
+COMPUTE_DTYPES = ("float32", "bfloat16")
+STYLE_LOSSES = ("gram", "w2")
+# Default style weight per style loss (images in [0, 1], VGG16 torch normalisation): at the
+# content image, W2's per-layer squared distance (divided by C) is 1.0-2.6x the Gatys Gram loss on
+# the four shared photo pairs at 128 px, so 5e4 keeps the style/content balance near Gram's 1e5.
+DEFAULT_STYLE_WEIGHTS = {"gram": 1e5, "w2": 5e4}
 TERMS = ("content", "style", "tv", "lap")
 # The per-pair inputs of an objective with traced weights: the weight of each of TERMS (4,),
 # of each style layer (len(style_layers),) and of each content layer (len(content_layers),).
@@ -80,13 +89,17 @@ class Gatys:
     style_layers: tuple[str, ...] = DEFAULT_STYLE_LAYERS
     content_loss: str = "mse"
     content_weight: float | None = None
-    style_weight: float = 1e5
+    style_weight: float | None = None  # None: DEFAULT_STYLE_WEIGHTS[style_loss]
     tv_weight: float = 1.0
     lap_weight: float = 0.0
     lap_pool: int = 4  # average pooling before the Laplacian
     encoder: Encoder | None = dataclasses.field(default=None, compare=False, repr=False)
     lpips: LPIPS | None = dataclasses.field(default=None, compare=False, repr=False)
     traced_weights: bool = False
+    style_loss: str = "gram"
+    # The encoder's activations (forward and backward); Grams, losses, the image and the
+    # optimizer stay float32.
+    compute_dtype: str = "float32"
 
     @property
     def extra_inputs(self) -> tuple[str, ...]:
@@ -127,6 +140,8 @@ class Gatys:
         """The weight of loss term ``term`` (content, style, tv, lap)."""
         if term == "content" and self.content_weight is None:
             return 20.0 if self.content_loss == "lpips" else 1.0
+        if term == "style" and self.style_weight is None:
+            return DEFAULT_STYLE_WEIGHTS[self.style_loss]
         return float(getattr(self, f"{term}_weight"))
 
     def frozen(self) -> dict[str, Any]:
@@ -156,12 +171,17 @@ class Gatys:
         return {"content": content, "lpips_feats": frozen["lpips"].features(content)}
 
     def style_targets(self, frozen: dict[str, Any], style: jax.Array, weight: jax.Array | None = None) -> dict[str, Any]:
-        """``style_grams`` {layer: (P,C,C)} of the style (P,h,w,3): means over positions.
+        """``style_grams`` {layer: (P,C,C)} of the style (P,h,w,3): means over positions; with
+        the W2 style loss ``style_w2`` {layer: :func:`~jaxstyle.losses.w2_style_target`}.
 
         ``weight`` (P,h,w), optional: a per-pixel weight, area-pooled to each layer's grid, making
         each Gram a weighted mean (tiles of a large style add up to its Gram this way).
         """
         feats = frozen["encoder"](style, self.style_layers)
+        if self.style_loss == "w2":
+            if weight is not None:
+                raise InputError("--style-loss w2 takes the style whole: it cannot be combined with --tile")
+            return {"style_w2": {layer: w2_style_target(feats[layer]) for layer in self.style_layers}}
         if weight is None:
             return {"style_grams": {layer: gram_matrix(feats[layer]) for layer in self.style_layers}}
         return {"style_grams": {layer: _weighted_gram(feats[layer], weight) for layer in self.style_layers}}
@@ -182,10 +202,13 @@ class Gatys:
         valid = targets.get("valid")
         # On a padded canvas VGG sees its valid corner alone (Encoder.apply), and every term
         # below reads the corner only: the result is the exact-shape one, up to float rounding.
-        feats = frozen["encoder"](x, layers, None if valid is None else valid[None])
+        seen = x.astype(jnp.bfloat16) if self.compute_dtype == "bfloat16" else x
+        feats = frozen["encoder"](seen, layers, None if valid is None else valid[None])
         traced = targets.get("weights")
+        w2 = self.style_loss == "w2"
         if valid is None:
-            layer_content, layer_style = content_loss, gram_style_loss
+            layer_content = content_loss
+            layer_style = w2_style_loss if w2 else gram_style_loss
         else:  # a padded canvas: every term over the valid corner only
             def mask(f):
                 return valid_mask(valid, f.shape[1:3], x.shape[1:3])
@@ -194,7 +217,7 @@ class Gatys:
                 return masked_content_loss(f, t, mask(f))
 
             def layer_style(f, g):
-                return masked_gram_style_loss(f, g, mask(f))
+                return w2_style_loss(f, g, mask(f)) if w2 else masked_gram_style_loss(f, g, mask(f))
 
         parts = {}
         if mse_content:
@@ -204,7 +227,7 @@ class Gatys:
         else:
             lpips = frozen["lpips"]
             parts["content"] = lpips.distance_from_features(lpips.features(x), targets["lpips_feats"])[0]
-        parts["style"] = style_term(feats, targets["style_grams"], self.style_layers,
+        parts["style"] = style_term(feats, targets["style_w2" if w2 else "style_grams"], self.style_layers,
                                     None if traced is None else traced["style_layer_weights"], layer_style)
         if self.weight("tv") > 0:
             parts["tv"] = total_variation(x) if valid is None else masked_total_variation(x, valid)
@@ -303,13 +326,16 @@ class StylizeConfig(EngineConfig):
     lap_weight: float | None = None
     lap_pool: int = 4
     content_loss: str = "mse"
+    style_loss: str = "gram"  # a key of STYLE_LOSSES
+    compute_dtype: str = "float32"  # a key of COMPUTE_DTYPES: the encoder's activations
     remat: bool = False  # jax.checkpoint around encoder blocks (less memory, more compute)
 
     def __post_init__(self):
         super().__post_init__()
         check_fields(
             self,
-            choices={"objective_name": tuple(OBJECTIVES), "content_loss": CONTENT_LOSSES},
+            choices={"objective_name": tuple(OBJECTIVES), "content_loss": CONTENT_LOSSES,
+                     "style_loss": STYLE_LOSSES, "compute_dtype": COMPUTE_DTYPES},
             positive=("lap_pool",),
             non_negative=("content_weight", "style_weight", "tv_weight", "lap_weight"),
         )

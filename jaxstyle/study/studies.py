@@ -22,7 +22,7 @@ from jaxstyle.weights.encoders import available_encoders, default_layers
 # alpha/beta (content weight / style weight): from Gatys' default (1/1e5) to content-dominated; at
 # 64 px on the shared photos 1e-7..1e-2 all look alike (style dominates), see docs/studies.md.
 DEFAULT_RATIOS = (1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)
-DEFAULT_STYLE_WEIGHT = Gatys.style_weight
+DEFAULT_STYLE_WEIGHT = Gatys().weight("style")
 # Seed 003's "conv1..conv5": the outputs of VGG's five pooling layers.
 DEFAULT_STUDY_LAYERS = ("pool1", "pool2", "pool3", "pool4", "pool5")
 

@@ -198,8 +198,13 @@ LAP_POOL = Option("lap_pool", "int", 4, "average pooling before the Laplacian", 
                   group=_LOSSES)
 CONTENT_LOSS = Option("content_loss", "str", "mse", "feature MSE, or LPIPS as a perceptual content loss",
                       choices=("mse", "lpips"), group=_LOSSES)
+STYLE_LOSS = Option("style_loss", "str", "gram", "Gatys Gram matrices, or w2: the Wasserstein-2 distance between "
+                    "the feature Gaussians (mean and covariance per layer)", choices=("gram", "w2"), group=_LOSSES)
+COMPUTE_DTYPE = Option("compute_dtype", "str", "float32", "the encoder's activations: bfloat16 halves their "
+                       "memory and traffic (Grams sum in float32; the image and optimizer stay float32)",
+                       choices=("float32", "bfloat16"), group=_LOSSES)
 GATYS_LOSSES = (CONTENT_LAYERS, STYLE_LAYERS, CONTENT_WEIGHT, STYLE_WEIGHT, TV_WEIGHT, LAP_WEIGHT, LAP_POOL,
-                CONTENT_LOSS)
+                CONTENT_LOSS, STYLE_LOSS, COMPUTE_DTYPE)
 OPTIMIZATION_CONTROLS = (SIZE, PRESERVE_COLOR, *RUN_CONTROLS)
 
 # ---------------------------------------------------------------------- STROTSS' objective (strotss, dst)
