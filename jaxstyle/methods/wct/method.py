@@ -197,6 +197,10 @@ class WCTStylizer(FeedForwardStylizer):
     spec = METHOD
 
     batch_size = 2  # five encoder passes and decoders per pair: keep a call's memory modest
+    # Exact shapes only: the whitening is a covariance over every position, so a padded canvas
+    # would whiten with the padding's statistics (and its eigendecomposition did not return on a
+    # 48 px image in a 64 px canvas, jax 0.10.2 CPU).
+    fits = ()
 
     def __init__(self, decoder_params: Mapping[str, Any], encoder: Encoder, width: float = 1.0):
         self.levels = parse_levels([lv for lv in LEVELS if group_name(lv) in decoder_params])
