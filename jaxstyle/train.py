@@ -24,6 +24,7 @@ A run that fails before it has committed a checkpoint removes the files it made
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import time
@@ -200,6 +201,9 @@ def check_finite(step: int, metrics: dict[str, jax.Array], ckpt: Checkpointer) -
 
 def kept_checkpoint(ckpt: Checkpointer | None) -> str:
     """``last good checkpoint: step N`` (committed on disk), or that there is none."""
+    if ckpt is not None:
+        with contextlib.suppress(JaxstyleError):  # a save still in flight counts once committed
+            ckpt.wait()
     steps = committed_steps(ckpt.directory) if ckpt is not None else []
     return f"last good checkpoint: step {steps[-1]}" if steps else "no checkpoint was written"
 

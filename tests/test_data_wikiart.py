@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import run_cli
 from PIL import Image
 
 from jaxstyle.cli import main
@@ -229,24 +230,11 @@ def test_cli_prepare_and_inspect_json(folder_layout, tmp_path, capsys):
 
 
 def test_cli_errors_are_one_line_exit_2(tmp_path, capsys):
-    assert main(["data", "inspect", "no_such_dataset", "--data-dir", str(tmp_path)]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("error: no_such_dataset") and err.count("\n") == 1
-    assert (
-        main(
-            [
-                "data",
-                "prepare",
-                "wikiart",
-                "--manual-dir",
-                str(tmp_path / "x"),
-                "--data-dir",
-                str(tmp_path),
-            ]
-        )
-        == 2
-    )
-    assert "manual directory not found" in capsys.readouterr().err
+    code, _, err = run_cli(["data", "inspect", "no_such_dataset", "--data-dir", str(tmp_path)], capsys)
+    assert code == 2 and err.startswith("error: no_such_dataset") and err.count("\n") == 1
+    code, _, err = run_cli(["data", "prepare", "wikiart", "--manual-dir", str(tmp_path / "x"), "--data-dir",
+                            str(tmp_path)], capsys)
+    assert code == 2 and err.count("\n") == 1 and "--manual-dir" in err and "no such file or folder" in err
 
 
 def test_tfds_source_reads_a_coco_like_dataset_with_config(content_paths, tmp_path):

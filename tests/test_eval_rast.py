@@ -99,11 +99,10 @@ def test_eval_cli_writes_json_table_and_grid(rast_checkpoint, images_dir, tmp_pa
 
 
 def test_eval_cli_bad_input_is_one_line(rast_checkpoint, images_dir, capsys):
-    from jaxstyle.cli import main
+    from conftest import run_cli
 
-    rc = main([
+    rc, _, err = run_cli([
         "eval", "--checkpoint", str(rast_checkpoint), "--content", str(images_dir / "content"),
         "--style", str(images_dir / "style"), "--size", "60",
-    ])  # fmt: skip
-    err = capsys.readouterr().err
+    ], capsys)  # fmt: skip
     assert rc == 2 and err.count("\n") == 1 and "multiple of 16" in err
