@@ -43,6 +43,7 @@ def test_monodepth2_matches_pytorch(tmp_path, content_paths, num_layers, fmt):
         np.testing.assert_allclose(np.asarray(g), w, atol=1e-4 * np.abs(w).max())
 
 
+@pytest.mark.slow  # ~12 s; the depth loss runs in the default suite inside the NaN-training test
 def test_depth_loss_gradient_reaches_the_image_and_sizes_are_rounded(monodepth2_dir, content_paths):
     import jax
 

@@ -60,6 +60,7 @@ def test_lpips_matches_the_official_pytorch_lpips(photo_pair):
     np.testing.assert_allclose(ours, ref, rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.slow  # ~16 s: a VGG backward pass; the Gatys LPIPS-content run differentiates it by default
 def test_lpips_is_differentiable():
     import jax
 

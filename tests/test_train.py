@@ -168,6 +168,7 @@ def test_nan_loss_stops_with_one_line_and_keeps_last_good_checkpoint(
     assert first["loss/depth"] > 0  # the depth term was computed
 
 
+@pytest.mark.slow  # ~26 s: a second training run; resume and kill -9 keep the trainer covered by default
 def test_init_from_starts_from_the_given_parameters(reference_run, tmp_path, images_dir):
     import jax
     import numpy as np
