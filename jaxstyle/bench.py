@@ -27,7 +27,7 @@ import os
 import platform
 import re
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +54,7 @@ from jaxstyle.protocol import (
     protocol_table_row,
     score_triples,
 )
-from jaxstyle.study.run import COMPILE_EVENT  # jax.monitoring's XLA compile event
+from jaxstyle.study.run import counting_compiles
 
 Log = Callable[[str], Any]
 
@@ -181,22 +181,6 @@ def stylize_pairs(stylizer: Any, contents: Sequence[np.ndarray], styles: Sequenc
     return results
 
 
-@contextlib.contextmanager
-def compile_seconds() -> Iterator[list[float]]:
-    """Within the block, the durations (s) of every XLA compilation, as :mod:`jax.monitoring` reports."""
-    seen: list[float] = []
-
-    def listener(event: str, duration: float, **_: Any) -> None:
-        if event == COMPILE_EVENT:
-            seen.append(duration)
-
-    jax.monitoring.register_event_duration_secs_listener(listener)
-    try:
-        yield seen
-    finally:
-        jax.monitoring.unregister_event_duration_listener(listener)
-
-
 class PeakMemory:
     """Peak memory over a block: device ``peak_bytes_in_use`` on a GPU/TPU (the process's peak so
     far: XLA cannot reset it), the resident set's high-water mark (VmHWM, reset at the start
@@ -260,7 +244,7 @@ def run_method(spec: MethodSpec, inputs: Inputs, out_dir: Path, scorer: Scorer, 
                               "controls": spec.controls, "folder": spec.folder, "memory_kind": memory.kind}
     memory.reset()
     t0 = time.perf_counter()
-    with compile_seconds() as compiles:
+    with counting_compiles(None) as compiles:  # every compilation: loading and stylizing
         stylizer = load_stylizer(spec.method.name, spec.source, **spec.options)
         record["load_s"] = time.perf_counter() - t0
         t1 = time.perf_counter()

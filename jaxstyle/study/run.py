@@ -138,13 +138,14 @@ COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"  # jax.monitoring's
 
 
 @contextlib.contextmanager
-def counting_compiles(fun_name: str = "run_chunk") -> Iterator[list[float]]:
+def counting_compiles(fun_name: str | None = "run_chunk") -> Iterator[list[float]]:
     """Within the block, the durations (s) of every XLA compilation of jitted ``fun_name``
-    (the engine's optimization program by default), as :mod:`jax.monitoring` reports them."""
+    (the engine's optimization program by default; None: every compilation), as
+    :mod:`jax.monitoring` reports them."""
     seen: list[float] = []
 
     def listener(event: str, duration: float, **meta: Any) -> None:
-        if event == COMPILE_EVENT and meta.get("fun_name") in (fun_name, f"jit({fun_name})"):
+        if event == COMPILE_EVENT and (fun_name is None or meta.get("fun_name") in (fun_name, f"jit({fun_name})")):
             seen.append(duration)
 
     jax.monitoring.register_event_duration_secs_listener(listener)
