@@ -40,6 +40,7 @@ class Manifest:
         self.fingerprint = fingerprint(self.settings)
         self.path = self.folder / MANIFEST
         self.done_path = self.folder / f"jaxstyle-done-{process}.jsonl"
+        self._made = (False, False)  # (the manifest, its folder) created by this run's start()
 
     def check(self, overwrite: bool = False) -> None:
         """Refuse (one line) a folder holding a job with other settings, unless ``overwrite``.
@@ -59,14 +60,14 @@ class Manifest:
                 self.check()
             for path in self.folder.glob(DONE_GLOB):
                 path.unlink(missing_ok=True)
-        self._made = (old is None, not self.folder.exists())  # (the manifest, its folder) new in this run
+        self._made = (old is None, not self.folder.exists())
         write_text_atomic(self.path, json.dumps({"fingerprint": self.fingerprint, "settings": self.settings},
                                                 indent=1, sort_keys=True) + "\n")
 
     def discard(self) -> None:
         """Undo :meth:`start` for a job refused before its first result: remove the manifest and
         its folder if this run made them (a folder that holds anything else is kept)."""
-        new_manifest, new_folder = getattr(self, "_made", (False, False))
+        new_manifest, new_folder = self._made
         if new_manifest and not any(self.folder.glob(DONE_GLOB)):
             self.path.unlink(missing_ok=True)
             if new_folder and not any(self.folder.iterdir()):
