@@ -287,6 +287,12 @@ def run_chunk(variables, opt_state, n_steps, targets, frozen, first_step=0, *, o
     return _placed(variables, layout), _placed(opt_state, layout), report
 
 
+# XLA:CPU options for the chunk program. Without YNNPACK library fusions the convolutions run
+# on XLA's own (Eigen) kernels: the same time per step within noise, and ~8% less peak memory
+# (no packed copies of the weights per fused convolution): BENCHMARKS.md, "Gatys memory".
+CPU_CHUNK_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": ""}
+
+
 def compile_chunk(variables, opt_state, targets, frozen, **static: Any) -> Callable:
     """:func:`run_chunk` compiled for these arguments (``static``: its keyword arguments), then
     the heap the compiler freed handed back to the OS (:func:`release_freed_heap`).
@@ -295,7 +301,8 @@ def compile_chunk(variables, opt_state, targets, frozen, **static: Any) -> Calla
     Compiling explicitly, before the first run, is what lets the loop's buffers reuse that memory.
     """
     zero = jnp.int32(0)
-    compiled = run_chunk.lower(variables, opt_state, zero, targets, frozen, zero, **static).compile()
+    lowered = run_chunk.lower(variables, opt_state, zero, targets, frozen, zero, **static)
+    compiled = lowered.compile(CPU_CHUNK_OPTIONS if jax.default_backend() == "cpu" else None)
     release_freed_heap()
     return compiled
 
