@@ -100,3 +100,49 @@ def test_mixed_style_shapes_share_a_program_sharded_as_on_one_device(tmp_path):
     expected = [r.image for r in one] + [r.variables["shift"] for r in one]
     for k, want in enumerate(expected):
         np.testing.assert_allclose(four[f"arr_{k}"], want, atol=1e-6, equal_nan=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class ConvPull:
+    """The image's 3x3 conv features (16 channels) pulled to the content's: a loss with convolutions."""
+
+    def frozen(self):
+        return {"kernel": jnp.asarray(np.random.default_rng(0).normal(size=(3, 3, 3, 16)), jnp.float32)}
+
+    def prepare(self, frozen, inputs):
+        return {"content": inputs["content"]}
+
+    def init(self, inputs, rng, image):
+        return {"image": image}
+
+    def loss(self, variables, targets, frozen):
+        from jaxstyle.models.conv import conv_hwio
+
+        diff = conv_hwio(variables["image"][None] - targets["content"][None], frozen["kernel"], 1)
+        loss = jnp.mean(jnp.square(diff))
+        return loss, {"conv": loss}
+
+    def image(self, variables):
+        return variables["image"]
+
+
+def test_cpu_chunk_is_compiled_without_ynnpack_fusions():
+    """On the CPU the chunk's convolutions run on XLA's kernels, not YNNPACK fusions (which keep
+    packed weight copies: BENCHMARKS.md "Issue 27, second pass"); compiled with XLA's defaults the
+    same program has them, so the check can fail."""
+    import jax
+
+    from jaxstyle.optimize.engine import Bucket, run_chunk
+
+    if jax.default_backend() != "cpu":
+        pytest.skip("a CPU compile option")
+    objective, content = ConvPull(), np.full((16, 16, 3), 0.5, np.float32)
+    bucket = Bucket(objective, objective.frozen(), [{"content": content}],
+                    [{"image": np.zeros_like(content)}], EngineConfig(size=32, optimizer="adam"))
+    assert "kind=kCustom" not in bucket.compiled.as_text()
+    zero = jnp.int32(0)
+    default = run_chunk.lower(bucket.state["variables"], bucket.state["opt_state"], zero, bucket.targets,
+                              bucket.frozen, zero, objective=objective,
+                              settings=EngineConfig(optimizer="adam").program_key(),
+                              layout=bucket.axis.layout, pair_groups=bucket.axis.groups).compile()
+    assert "kind=kCustom" in default.as_text()
