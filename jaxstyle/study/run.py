@@ -28,16 +28,9 @@ from jaxstyle.errors import InputError
 from jaxstyle.evaluate import STYLE_LAYERS as REFERENCE_STYLE_LAYERS
 from jaxstyle.io import resize, resize_long_side
 from jaxstyle.models.encoder import Encoder
-from jaxstyle.optimize.engine import (
-    EngineConfig,
-    OptimizationDiverged,
-    init_opt_state,
-    optimize_pairs,
-    prepare_targets,
-    run_chunk,
-)
+from jaxstyle.optimize.engine import Bucket, EngineConfig, OptimizationDiverged, optimize_pairs
 from jaxstyle.optimize.gatys import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, TERMS, Gatys
-from jaxstyle.pairs import Pair, PairAxis
+from jaxstyle.pairs import Pair
 from jaxstyle.weights.encoders import load_encoder
 
 Log = Callable[[str], Any]
@@ -246,19 +239,12 @@ def _final_terms(objective: Gatys, engine: EngineConfig, variables: list[Any], c
                  style: np.ndarray, weights: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     """Each setting's loss terms, unweighted (layer weights applied): ``{term: (n,)}``.
 
-    The engine's own zero-step chunk with every term weight set to 1 reports them: the same
-    compiled programs as the run, nothing new to compile.
+    The engine's own zero-step chunk (a :class:`~jaxstyle.optimize.engine.Bucket`, as the run)
+    with every term weight set to 1 reports them.
     """
     c, s = color.prepare_pair(resize_long_side(content, engine.size), resize_long_side(style, engine.size), "none")
-    ones = [{**w, "term_weights": np.ones_like(w["term_weights"])} for w in weights]
-    axis = PairAxis(len(variables))
-    inputs = axis.stack([{"content": c, "style": s, **w} for w in ones])
-    frozen = objective.frozen()
-    targets = prepare_targets(frozen, inputs, objective=objective)
-    state = axis.stack(variables)
-    program = engine.program_key()
-    opt_state = jax.device_put(init_opt_state(state, settings=program), axis.sharding)  # as the engine lays it
-    _, _, report = run_chunk(state, opt_state, jnp.int32(0), targets, frozen, objective=objective, settings=program)
+    inputs = [{"content": c, "style": s, **w, "term_weights": np.ones_like(w["term_weights"])} for w in weights]
+    report = Bucket(objective, objective.frozen(), inputs, list(variables), engine).run(0)
     return {t: np.asarray(v)[: len(variables)] for t, v in report.items() if t != "total"}
 
 
