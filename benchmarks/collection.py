@@ -98,7 +98,7 @@ def new_worker(a) -> dict:
 
 
 def today_worker(a) -> dict:
-    from jaxstyle.collection import CompileCounter
+    from jaxstyle.compiles import CompileCounter
     from jaxstyle.io import load_image, save_image
     from jaxstyle.methods import load_stylizer
 

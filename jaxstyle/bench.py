@@ -34,6 +34,7 @@ from typing import Any
 import jax
 import numpy as np
 
+from jaxstyle.compiles import CompileCounter
 from jaxstyle.errors import InputError
 from jaxstyle.files import write_bytes_atomic, write_text_atomic
 from jaxstyle.io import (
@@ -54,7 +55,6 @@ from jaxstyle.protocol import (
     protocol_table_row,
     score_triples,
 )
-from jaxstyle.study.run import counting_compiles
 
 Log = Callable[[str], Any]
 
@@ -244,7 +244,7 @@ def run_method(spec: MethodSpec, inputs: Inputs, out_dir: Path, scorer: Scorer, 
                               "controls": spec.controls, "folder": spec.folder, "memory_kind": memory.kind}
     memory.reset()
     t0 = time.perf_counter()
-    with counting_compiles(None) as compiles:  # every compilation: loading and stylizing
+    with CompileCounter() as compiles:  # every compilation: loading and stylizing
         stylizer = load_stylizer(spec.method.name, spec.source, **spec.options)
         record["load_s"] = time.perf_counter() - t0
         t1 = time.perf_counter()
@@ -254,7 +254,7 @@ def run_method(spec: MethodSpec, inputs: Inputs, out_dir: Path, scorer: Scorer, 
         else:  # one result per content, shown against every style
             outs = stylize_pairs(stylizer, inputs.contents, None, spec.controls, batch_size)
         wall = time.perf_counter() - t1
-    compile_s = sum(compiles)
+    compile_s = sum(compiles.seconds())
     record |= {"images": len(outs), "wall_s": wall, "compile_s": compile_s,
                "images_per_s": len(outs) / max(wall - compile_s, 1e-9), "peak_memory_bytes": memory.peak_bytes()}
     names = ([f"{inputs.content_names[i]}__{inputs.style_names[j]}" for i, j in pairs] if styled

@@ -13,12 +13,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from jaxstyle.compiles import CompileCounter
 from jaxstyle.errors import InputError
 from jaxstyle.io import load_image, resize_long_side
 from jaxstyle.optimize import EngineConfig, Gatys, optimize_pairs
 from jaxstyle.optimize.engine import init_opt_state, prepare_targets, run_chunk
 from jaxstyle.pairs import Pair
-from jaxstyle.study.run import counting_compiles
 
 STYLE_LAYERS = ("relu1_1", "relu1_2")  # two convolutions: the programs compile fast
 CONTENT_LAYERS = ("relu1_2",)
@@ -42,9 +42,9 @@ def test_weight_sweep_compiles_once_and_equals_single_runs(vgg16, pair):
     sweep = Gatys(content_layers=CONTENT_LAYERS, style_layers=STYLE_LAYERS, encoder=vgg16, traced_weights=True)
     weights = [sweep.weight_inputs(terms, layers) for terms, layers, _ in SETTINGS]
     extra = {name: [w[name] for w in weights] for name in sweep.extra_inputs}
-    with counting_compiles("run_chunk") as compiles:
+    with CompileCounter() as compiles:
         batch = optimize_pairs(sweep, [pair] * len(SETTINGS), ENGINE, extra_inputs=extra)
-    assert len(compiles) == 1  # six settings, one optimization program (XLA compile events)
+    assert len(compiles.seconds("run_chunk")) == 1  # six settings, one optimization program (XLA compile events)
     for (terms, _, layers), row in zip(SETTINGS, batch, strict=True):
         single = Gatys(content_layers=CONTENT_LAYERS, style_layers=layers, encoder=vgg16,
                        content_weight=terms["content"], style_weight=terms["style"], tv_weight=terms.get("tv", 1.0))

@@ -11,6 +11,6 @@ docs/collections.md is the user's guide.
 """
 
 from jaxstyle.collection.job import JobSummary, stylize_collection
-from jaxstyle.collection.run import Collection, CompileCounter, Stylized
+from jaxstyle.collection.run import Collection, Stylized
 
-__all__ = ["Collection", "CompileCounter", "JobSummary", "Stylized", "stylize_collection"]
+__all__ = ["Collection", "JobSummary", "Stylized", "stylize_collection"]

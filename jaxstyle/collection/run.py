@@ -38,6 +38,7 @@ import numpy as np
 
 from jaxstyle.collection.plan import Item, batches, bucket_key, group, make_items, share
 from jaxstyle.collection.sources import ImageRef, image_refs
+from jaxstyle.compiles import CompileCounter
 from jaxstyle.errors import InputError
 from jaxstyle.shapes import DEFAULT_BUCKETS, Batching
 
@@ -65,34 +66,6 @@ class Stylized:
 
     def __iter__(self):
         return iter((self.content_id, self.style_id, self.image))
-
-
-class CompileCounter:
-    """Counts XLA compilations while active (``jax.monitoring``'s backend-compile events).
-
-    ``total``: every program; ``by_name``: per jitted function (``jit(run_chunk)`` is the
-    optimization loop).
-    """
-
-    EVENT = "/jax/core/compile/backend_compile_duration"
-
-    def __init__(self):
-        self.total = 0
-        self.by_name: collections.Counter[str] = collections.Counter()
-
-    def _listen(self, event: str, duration: float, **kwargs: Any) -> None:
-        if event == self.EVENT:
-            self.total += 1
-            self.by_name[str(kwargs.get("fun_name"))] += 1
-
-    def __enter__(self) -> CompileCounter:
-        jax.monitoring.register_event_duration_secs_listener(self._listen)
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        from jax._src import monitoring  # the public module has no unregister (jax 0.10.2)
-
-        monitoring.unregister_event_duration_listener(self._listen)
 
 
 class Collection:

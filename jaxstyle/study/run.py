@@ -12,11 +12,10 @@ setting: the image, its final (unweighted) losses, LPIPS and style distances, an
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import jax
@@ -24,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxstyle import color, metrics
+from jaxstyle.compiles import CompileCounter
 from jaxstyle.errors import InputError
 from jaxstyle.evaluate import STYLE_LAYERS as REFERENCE_STYLE_LAYERS
 from jaxstyle.io import resize, resize_long_side
@@ -127,27 +127,6 @@ def run_settings(settings: Sequence[Setting], content: np.ndarray, style: np.nda
     return [o for o in outcomes if o is not None]
 
 
-COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"  # jax.monitoring's XLA compile event
-
-
-@contextlib.contextmanager
-def counting_compiles(fun_name: str | None = "run_chunk") -> Iterator[list[float]]:
-    """Within the block, the durations (s) of every XLA compilation of jitted ``fun_name``
-    (the engine's optimization program by default; None: every compilation), as
-    :mod:`jax.monitoring` reports them."""
-    seen: list[float] = []
-
-    def listener(event: str, duration: float, **meta: Any) -> None:
-        if event == COMPILE_EVENT and (fun_name is None or meta.get("fun_name") in (fun_name, f"jit({fun_name})")):
-            seen.append(duration)
-
-    jax.monitoring.register_event_duration_secs_listener(listener)
-    try:
-        yield seen
-    finally:
-        jax.monitoring.unregister_event_duration_listener(listener)
-
-
 @functools.lru_cache(maxsize=8)
 def load_network(name: str, pooling: str) -> Encoder:
     """The network ``name`` with ``pooling``, loaded once per process."""
@@ -182,15 +161,16 @@ def _run_batch(batch: list[Setting], content: np.ndarray, style: np.ndarray, opt
         curve.append((now - marks["step0"], step, losses["total"]))
 
     start = time.perf_counter()
-    compiles: list[float] = []
+    counter = CompileCounter()
     try:
-        with counting_compiles() as compiles:
+        with counter:
             results = optimize_pairs(objective, [Pair(content, style, s.label) for s in batch], engine,
                                      extra_inputs=extra, progress=progress)
     except OptimizationDiverged as e:  # the other batches still run; table and chart show this one failing
-        return [_failed(s, _describe(s, w) | {"compiled": len(compiles)}, str(e), opts.size, content.shape,
+        return [_failed(s, _describe(s, w) | {"compiled": len(counter.seconds("run_chunk"))}, str(e), opts.size, content.shape,
                         len(batch), curve) for s, w in zip(batch, weights, strict=True)]
     wall = time.perf_counter() - start
+    compiles = counter.seconds("run_chunk")  # the optimization programs
     run_s = max(time.perf_counter() - marks.get("step0", start), 1e-9)
     images = [r.image for r in results]
     terms = _final_terms(objective, engine, [r.variables for r in results], content, style, weights)

@@ -201,7 +201,7 @@ class VideoSummary:
 
 def run_video(stylizer: Any, plan: VideoPlan) -> VideoSummary:
     """Run a planned video job with ``stylizer`` (see the module docstring)."""
-    from jaxstyle.collection.run import CompileCounter
+    from jaxstyle.compiles import CompileCounter
 
     check_temporal(stylizer, plan)
     n = extract_frames(plan)
