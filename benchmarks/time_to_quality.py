@@ -85,7 +85,7 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=512)
     ap.add_argument("--steps", type=int, default=150, help="the reference's steps")
     ap.add_argument("--sqrt2-steps", type=int, default=None, help="sqrt2's steps at the full size "
-                    "(default: the gatys declaration's --steps for sqrt2)")
+                    "(default: --steps)")
     ap.add_argument("--pairs", nargs="+", default=["tubingen+starry_night"], metavar="CONTENT+STYLE")
     ap.add_argument("--variants", nargs="+", default=["ref", "sqrt2"])
     ap.add_argument("--dry-run", action="store_true", help="64 px, 2 steps, one pair, ref sqrt2 and a level list")
