@@ -107,3 +107,14 @@ def test_halving_single_scale_is_exactly_one_bucket_run_of_steps_from_the_conten
     [(image, variables)] = bucket.results()
     np.testing.assert_array_equal(result.variables["shift"], variables["shift"])
     np.testing.assert_array_equal(result.image, np.clip(image, 0, 1))
+
+
+def test_tiles_refuse_a_schedule_other_than_halving():
+    from jaxstyle.optimize import StylizeConfig
+    from jaxstyle.optimize.gatys import Gatys
+    from jaxstyle.optimize.tiled import TileConfig, check_tiling
+
+    settings = StylizeConfig(size=512, optimizer="adam", schedule="sqrt2")
+    with pytest.raises(InputError, match="--tile runs --schedule halving"):
+        check_tiling(Gatys(), settings, TileConfig(tile=256))
+    check_tiling(Gatys(), StylizeConfig(size=512, optimizer="adam"), TileConfig(tile=256))  # halving: runs
