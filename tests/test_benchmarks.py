@@ -46,6 +46,7 @@ DRY_RUNS: dict[str, list[list[str]]] = {
     "rast_sensitivity.py": [["--batch", "2", "--dtype", "float32", "--scales", "1e-5", "--seeds", "1"]],
     "remat_memory.py": [["--size", "64", "--steps", "1"]],
     "spatial_shards.py": [["--sizes", "64", "--shards", "1", "2"]],
+    "time_to_quality.py": [["--dry-run"]],
     "style_swap_bench.py": [["--sizes", "64", "--rounds", "1"]],
     "video.py": [["--frames", "4", "--shape", "24", "32", "--steps", "1", "--only", "ghiasi", "--out", "{tmp}/video",
                   "--strip", "{tmp}/strip.png"]],

@@ -203,9 +203,11 @@ def run(args: argparse.Namespace) -> int:
         controls["masks"] = load_images(controls["masks"])[0]  # grey-scaled by the stylizer
     size = controls.setdefault("size", spec.option("size").default)
     if "scales" in options:  # against the --size given (the method's config has its default size)
-        from jaxstyle.optimize.engine import check_scales
+        from jaxstyle.optimize.engine import check_scales, check_schedule
 
         check_scales(options["scales"], size)
+        if spec.option("schedule") is not None:  # a schedule with its own levels takes no --scales
+            check_schedule(options.get("schedule", spec.option("schedule").default), options["scales"])
     plan = plan_job(args.method, args.content or [f"sample:{DEFAULT_CONTENT}"],
                     (args.style or [f"sample:{DEFAULT_STYLE}"]) if spec.style_images else None, args.output,
                     options=options, pairs=args.pairs, shape_buckets=shape_buckets(args.shape_buckets), fit=args.fit,

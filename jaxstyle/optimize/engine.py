@@ -86,6 +86,12 @@ from jaxstyle.sharding import SpatialLayout
 
 OPTIMIZERS = ("lbfgs", "adam", "sgd")
 INITS = ("content", "noise", "style")
+# Coarse-to-fine schedules (``EngineConfig.schedule``): which sizes are optimized, how long each.
+# ``halving``: ``scales`` levels, each half the next, ``steps`` each (scales 1: one level).
+# ``sqrt2``: levels from 128 px by sqrt(2) to the size (see :func:`schedule_levels`).
+SCHEDULES = ("halving", "sqrt2")
+SQRT2_MIN_SIZE = 128  # px, the coarsest level of the sqrt2 schedule
+SQRT2_COARSE_STEPS = 30  # steps at each sqrt2 level below the full size
 
 FrameFn = Callable[[int, list[int], np.ndarray], None]
 
@@ -133,7 +139,8 @@ class EngineConfig:
     # one (the classic neural-style setting) exactly one.
     line_search: bool = False
     init: str = "content"  # starting image: content | noise | style
-    scales: int = 1  # coarse-to-fine levels, each half the size of the next
+    scales: int = 1  # coarse-to-fine levels, each half the size of the next (schedule halving)
+    schedule: str = "halving"  # a name in SCHEDULES: the levels (sizes and steps) optimized
     preserve_color: str = "none"  # none | luminance | histogram
     seed: int = 0  # for noise starts
     chunk: int = 10  # optimizer steps per device call (one progress update)
@@ -147,13 +154,19 @@ class EngineConfig:
     def __post_init__(self):
         check_fields(
             self,
-            choices={"optimizer": OPTIMIZERS, "init": INITS, "preserve_color": color.MODES},
+            choices={"optimizer": OPTIMIZERS, "init": INITS, "preserve_color": color.MODES,
+                     "schedule": SCHEDULES},
             positive=("size", "steps", "scales", "chunk", "spatial_shards"),
             non_negative=("lr", "pair_batch"),
         )
         if not 32 <= self.size <= MAX_SIZE:
             raise InputError(f"--size must be in 32..{MAX_SIZE} px, got {self.size}")
+        check_schedule(self.schedule, self.scales)
         check_scales(self.scales, self.size)
+
+    def levels(self) -> list[Level]:
+        """The coarse-to-fine levels this config optimizes (:func:`schedule_levels`), coarsest first."""
+        return schedule_levels(self.schedule, self.size, self.steps, self.scales)
 
     def engine_settings(self, **changes: Any) -> EngineConfig:
         """Just the engine's fields of this config (a subclass adds its objective's), ``changes`` applied."""
@@ -404,6 +417,50 @@ def scale_sizes(size: int, scales: int) -> list[int]:
     return [max(32, round(size / 2 ** (scales - 1 - k))) for k in range(scales)]
 
 
+@dataclasses.dataclass(frozen=True)
+class Level:
+    """One level of a coarse-to-fine schedule: ``steps`` optimizer steps at long side ``size`` px."""
+
+    size: int
+    steps: int
+
+
+def check_schedule(schedule: str, scales: int) -> None:
+    """One-line InputError for ``--scales`` given with a schedule that sets its own levels."""
+    if schedule != "halving" and scales != 1:
+        raise InputError(f"--scales {scales} needs --schedule halving (--schedule {schedule} sets its own "
+                         "levels)")
+
+
+def sqrt2_sizes(size: int, smallest: int = SQRT2_MIN_SIZE) -> list[int]:
+    """Long sides from ``smallest`` px up by factors of sqrt(2) to ``size``, coarsest first
+    (512: 128, 181, 256, 362, 512); just ``[size]`` when ``size <= smallest``. A level within
+    ``2**0.25`` of ``size`` is dropped (it would repeat the last level's work)."""
+    sizes = []
+    k = 0
+    while (s := smallest * 2 ** (k / 2)) < size / 2 ** 0.25:
+        sizes.append(round(s))
+        k += 1
+    return [*sizes, size]
+
+
+def schedule_levels(schedule: str, size: int, steps: int, scales: int = 1) -> list[Level]:
+    """The levels of ``schedule`` for an image of long side ``size``, coarsest first.
+
+    - ``halving``: ``scales`` levels halving down from ``size`` (:func:`scale_sizes`), ``steps``
+      each; ``scales=1`` is the single-scale run.
+    - ``sqrt2``: :func:`sqrt2_sizes` (from 128 px by sqrt(2)), ``steps`` at the full size
+      (the last level) and ``SQRT2_COARSE_STEPS`` at each coarser one.
+    """
+    check_schedule(schedule, scales)
+    if schedule == "halving":
+        return [Level(s, steps) for s in scale_sizes(size, scales)]
+    if schedule == "sqrt2":
+        sizes = sqrt2_sizes(size)
+        return [*(Level(s, SQRT2_COARSE_STEPS) for s in sizes[:-1]), Level(sizes[-1], steps)]
+    raise InputError(f"unknown schedule {schedule!r}; expected one of {', '.join(SCHEDULES)}")
+
+
 def check_spatial_heights(spatial_shards: int, heights: Sequence[int]) -> None:
     """One-line InputError unless ``spatial_shards`` divides the device count and every canvas height.
 
@@ -613,17 +670,19 @@ def optimize_pairs(
     extras = _extra_inputs(objective, extra_inputs, len(pairs))
     frozen = objective.frozen()
     # One program per (scale, loop shapes): plan them all first so progress can count steps.
-    sizes = scale_sizes(settings.size, settings.scales)
-    heights = [long_side_shape(p.content.shape, s)[0] for p in pairs for s in sizes]
+    levels = settings.levels()
+    heights = [long_side_shape(p.content.shape, level.size)[0] for p in pairs for level in levels]
     place = _placer(objective, batching, settings.spatial_shards, heights)
-    plan = [_scale(objective, frozen, pairs, extras, size, settings.preserve_color, place) for size in sizes]
+    plan = [_scale(objective, frozen, pairs, extras, level.size, settings.preserve_color, place) for level in levels]
     check_spatial_heights(settings.spatial_shards, [x["content"].shape[0] for scale in plan for x in scale.inputs])
     if on_plan is not None:
-        on_plan(settings.steps * sum(len(scale.buckets) for scale in plan))
+        on_plan(sum(level.steps * len(scale.buckets) for level, scale in zip(levels, plan, strict=True)))
     images: dict[int, np.ndarray] = {}  # the latest result of each owned pair, at its own shape
     variables: dict[int, Variables] = {}
     step_offset = 0
-    for level, scale in enumerate(plan):
+    pair_steps = 0  # each pair's steps at the coarser levels (frames count on across levels)
+    for level, (schedule_level, scale) in enumerate(zip(levels, plan, strict=True)):
+        level_settings = settings.engine_settings(steps=schedule_level.steps)
         for members in scale.buckets:
             inputs = [scale.inputs[i] for i in members]
             wheres = [scale.placements[i] for i in members]
@@ -636,22 +695,23 @@ def optimize_pairs(
                 bucket_dir = Path(checkpoint_dir) / f"scale{level}_{key}"
             with _checkpointer(bucket_dir) as ckpt:
                 out = _optimize_bucket(
-                    objective, frozen, inputs, starts, settings, wheres,
+                    objective, frozen, inputs, starts, level_settings, wheres,
                     progress=None if progress is None else functools.partial(offset_progress, progress, step_offset),
                     save_every=save_every,
                     # Frames are numbered by the pair's own step (scales count on).
                     on_frame=None if on_frame is None else functools.partial(
-                        emit_frame, on_frame, members, scale.contents, settings.preserve_color, level * settings.steps
+                        emit_frame, on_frame, members, scale.contents, settings.preserve_color, pair_steps
                     ),
                     ckpt=ckpt,
                     checkpoint_every=checkpoint_every,
                     min_pairs=batching.min_pairs,
                     memory_budget=batching.memory_budget,
                 )
-            step_offset += settings.steps
+            step_offset += schedule_level.steps
             for i, owned in zip(members, out, strict=True):
                 if owned is not None:
                     images[i], variables[i] = owned
+        pair_steps += schedule_level.steps
     return [
         PairResult(finish_image(images[i], plan[-1].contents[i], settings.preserve_color), variables[i])
         if i in images else None

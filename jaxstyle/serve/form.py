@@ -122,9 +122,11 @@ def settings(method: Method, values: Mapping[str, Any], max_size: int) -> tuple[
     options = {o.name: given[o.name] for o in method.options if o.name in given}
     controls = {o.name: given[o.name] for o in method.controls if o.name in given}
     if "scales" in options:
-        from jaxstyle.optimize.engine import check_scales
+        from jaxstyle.optimize.engine import check_scales, check_schedule
 
         check_scales(options["scales"], controls["size"])
+        if method.option("schedule") is not None:  # a schedule with its own levels takes no --scales
+            check_schedule(options.get("schedule", method.option("schedule").default), options["scales"])
     return options, controls
 
 

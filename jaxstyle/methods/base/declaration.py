@@ -87,6 +87,11 @@ WEIGHTS = Option("weights", "path", None, "encoder weights file (default: embedd
 POOL = Option("pool", "str", "max", "pooling in the encoder", choices=("max", "avg"), group=_ENGINE)
 REMAT = Option("remat", "bool", False, "gradient checkpointing around encoder blocks (large images, less "
                "memory)", group=_ENGINE)
+# The Gatys family's coarse-to-fine schedule (jaxstyle.optimize.engine.SCHEDULES); other methods
+# set their own levels (STROTSS, DST) and keep the halving --scales.
+SCHEDULE = Option("schedule", "str", "halving", "coarse-to-fine levels: halving (--scales levels, each half the "
+                  "next, --steps each) or sqrt2 (from 128 px up by sqrt(2) to --size; --steps at the full size, "
+                  "fewer below)", choices=("halving", "sqrt2"), group=_ENGINE)
 ENGINE_OPTIONS = (STEPS, OPTIMIZER, LR, LINE_SEARCH, INIT, SCALES, SEED, CHUNK, SPATIAL_SHARDS, PAIR_BATCH,
                   ENCODER, WEIGHTS, POOL, REMAT)
 

@@ -8,6 +8,7 @@ from jaxstyle.methods.base.declaration import (
     ENGINE_OPTIONS,
     GATYS_LOSSES,
     OPTIMIZATION_CONTROLS,
+    SCHEDULE,
     TILE,
     TILE_OVERLAP,
     Method,
@@ -17,7 +18,7 @@ from jaxstyle.options import with_defaults
 _COMMON = dict(
     kind="optimization", needs="nothing (the embedded VGG16)", loader="jaxstyle.methods.gatys.method:load_stylizer",
     # 150 steps: the CLI's first run takes about a minute on a 2-core CPU (StylizeConfig's own default is 300).
-    options=(*with_defaults(ENGINE_OPTIONS, steps=150), *GATYS_LOSSES),
+    options=(*with_defaults(ENGINE_OPTIONS, steps=150), SCHEDULE, *GATYS_LOSSES),
     controls=(*OPTIMIZATION_CONTROLS, TILE, TILE_OVERLAP), runs_offline=True,
 )
 METHOD = Method("gatys", "optimization: content + Gram style losses (Gatys et al. 2016)", fixed={"objective": "gatys"},
