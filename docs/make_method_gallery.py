@@ -54,7 +54,8 @@ PAIRS = (
 
 def plan(name: str, checkpoint: list[str] | None = None) -> list[dict[str, Any]]:
     """The pairs method ``name`` runs: ``[{"content": Path, "style": "sample:..." or None,
-    "cin_style": int or None, "label": str}]``. Refuses (one-line :class:`InputError`) an unknown
+    "cin_style": int or None, "label": str}]`` (no style image for cin, whose built-in
+    styles are a control, nor for networks trained for one style). Refuses (one-line :class:`InputError`) an unknown
     method, one that needs trained weights without ``checkpoint``, and missing shared photos.
     Nothing is loaded."""
     from jaxstyle.errors import InputError
@@ -69,10 +70,14 @@ def plan(name: str, checkpoint: list[str] | None = None) -> list[dict[str, Any]]
         path = PHOTOS / f"{content}.jpg"
         if not path.is_file():
             raise InputError(f"{path}: shared photo not found (the gallery reads ../shared beside the checkout)")
-        built_in = not method.style_images
-        rows.append({"content": path, "style": None if built_in else f"sample:{style}",
-                     "cin_style": cin_style if built_in else None,
-                     "label": f"{content} x {f'built-in style {cin_style}' if built_in else style}"})
+        if method.style_images:
+            rows.append({"content": path, "style": f"sample:{style}", "cin_style": None,
+                         "label": f"{content} x {style}"})
+        elif method.option("cin_style") is not None:  # cin: one of its built-in styles
+            rows.append({"content": path, "style": None, "cin_style": cin_style,
+                         "label": f"{content} x built-in style {cin_style}"})
+        else:  # a network trained for one style (johnson, multimodal)
+            rows.append({"content": path, "style": None, "cin_style": None, "label": f"{content} x trained style"})
     return rows
 
 
