@@ -20,7 +20,10 @@ beside the checkout, with each result as a PNG next to it):
   relu1_1..relu5_1 of VGG16, mean over layers (as ``benchmarks/objective_quality.py``); none
   for ``cin`` (no style image);
 - wall seconds of the ``stylize`` call (the first pair includes compilation; DST's includes
-  Neural Best-Buddies) and the 1-minute load average after it.
+  Neural Best-Buddies) and the 1-minute load average after it;
+- for optimization methods, whether the result had settled (:class:`Trace`): the mean pixel
+  change over the last 10 steps against steps 10-20, and the loss's fall over the last 10
+  steps as a fraction of its whole fall.
 
 Both scores are taken at a long side of ``--score-size`` (256): results larger than that are
 downsized first, so the figures of methods with other default sizes (ghiasi, cin: 512) compare.
@@ -102,6 +105,39 @@ def score(encoder, result, content, style, size: int) -> dict[str, float | None]
     return out
 
 
+FRAME_EVERY = 10  # steps: the engine's default chunk, so frames do not change how the steps are run
+
+
+class Trace:
+    """An optimization run's frames and losses (the engine's ``on_frame`` and ``progress`` hooks):
+    how much the image and the loss still changed in the last :data:`FRAME_EVERY` steps."""
+
+    def __init__(self):
+        self.changes: list[float] = []  # mean |pixel change| between successive frames of one shape
+        self.last = None
+        self.losses: list[float] = []  # total loss after each chunk (the first: at step 0)
+
+    def frame(self, step: int, pairs: list[int], images) -> None:
+        import numpy as np
+
+        image = np.asarray(images[0], np.float32)
+        if self.last is not None and self.last.shape == image.shape:
+            self.changes.append(float(np.mean(np.abs(image - self.last))))
+        self.last = image
+
+    def progress(self, step: int, losses: dict[str, float]) -> None:
+        self.losses.append(float(losses.get("total", sum(losses.values()))))
+
+    def summary(self) -> dict[str, float | None]:
+        """``first_change``/``last_change``: mean |pixel change| (0..1) between the first two
+        frames (steps 10 -> 20) and the last two of equal shape; ``last_loss_drop``: the loss's
+        fall over the last chunk as a fraction of its whole fall."""
+        total = self.losses[0] - self.losses[-1] if len(self.losses) > 1 else 0.0
+        return {"first_change": self.changes[0] if self.changes else None,
+                "last_change": self.changes[-1] if self.changes else None,
+                "last_loss_drop": (self.losses[-2] - self.losses[-1]) / total if total else None}
+
+
 def _setting(method) -> str:
     """What the third tile's label says about the run (steps for the optimization methods)."""
     steps = method.option("steps")
@@ -152,6 +188,9 @@ def main(argv: list[str] | None = None) -> None:
         content = resize_long_side(load_image(row["content"]), size)
         style = resize_long_side(load_image(row["style"]), size) if row["style"] else None
         controls = {"size": size} | ({"cin_style": row["cin_style"]} if row["cin_style"] is not None else {})
+        trace = Trace() if "save_every" in stylizer.controls else None
+        if trace is not None:  # optimization: frames every chunk (its default, 10 steps) and losses
+            controls |= {"save_every": FRAME_EVERY, "on_frame": trace.frame, "progress": trace.progress}
         t = time.perf_counter()
         result = stylizer.stylize([content], None if style is None else [style], **controls)[0]
         seconds = time.perf_counter() - t
@@ -163,10 +202,14 @@ def main(argv: list[str] | None = None) -> None:
         save_image(json_path.with_name(f"{a.method}_{row['label'].replace(' ', '_')}.png"), result)
         figures = {"pair": row["label"], **score(encoder, result, content, style, a.score_size),
                    "seconds": seconds, "load1": os.getloadavg()[0]}
+        if trace is not None:
+            figures["convergence"] = trace.summary()
         record["pairs"].append(figures)
         style_d = "n/a" if figures["style_distance"] is None else f"{figures['style_distance']:.4f}"
         print(f"{row['label']}: content LPIPS {figures['content_lpips']:.4f}, style distance {style_d}, "
               f"{seconds:.1f} s, load {figures['load1']:.1f}", flush=True)
+        if trace is not None:
+            print("  " + ", ".join(f"{k} {v:.4g}" for k, v in figures["convergence"].items() if v is not None))
         content_name, _, style_name = row["label"].partition(" x ")
         if style is None:  # a built-in style: no style tile, the result's label names it
             tiles.append([content, result])
