@@ -57,10 +57,10 @@ PAIRS = (
 
 def plan(name: str, checkpoint: list[str] | None = None) -> list[dict[str, Any]]:
     """The pairs method ``name`` runs: ``[{"content": Path, "style": "sample:..." or None,
-    "cin_style": int or None, "label": str}]`` (no style image for cin, whose built-in
-    styles are a control, nor for networks trained for one style). Refuses (one-line :class:`InputError`) an unknown
-    method, one that needs trained weights without ``checkpoint``, and missing shared photos.
-    Nothing is loaded."""
+    "cin_style": int or None, "label": str}]`` (no style image for cin, whose built-in styles are
+    a control, nor for networks trained for one style). Refuses (one-line :class:`InputError`)
+    an unknown method, one that needs trained weights without ``checkpoint``, and missing shared
+    photos. Nothing is loaded."""
     from jaxstyle.errors import InputError
     from jaxstyle.methods import get_method
 
@@ -176,7 +176,10 @@ def main(argv: list[str] | None = None) -> None:
     out = a.out or REPO / "docs" / "methods" / "img" / f"{a.method}.jpg"
     json_path = a.json or OUT / f"{a.method}.json"
     json_path.parent.mkdir(parents=True, exist_ok=True)
-    stylizer = load_stylizer(a.method, a.checkpoint)
+    try:  # a bad --checkpoint: one line, as the CLI says it
+        stylizer = load_stylizer(a.method, a.checkpoint)
+    except InputError as e:
+        sys.exit(f"error: {e}")
     encoder = jaxstyle.load_encoder("vgg16")
     setting = _setting(method)
     record = {"method": a.method, "size": size, "score_size": a.score_size, "setting": setting,
