@@ -682,7 +682,8 @@ def optimize_pairs(
     step_offset = 0
     pair_steps = 0  # each pair's steps at the coarser levels (frames count on across levels)
     for level, (schedule_level, scale) in enumerate(zip(levels, plan, strict=True)):
-        level_settings = settings.engine_settings(steps=schedule_level.steps)
+        # The same config (its subclass too: an objective's optimizer, e.g. DST's warp rate), this level's steps.
+        level_settings = dataclasses.replace(settings, steps=schedule_level.steps)
         for members in scale.buckets:
             inputs = [scale.inputs[i] for i in members]
             wheres = [scale.placements[i] for i in members]
