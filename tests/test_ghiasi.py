@@ -66,6 +66,22 @@ def with_points(path: Path, names):
     return model
 
 
+def _exact_int8_cpu() -> bool:
+    """Whether onnxruntime's int8 convolutions are exact here: not x86, or x86 with VNNI.
+    Without VNNI onnxruntime multiplies U8S8 with VPMADDUBSW, whose int16 sums saturate
+    (onnxruntime's quantization docs); measured 2026-12-07 on an AVX2-only EPYC: the int8
+    predictor's style vector 20-21% from the float one (1.1-1.2% with VNNI)."""
+    import platform
+
+    if platform.machine() not in ("x86_64", "AMD64"):
+        return True
+    try:
+        flags = Path("/proc/cpuinfo").read_text().split()
+    except OSError:
+        return True
+    return "avx512_vnni" in flags or "avx_vnni" in flags
+
+
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     mse = float(np.mean((a - b) ** 2))
     return float("inf") if mse == 0 else 10 * np.log10(1.0 / mse)
@@ -261,6 +277,9 @@ def test_float_port_psnr_against_quantized_onnx(
 ):
     """The float port against the shipped int8 pair (default onnxruntime session): the int8
     activation rounding is the whole difference, so this is a PSNR, not a tolerance."""
+    if not _exact_int8_cpu():
+        pytest.skip("onnxruntime's int8 kernels saturate on x86 CPUs without VNNI (its U8S8 "
+                    "VPMADDUBSW path): the shipped graphs' reference itself is off there")
     x = content_image(images_dir / "content" / f"{pair[0]}.jpg", size)
     s = style_image(images_dir / "style" / f"{pair[1]}.jpg")
     v_ort = session(PREDICT).run(None, {STYLE_IN: s})[0]

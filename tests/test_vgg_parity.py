@@ -18,6 +18,7 @@ from PIL import Image
 from jaxstyle.models.vgg import VGGConfig, layer_names, vgg_features
 
 ATOL = 1e-4
+RTOL = 2e-6  # of the largest reference activation; a wrong port is off by O(1)
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +43,9 @@ def _assert_close(ours, ref):
     for name in ref:
         assert ours[name].shape == ref[name].shape, name
         err = float(np.abs(ours[name] - ref[name]).max())
-        assert err < ATOL, (
+        # float32 summation order differs between CPUs (AVX-512 vs AVX2 kernels): 1.1e-4 on
+        # conv3_2's maps of up to 89 on an AVX2-only CPU, so the bound scales with the maps.
+        assert err < max(ATOL, RTOL * float(np.abs(ref[name]).max())), (
             f"{name}: max |jax - torch| = {err:.3g} (max |ref| {np.abs(ref[name]).max():.3g})"
         )
 
