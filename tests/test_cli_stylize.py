@@ -80,6 +80,7 @@ def test_console_script_reports_without_traceback(tmp_path):
     assert proc.stderr.strip().count("\n") == 0 and "nope.png" in proc.stderr and "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow  # 13-44 s: the default suite's 12-minute budget on the AVX2-only box (2026-12-07)
 def test_adain_method_from_official_weights(tmp_path, capsys, adain_official):
     import numpy as np
 

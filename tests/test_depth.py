@@ -25,6 +25,7 @@ def _torch_disparity(encoder, decoder, images: np.ndarray) -> np.ndarray:
 
 
 @pytest.mark.parametrize("num_layers,fmt", [(18, "pth"), (50, "safetensors")])
+@pytest.mark.slow  # 13-44 s: the default suite's 12-minute budget on the AVX2-only box (2026-12-07)
 def test_monodepth2_matches_pytorch(tmp_path, content_paths, num_layers, fmt):
     encoder, decoder = write_monodepth2(tmp_path, num_layers, fmt, seed=num_layers)
     net = load_depth_network("monodepth2", str(tmp_path))

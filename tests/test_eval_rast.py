@@ -69,6 +69,7 @@ def rast_checkpoint(tmp_path_factory):
     return workdir
 
 
+@pytest.mark.slow  # 13-44 s: the default suite's 12-minute budget on the AVX2-only box (2026-12-07)
 def test_eval_cli_writes_json_table_and_grid(rast_checkpoint, images_dir, tmp_path, capsys):
     from jaxstyle.cli import main
 

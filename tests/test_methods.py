@@ -81,6 +81,7 @@ def test_template_method_trains_loads_and_stylizes(meanstd_run, content_paths, s
     assert np.abs(load_image(target) - out).max() <= 1 / 255 + 1e-6
 
 
+@pytest.mark.slow  # 13-44 s: the default suite's 12-minute budget on the AVX2-only box (2026-12-07)
 def test_rast_stylize_and_restore_commands_on_a_trained_workdir(rast_run, content_paths, style_paths, tmp_path):
     c, s = str(content_paths[0]), str(style_paths[0])
     out = tmp_path / "stylized.png"
@@ -159,6 +160,7 @@ np.savez({out!r}, *results)
 """
 
 
+@pytest.mark.slow  # 13-44 s: the default suite's 12-minute budget on the AVX2-only box (2026-12-07)
 def test_feedforward_pairs_and_per_pair_controls_sharded_over_4_devices_equal_one_device(tmp_path):
     outs = []
     for devices in (4, 1):

@@ -147,6 +147,7 @@ def pair(content_paths, style_paths):
             [resize_long_side(load_image(p), 96) for p in style_paths[:2]])
 
 
+@pytest.mark.slow  # 13-44 s: the default suite's 12-minute budget on the AVX2-only box (2026-12-07)
 def test_ghiasi_alpha_zero_is_the_content_in_its_own_style(ghiasi, pair):
     content, (style, _) = pair
     own = ghiasi.stylize([content], [content])[0]
@@ -156,6 +157,7 @@ def test_ghiasi_alpha_zero_is_the_content_in_its_own_style(ghiasi, pair):
     assert np.abs(ghiasi.stylize([content], [style])[0] - own).mean() > 0.02  # the style matters
 
 
+@pytest.mark.slow  # 13-44 s: the default suite's 12-minute budget on the AVX2-only box (2026-12-07)
 def test_ghiasi_one_hot_weights_and_a_full_mask_equal_the_single_style(ghiasi, pair):
     content, (a, b) = pair
     single = ghiasi.stylize([content], [a])[0]
@@ -192,6 +194,7 @@ def test_demo_writes_the_three_families_and_a_sheet(tmp_path):
     assert max(load_image(tmp_path / "ghiasi.png").shape[:2]) == 40
 
 
+@pytest.mark.slow  # 13-44 s: the default suite's 12-minute budget on the AVX2-only box (2026-12-07)
 def test_ghiasi_finetuning_lowers_the_loss_on_a_fixed_batch(content_paths, style_paths):
     import jax
     import jax.numpy as jnp
