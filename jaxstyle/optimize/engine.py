@@ -301,8 +301,9 @@ def run_chunk(variables, opt_state, n_steps, targets, frozen, first_step=0, *, o
 
 
 # XLA:CPU options for the chunk program. Without YNNPACK library fusions the convolutions run
-# on XLA's own (Eigen) kernels: the same time per step within noise, and ~8% less peak memory
-# (no packed copies of the weights per fused convolution): BENCHMARKS.md, "Gatys memory".
+# on XLA's own (Eigen) kernels: the same time per step within noise, and 13% (256 px) to 24%
+# (512 px) less peak memory at batch 1 (no packed copies of the weights per fused convolution):
+# BENCHMARKS.md, "Issue 27, second pass".
 CPU_CHUNK_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": ""}
 
 

@@ -125,7 +125,7 @@ def check_tiling(objective: Objective, settings: EngineConfig, tiling: TileConfi
     if settings.spatial_shards > 1:
         raise InputError("--tile and --spatial-shards are two ways to fit a large image: give one of them "
                          "(tiles run on one device)")
-    if getattr(settings, "schedule", "halving") != "halving":
+    if settings.schedule != "halving":
         raise InputError(f"--tile runs --schedule halving (its --scales levels), not --schedule {settings.schedule}")
     if settings.optimizer not in TILED_OPTIMIZERS:
         raise InputError(f"--tile needs --optimizer adam or sgd, not {settings.optimizer}: each step's "
