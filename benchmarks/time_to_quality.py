@@ -67,16 +67,16 @@ def run_one(cfg: StylizeConfig, content, style, encoder) -> tuple[dict, object]:
     """One stylize call from cold caches: its result and timings."""
     import jax
 
+    from jaxstyle.compiles import CompileCounter
     from jaxstyle.optimize import stylize
-    from jaxstyle.study.run import counting_compiles
 
     jax.clear_caches()
     load = os.getloadavg()[0]
-    with counting_compiles(None) as compiles:
+    with CompileCounter() as compiles:
         wall, cpu = time.perf_counter(), time.process_time()
         [result] = stylize([content], [style], cfg, encoder=encoder, pairs="zip")
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    return {"wall_s": wall, "compile_s": sum(compiles), "cpu_s": cpu, "load1": (load + os.getloadavg()[0]) / 2,
+    return {"wall_s": wall, "compile_s": sum(compiles.seconds()), "cpu_s": cpu, "load1": (load + os.getloadavg()[0]) / 2,
             "levels": [(lv.size, lv.steps) for lv in cfg.levels()]}, result
 
 
