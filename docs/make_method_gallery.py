@@ -25,6 +25,11 @@ beside the checkout, with each result as a PNG next to it):
   change over the last 10 steps against steps 10-20, and the loss's fall over the last 10
   steps as a fraction of its whole fall.
 
+``--resume`` keeps the pairs an earlier run of the same method, size and setting finished (their
+figures from the JSON, their results from the PNGs beside it) and runs only the others, so a
+long method (strotss, dst: most of an hour per pair on a 2-core CPU) can be finished over
+several sessions.
+
 Both scores are taken at a long side of ``--score-size`` (256): results larger than that are
 downsized first, so the figures of methods with other default sizes (ghiasi, cin: 512) compare.
 Methods that need trained weights (adain, rast, johnson, multimodal, wct, meanstd) are refused
@@ -138,6 +143,23 @@ class Trace:
                 "last_loss_drop": (self.losses[-2] - self.losses[-1]) / total if total else None}
 
 
+def result_path(json_path: Path, method: str, label: str) -> Path:
+    """Where the full-size result of pair ``label`` is kept (beside the JSON)."""
+    return json_path.with_name(f"{method}_{label.replace(' ', '_')}.png")
+
+
+def finished_pairs(json_path: Path, record: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """``{label: figures}`` of the pairs an earlier run recorded in ``json_path`` with the same
+    method, size, score size and setting as ``record``, whose result PNG is still there;
+    ``{}`` when there is no such run."""
+    if not json_path.is_file():
+        return {}
+    old = json.loads(json_path.read_text())
+    if any(old.get(k) != record[k] for k in ("method", "size", "score_size", "setting")):
+        return {}
+    return {p["pair"]: p for p in old.get("pairs", []) if result_path(json_path, old["method"], p["pair"]).is_file()}
+
+
 def _setting(method) -> str:
     """What the third tile's label says about the run (steps for the optimization methods)."""
     steps = method.option("steps")
@@ -156,6 +178,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--score-size", type=int, default=256, help="long side at which results are scored")
     ap.add_argument("--out", type=Path, help="the sheet (default docs/methods/img/NAME.jpg)")
     ap.add_argument("--json", type=Path, help="the figures (default ../out/gallery/NAME.json beside the checkout)")
+    ap.add_argument("--resume", action="store_true",
+                    help="keep the pairs an earlier run with the same settings finished; run the others")
     a = ap.parse_args(argv)
 
     from jaxstyle.errors import InputError
@@ -164,8 +188,6 @@ def main(argv: list[str] | None = None) -> None:
         rows = plan(a.method, a.checkpoint)
     except InputError as e:
         sys.exit(f"error: {e}")
-
-    import numpy as np
 
     import jaxstyle
     from jaxstyle.io import load_image, make_grid_rows, resize_long_side, save_image
@@ -185,34 +207,19 @@ def main(argv: list[str] | None = None) -> None:
     record = {"method": a.method, "size": size, "score_size": a.score_size, "setting": setting,
               "command": "python " + " ".join([Path(__file__).relative_to(REPO).as_posix(), *sys.argv[1:]]),
               "load1_start": os.getloadavg()[0], "pairs": []}
-    print(f"# {a.method} at {size} px ({setting}); load {record['load1_start']:.1f}", flush=True)
+    kept = finished_pairs(json_path, record) if a.resume else {}
+    print(f"# {a.method} at {size} px ({setting}); load {record['load1_start']:.1f}"
+          + (f"; kept from the earlier run: {', '.join(kept)}" if kept else ""), flush=True)
     tiles, labels = [], []
     for row in rows:
         content = resize_long_side(load_image(row["content"]), size)
         style = resize_long_side(load_image(row["style"]), size) if row["style"] else None
-        controls = {"size": size} | ({"cin_style": row["cin_style"]} if row["cin_style"] is not None else {})
-        trace = Trace() if "save_every" in stylizer.controls else None
-        if trace is not None:  # optimization: frames every chunk (its default, 10 steps) and losses
-            controls |= {"save_every": FRAME_EVERY, "on_frame": trace.frame, "progress": trace.progress}
-        t = time.perf_counter()
-        result = stylizer.stylize([content], None if style is None else [style], **controls)[0]
-        seconds = time.perf_counter() - t
-        if isinstance(result, tuple):  # side outputs (DST: unwarped, keypoints): kept beside the JSON
-            for tag, img in zip(stylizer.side_outputs, result[1:], strict=True):
-                save_image(json_path.with_name(f"{a.method}_{row['label'].replace(' ', '_')}_{tag}.png"), img)
-            result = result[0]
-        result = np.asarray(result)
-        save_image(json_path.with_name(f"{a.method}_{row['label'].replace(' ', '_')}.png"), result)
-        figures = {"pair": row["label"], **score(encoder, result, content, style, a.score_size),
-                   "seconds": seconds, "load1": os.getloadavg()[0]}
-        if trace is not None:
-            figures["convergence"] = trace.summary()
+        if row["label"] in kept:
+            result, figures = load_image(result_path(json_path, a.method, row["label"])), kept[row["label"]]
+        else:
+            result, figures = run_pair(a.method, stylizer, row, content, style, size, a.score_size, encoder,
+                                       json_path)
         record["pairs"].append(figures)
-        style_d = "n/a" if figures["style_distance"] is None else f"{figures['style_distance']:.4f}"
-        print(f"{row['label']}: content LPIPS {figures['content_lpips']:.4f}, style distance {style_d}, "
-              f"{seconds:.1f} s, load {figures['load1']:.1f}", flush=True)
-        if trace is not None:
-            print("  " + ", ".join(f"{k} {v:.4g}" for k, v in figures["convergence"].items() if v is not None))
         content_name, _, style_name = row["label"].partition(" x ")
         if style is None:  # a built-in style: no style tile, the result's label names it
             tiles.append([content, result])
@@ -227,6 +234,39 @@ def main(argv: list[str] | None = None) -> None:
                           for k in ("content_lpips", "style_distance", "seconds")}
         json_path.write_text(json.dumps(record, indent=1))
     print(f"wrote {out} ({out.stat().st_size // 1024} KB) and {json_path}")
+
+
+def run_pair(method: str, stylizer, row: dict[str, Any], content, style, size: int, score_size: int, encoder,
+             json_path: Path) -> tuple[Any, dict[str, Any]]:
+    """Stylize one pair at ``method``'s defaults; keep its result (and side outputs) as PNGs
+    beside ``json_path``; return the result and its figures (printed)."""
+    import numpy as np
+
+    from jaxstyle.io import save_image
+
+    controls = {"size": size} | ({"cin_style": row["cin_style"]} if row["cin_style"] is not None else {})
+    trace = Trace() if "save_every" in stylizer.controls else None
+    if trace is not None:  # optimization: frames every chunk (its default, 10 steps) and losses
+        controls |= {"save_every": FRAME_EVERY, "on_frame": trace.frame, "progress": trace.progress}
+    t = time.perf_counter()
+    result = stylizer.stylize([content], None if style is None else [style], **controls)[0]
+    seconds = time.perf_counter() - t
+    if isinstance(result, tuple):  # side outputs (DST: unwarped, keypoints): kept beside the JSON
+        for tag, img in zip(stylizer.side_outputs, result[1:], strict=True):
+            save_image(result_path(json_path, method, f"{row['label']}_{tag}"), img)
+        result = result[0]
+    result = np.asarray(result)
+    save_image(result_path(json_path, method, row["label"]), result)
+    figures = {"pair": row["label"], **score(encoder, result, content, style, score_size),
+               "seconds": seconds, "load1": os.getloadavg()[0]}
+    if trace is not None:
+        figures["convergence"] = trace.summary()
+    style_d = "n/a" if figures["style_distance"] is None else f"{figures['style_distance']:.4f}"
+    print(f"{row['label']}: content LPIPS {figures['content_lpips']:.4f}, style distance {style_d}, "
+          f"{seconds:.1f} s, load {figures['load1']:.1f}", flush=True)
+    if trace is not None:
+        print("  " + ", ".join(f"{k} {v:.4g}" for k, v in figures["convergence"].items() if v is not None))
+    return result, figures
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
-"""docs/make_method_gallery.py: which methods it runs on which pairs, and what it refuses (nothing runs)."""
+"""docs/make_method_gallery.py: which methods it runs on which pairs, what it refuses and what --resume keeps (nothing runs)."""
 
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 
 import pytest
@@ -59,3 +60,15 @@ def test_a_missing_shared_photo_is_refused_in_one_line(gallery, tmp_path):
     (tmp_path / "tubingen.jpg").unlink()
     with pytest.raises(InputError, match=r"tubingen\.jpg: shared photo not found"):
         gallery.plan("gatys")
+
+
+def test_resume_keeps_only_pairs_of_the_same_settings_whose_result_is_still_there(gallery, tmp_path):
+    record = {"method": "dst", "size": 256, "score_size": 256, "setting": "150 steps x 3 scales"}
+    json_path = tmp_path / "dst.json"
+    assert gallery.finished_pairs(json_path, record) == {}  # no earlier run
+    pairs = [{"pair": "chicago x starry_night", "content_lpips": 0.4}, {"pair": "golden_gate x the_scream"}]
+    json_path.write_text(json.dumps(record | {"pairs": pairs}))
+    gallery.result_path(json_path, "dst", "chicago x starry_night").write_bytes(b"png")
+    assert gallery.finished_pairs(json_path, record) == {"chicago x starry_night": pairs[0]}  # second: no PNG
+    for changed in ({"size": 512}, {"setting": "20 steps x 3 scales"}):
+        assert gallery.finished_pairs(json_path, record | changed) == {}
