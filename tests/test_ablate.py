@@ -9,10 +9,9 @@ import json
 import math
 from pathlib import Path
 
-from conftest import run_python
+from conftest import FAST_COMPILE, run_python
 
 REPO = Path(__file__).resolve().parents[1]
-FAST_COMPILE = "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
 
 
 def compilation_cache(path: Path) -> dict[str, str]:

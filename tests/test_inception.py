@@ -83,6 +83,9 @@ def imported(state: dict, tmp_path, name: str = "weights.pth"):
     return import_inception(path)
 
 
+# 11-14 s: the default suite's 12 minutes (2026-12-07). The full-pipeline test below runs the same
+# network (with pytorch-fid's resize and normalisation) by default.
+@pytest.mark.slow
 def test_fid_network_equals_pytorch_fid_on_generated_weights(images, tmp_path, monkeypatch):
     import torch
 

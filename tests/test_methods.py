@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import run_cli, run_python
+from conftest import FAST_COMPILE, run_cli, run_python
 
 from jaxstyle.cli import main
 from jaxstyle.config import load_config
@@ -126,9 +126,13 @@ def test_flags_a_method_cannot_honour_are_refused(method, flags, named, tmp_path
     assert not out.exists()
 
 
-def test_controls_a_trained_method_lacks_are_refused(rast_run, tmp_path, capsys):
+def test_controls_a_trained_method_lacks_are_refused(tmp_path, capsys):
+    # Refused from the method's declaration, before the checkpoint is read: an empty workdir would
+    # be the next error, so these lines prove the order too.
+    workdir = tmp_path / "workdir"
+    workdir.mkdir()
     for flags, named in ((["--alpha", "0.5"], "--alpha"), (["--save-every", "1"], "--save-every")):
-        code, _, err = run_cli(["stylize", "--method", "rast", "--checkpoint", str(rast_run), *flags,
+        code, _, err = run_cli(["stylize", "--method", "rast", "--checkpoint", str(workdir), *flags,
                              "--size", "32", "--output", str(tmp_path / "o")], capsys)
         assert code == 2 and named in err and err.count("\n") == 1, err
     code, _, err = run_cli(["restore", "--method", "gatys", "--stylized", "sample:chelsea", "--style",
@@ -166,7 +170,7 @@ def test_feedforward_pairs_and_per_pair_controls_sharded_over_4_devices_equal_on
     for devices in (4, 1):
         out = tmp_path / f"d{devices}.npz"
         proc = run_python(SHARDED_FEEDFORWARD.format(devices=devices, out=str(out)),
-                          env={"XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"})
+                          env={"XLA_FLAGS": f"--xla_force_host_platform_device_count={devices} {FAST_COMPILE}"})
         assert proc.returncode == 0, proc.stderr[-3000:]
         data = np.load(out)
         outs.append([data[f"arr_{i}"] for i in range(len(data.files))])

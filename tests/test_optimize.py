@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from conftest import run_python
+from conftest import FAST_COMPILE, run_python
 
 from jaxstyle.io import load_image, resize_long_side
 from jaxstyle.optimize import StylizeConfig, make_pairs, stylize
@@ -128,7 +128,7 @@ def test_sharded_over_4_devices_equals_single_device(content_paths, style_paths,
     out = tmp_path / "sharded.npz"
     proc = run_python(
         SHARDED.format(contents=contents, styles=styles, size=SIZE, out=str(out)),
-        env={"XLA_FLAGS": "--xla_force_host_platform_device_count=4"},
+        env={"XLA_FLAGS": f"--xla_force_host_platform_device_count=4 {FAST_COMPILE}"},
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     sharded = np.load(out)

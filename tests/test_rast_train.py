@@ -18,10 +18,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import FAST_COMPILE
 
 REPO = Path(__file__).resolve().parents[1]
 FAST = ["--config.model.encoder=random_vgg16", "--config.model.encoder_width=0.0625"]
-FAST_COMPILE = "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
 
 
 def _data(images_dir: Path) -> list[str]:

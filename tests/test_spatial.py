@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import run_cli_processes, run_python
+from conftest import FAST_COMPILE, run_cli_processes, run_python
 
 from jaxstyle.errors import InputError
 from jaxstyle.losses import content_loss, gram_matrix, gram_style_loss, total_variation
@@ -86,7 +86,7 @@ def run_on_4_devices(tmp_path, optimizers: tuple[str, ...], shards: tuple[int, .
     out = tmp_path / "spatial.npz"
     code = SCRIPT.format(out=str(out), optimizers=optimizers, shards=(1, *shards), mixed=mixed,
                          chunk=6 if not mixed else 3, memory_shards=memory_shards)
-    proc = run_python(code, env={"XLA_FLAGS": "--xla_force_host_platform_device_count=4"})
+    proc = run_python(code, env={"XLA_FLAGS": f"--xla_force_host_platform_device_count=4 {FAST_COMPILE}"})
     assert proc.returncode == 0, proc.stderr[-3000:]
     memory = json.loads(proc.stdout.split("MEMORY", 1)[1])
     return dict(np.load(out)), {int(n): m for n, m in memory.items()}
@@ -133,7 +133,7 @@ def test_2_height_shards_of_the_real_vgg16_equal_one_device(tmp_path, content_pa
     over 2 forced CPU devices: the image split along its height equals one device's result."""
     out = tmp_path / "real.npz"
     code = REAL_ENCODER.format(content=str(content_paths[0]), style=str(style_paths[0]), out=str(out))
-    proc = run_python(code, env={"XLA_FLAGS": "--xla_force_host_platform_device_count=2"})
+    proc = run_python(code, env={"XLA_FLAGS": f"--xla_force_host_platform_device_count=2 {FAST_COMPILE}"})
     assert proc.returncode == 0, proc.stderr[-3000:]
     images = dict(np.load(out))
     assert np.abs(images["1"] - images["content"]).max() > 1e-2  # it did optimize
@@ -169,7 +169,7 @@ print("OK")
 def test_any_height_is_padded_to_the_shards_and_equals_one_device_on_that_canvas():
     """31 rows over 2 and 4 height shards: padded to 32 (masked out of the losses, cropped back),
     never cropped or refused; equal to one device running the same padded canvas."""
-    proc = run_python(PADDED, env={"XLA_FLAGS": "--xla_force_host_platform_device_count=4"})
+    proc = run_python(PADDED, env={"XLA_FLAGS": f"--xla_force_host_platform_device_count=4 {FAST_COMPILE}"})
     assert proc.returncode == 0 and "OK" in proc.stdout, proc.stderr[-3000:]
 
 
@@ -245,5 +245,5 @@ def test_spatially_sharded_run_resumes_from_its_checkpoint_bit_exactly(tmp_path)
     """Orbax saves and restores the height-split state; the resumed run ends where an
     uninterrupted one does."""
     proc = run_python(RESUME.format(ckpt=str(tmp_path / "ckpt")),
-                      env={"XLA_FLAGS": "--xla_force_host_platform_device_count=4"})
+                      env={"XLA_FLAGS": f"--xla_force_host_platform_device_count=4 {FAST_COMPILE}"})
     assert proc.returncode == 0 and "OK" in proc.stdout, proc.stderr[-3000:]

@@ -8,6 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from conftest import FAST_COMPILE
 
 from jaxstyle.losses import strotss as L
 from jaxstyle.optimize.strotss import lap_pyramid, lap_synthesize, level_shapes
@@ -151,7 +152,7 @@ def test_strotss_runs_end_to_end_and_resumes_bit_exactly(tmp_path):
     out = tmp_path / "strotss.npz"
     code = ("import sys; sys.path.insert(0, 'tests'); import numpy as np; from test_strotss import run_and_resume; "
             f"np.savez({str(out)!r}, **run_and_resume({str(tmp_path / 'ckpt')!r}))")
-    proc = run_python(code, env={"XLA_FLAGS": "--xla_backend_optimization_level=0"})
+    proc = run_python(code, env={"XLA_FLAGS": FAST_COMPILE})
     assert proc.returncode == 0, proc.stderr[-3000:]
     r = np.load(out)
     assert r["style_losses"][-1] < r["style_losses"][0], r["style_losses"]

@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import FAST_COMPILE
 
 from jaxstyle.compiles import CompileCounter
 from jaxstyle.errors import InputError
@@ -114,7 +115,7 @@ def test_study_batch_sharded_over_4_devices_equals_one_device(content_paths, sty
 
     out = tmp_path / "four.npz"
     code = SHARDED.format(layers=STYLE_LAYERS, content=str(content_paths[0]), style=str(style_paths[0]), out=str(out))
-    proc = run_python(code, env={"XLA_FLAGS": "--xla_force_host_platform_device_count=4"})
+    proc = run_python(code, env={"XLA_FLAGS": f"--xla_force_host_platform_device_count=4 {FAST_COMPILE}"})
     assert proc.returncode == 0, proc.stderr[-3000:]
     four = np.load(out)
     opts = StudyOptions(ratios=(1e-4, 1e-2, 1, 1e2, 1e3), style_layers=STYLE_LAYERS, content_layers=STYLE_LAYERS)

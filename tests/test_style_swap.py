@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import FAST_COMPILE
 
 from jaxstyle.errors import InputError
 from jaxstyle.ops.style_swap import extract_patches, match_patches, style_swap
@@ -203,7 +204,7 @@ def test_pairs_sharded_over_two_devices_equal_one_device(tmp_path):
     for devices in (2, 1):
         out = tmp_path / f"out{devices}.npy"
         proc = run_python(SHARDED_RUN.format(repo=str(REPO), out=str(out)),
-                          env={"XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"})
+                          env={"XLA_FLAGS": f"--xla_force_host_platform_device_count={devices} {FAST_COMPILE}"})
         assert proc.returncode == 0, proc.stderr[-3000:]
         results.append(np.load(out))
     np.testing.assert_allclose(results[0], results[1], rtol=1e-5, atol=1e-5)

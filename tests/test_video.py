@@ -7,7 +7,7 @@ import subprocess
 
 import numpy as np
 import pytest
-from conftest import run_cli
+from conftest import FAST_COMPILE, run_cli
 
 from jaxstyle.io import load_image, save_image
 from jaxstyle.video.flow import (
@@ -167,7 +167,7 @@ assert len(jax.devices()) == 4
 raise SystemExit(main(["video", "{folder}", "{tmp_path / 'out'}", "--method", "ghiasi", "--style",
                        "{style_paths[0]}", "--size", "32", "--batch", "1"]))
 """
-    proc = run_python(code, env={"XLA_FLAGS": "--xla_force_host_platform_device_count=4", "JAX_PLATFORMS": "cpu"})
+    proc = run_python(code, env={"XLA_FLAGS": f"--xla_force_host_platform_device_count=4 {FAST_COMPILE}", "JAX_PLATFORMS": "cpu"})
     assert proc.returncode == 0, proc.stderr[-2000:]
     summary = proc.stdout.strip().splitlines()[-1]
     assert summary.startswith(f"{pan.frames} frames ({pan.frames} stylized")
