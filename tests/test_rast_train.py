@@ -122,6 +122,7 @@ def test_every_variant_trains_with_finite_losses(variant, images_dir, tmp_path):
     assert ("disc_style" in logged) == (cfg.loss.adversarial != 0.0)
 
 
+@pytest.mark.slow  # 11 s of tracing: the default suite's 12 minutes (2026-12-07); the tiny config trains by default
 def test_paper_config_step_has_official_shapes():
     """Trace (no compile) the full-size paper step: 256 px crops, 512-channel transform."""
     import jax

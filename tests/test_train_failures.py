@@ -76,7 +76,10 @@ def test_a_full_disk_during_training_keeps_the_last_good_checkpoint_and_frees_th
     code, _, err = run_cli(_train(workdir, images_dir / "content", images_dir / "style"), capfd)
     _assert_step_2_failed_and_step_1_kept(workdir, code, err, "No space left on device")
     free = shutil.disk_usage(small_disk).free
-    assert free > 40 * 1024, free  # the half-written step 2 is gone, its space back
+    # The half-written step 2 is gone, its space back: 40-68 KiB free over runs (2026-12-07: how
+    # much depends on what orbax had written when the disk filled), against ~0 had it stayed
+    # (the write failed because the disk was full). The bound was 40 KiB and failed at 40 KiB.
+    assert free > 16 * 1024, free
 
 
 @pytest.fixture
