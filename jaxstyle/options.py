@@ -12,7 +12,8 @@ declaration come
 - a JSON description (:meth:`Option.describe`) a web form is built from.
 
 Types: ``int``, ``float`` (always finite), ``str`` (from Python a method may take richer values
-for it, which it checks itself: CIN's style mappings), ``bool`` (a flag that takes no value),
+for it, which it checks itself: CIN's style mappings; a ``pattern``, a regular expression the
+whole string must match, refuses malformed strings before any work), ``bool`` (a flag that takes no value),
 ``names`` (comma-separated strings; ``choices`` applies to each), ``floats`` (comma-separated
 finite numbers), ``mapping`` (comma-separated ``NAME=NUMBER``; ``choices`` applies to the names,
 the range to the numbers), ``path`` and ``images`` (image files at the CLI; arrays or files from
@@ -31,6 +32,7 @@ import argparse
 import dataclasses
 import math
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -75,6 +77,7 @@ class Option:
     maximum: float | None = None
     exclusive_minimum: float | None = None
     multiple_of: int | None = None
+    pattern: str | None = None  # type "str": a regular expression the whole string must match
     path: str | None = None  # a key of PATH_KINDS for type "path"
     nargs: str | None = None
     const: Any = None
@@ -93,6 +96,10 @@ class Option:
             raise ValueError(f"option {self.name}: images are a list (nargs='+')")
         if self.path is not None and self.path not in PATH_KINDS:
             raise ValueError(f"option {self.name}: unknown path kind {self.path!r}")
+        if self.pattern is not None:
+            if self.type != "str":
+                raise ValueError(f"option {self.name}: a pattern applies to str options only")
+            re.compile(self.pattern)
 
     # ------------------------------------------------------------------ naming
 
@@ -179,6 +186,8 @@ class Option:
                 check_path(value, "file", where)
             elif getattr(value, "ndim", None) not in (2, 3):
                 raise InputError(f"{where} expects image files or (H, W[, C]) arrays, got {type(value).__name__}")
+        elif self.pattern is not None and isinstance(value, str) and not re.fullmatch(self.pattern, value):
+            raise InputError(f"{where} got {value!r}; expected {self.help or 'a value matching ' + self.pattern}")
         self._check_choices([value])
 
     def _check_choices(self, values: Iterable[Any]) -> None:
@@ -223,7 +232,8 @@ class Option:
         """A JSON-ready description (JSON-schema words where there are some)."""
         out: dict[str, Any] = {"name": self.name, "flag": self.cli_flag, "type": self.type,
                                "default": _jsonable(self.default), "help": self.help}
-        for key in ("choices", "minimum", "maximum", "exclusive_minimum", "multiple_of", "path", "nargs", "const"):
+        for key in ("choices", "minimum", "maximum", "exclusive_minimum", "multiple_of", "pattern", "path", "nargs",
+                    "const"):
             value = getattr(self, key)
             if value is not None:
                 out[key] = _jsonable(value)

@@ -103,7 +103,7 @@ def _must_refuse(opt: Option, case: str) -> bool:
         return (case in ("nan", "inf", "abc") or (case == "huge" and (opt.type == "int" or opt.maximum is not None))
                 or (case == "-1" and low is not None and low >= 0) or (case == "0" and zero_out))
     kind = _path_kind(opt)
-    return (case in ("", "/proc/x")
+    return (case in ("", "/proc/x", "no-match")
             or (case == "missing" and kind in INPUT_KINDS and kind != "input")
             or (case == "a-file" and kind in NEEDS_FOLDER)
             or (case == "a-folder" and kind in NEEDS_FILE)
@@ -121,6 +121,8 @@ def _cases(opt: Option, tmp: Path) -> list[tuple[str, str]]:
         return [(case, where.get(case, case)) for case in PATHS]
     if opt.choices is not None and opt.type in ("str", "names"):
         return [("not-a-choice", "not-a-choice")]
+    if opt.pattern is not None:
+        return [("no-match", "not a match!")]
     return []
 
 

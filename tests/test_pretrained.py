@@ -63,6 +63,29 @@ def test_bad_style_specs_are_one_line_errors(spec):
     assert "\n" not in str(e.value)
 
 
+@pytest.mark.parametrize("spec", ["0", "25", "all", "3:0.5,12:0.5", " 3:.5 , 12:2e-1 ", "7,", "26", "99", "-1", "3:x",
+                                  "", "1e-3", "3;1", "all,3"])
+def test_cin_style_spelling_is_checked_by_its_declaration_as_parse_style_reads_it(spec):
+    """The declaration's pattern (CLI, forms, JSON) accepts exactly the strings parse_style
+    turns into weights, so a bad --cin-style is refused before the network loads."""
+    from jaxstyle.methods.cin import METHOD
+    from jaxstyle.methods.cin.method import ALL, parse_style
+
+    option = METHOD.option("cin_style")
+    assert option.describe()["pattern"] == option.pattern
+    try:
+        parse_style(spec) if spec != ALL else None
+        parsed = True
+    except InputError:
+        parsed = False
+    if parsed:
+        assert option.check(spec) == spec
+    else:
+        with pytest.raises(InputError, match=r"^--cin-style got .*; expected built-in style 0-25") as e:
+            option.check(spec)
+        assert "\n" not in str(e.value)
+
+
 def test_importer_refuses_unrelated_truncated_and_non_onnx_files(cin_onnx, tmp_path):
     from jaxstyle.methods.cin.importer import import_cin
 
@@ -121,7 +144,7 @@ def test_cli_contact_sheet_of_all_26_styles_and_refused_style_images(tmp_path, c
     assert (out / f"{stem}__cin_all.png").is_file()
     capsys.readouterr()
     for bad, expect in [(["--style", str(content_paths[1])], "takes no --style"),
-                        (["--cin-style", "40"], "0 to 25"), (["--steps", "3"], "does not take --steps"),
+                        (["--cin-style", "40"], "--cin-style: got '40'; expected built-in style 0-25"), (["--steps", "3"], "does not take --steps"),
                         (["--preserve-color", "histogram"], "--preserve-color: must be one of none, luminance")]:
         code, _, err = run_cli(["stylize", "--method", "cin", "--content", str(content_paths[0]),
                                 "--output", str(tmp_path / "bad"), *bad], capsys)
