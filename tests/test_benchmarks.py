@@ -80,9 +80,13 @@ def test_every_benchmark_has_a_dry_run():
 
 @pytest.mark.parametrize(("script", "args"), list(_params()))
 def test_benchmark_dry_run(script: str, args: list[str], tmp_path: Path):
-    # FAST_COMPILE: a dry run proves the script runs, not how fast its programs are.
     env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
-           "JAX_PLATFORMS": "cpu", "XLA_FLAGS": FAST_COMPILE}
+           "JAX_PLATFORMS": "cpu"}
+    # The default suite's dry runs compile with FAST_COMPILE: they prove the script runs, not how
+    # fast its code is. Not the slow ones: at 32 px wct_bench's torch.linalg.eigh reference fails
+    # to converge on the (slightly different) features it then gets from jax (2026-12-07).
+    if (script, args[0]) in DEFAULT_SUITE:
+        env["XLA_FLAGS"] = FAST_COMPILE
     cmd = [sys.executable, str(BENCHMARKS / script), *(a.format(tmp=tmp_path) for a in args)]
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}"
