@@ -228,6 +228,7 @@ class EventFile:
     """
 
     def __init__(self, logdir: Path):
+        _import_tensorboardx_without_torch()
         from tensorboardX.event_file_writer import EventsWriter
 
         logdir.mkdir(parents=True, exist_ok=True)
@@ -254,6 +255,23 @@ class EventFile:
     def close(self) -> None:
         with naming(self.path):
             self._writer.close()
+
+
+def _import_tensorboardx_without_torch() -> None:
+    """Import tensorboardX with torch hidden, unless torch is already loaded.
+
+    The package's ``__init__`` imports its ``SummaryWriter``, which imports torch when it is
+    installed (2-4 s per process here) to accept torch tensors. jaxstyle writes numpy values
+    through ``EventsWriter`` and never needs that. Raises ImportError without tensorboardX.
+    """
+    if "tensorboardX" in sys.modules or "torch" in sys.modules:
+        import tensorboardX  # noqa: F401
+        return
+    sys.modules["torch"] = None  # type: ignore[assignment]  # `import torch` raises ImportError
+    try:
+        import tensorboardX  # noqa: F401
+    finally:
+        del sys.modules["torch"]
 
 
 @contextlib.contextmanager
