@@ -19,6 +19,8 @@ relu3_1, and every table says ``cfsd_vgg16`` (:func:`cfsd_encoder`).
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 
@@ -42,6 +44,7 @@ def _similarity_inputs(f: jax.Array) -> jax.Array:
     return jnp.asarray(f).reshape(n, h * w, c) / c
 
 
+@functools.partial(jax.jit, static_argnames="row_block")
 def cfsd_from_features(stylized: jax.Array, content: jax.Array, row_block: int | None = None) -> jax.Array:
     """CFSD per image from relu3_1 features: (N, h, w, C) x2 -> (N,). Exactly 0 when they are equal.
 
