@@ -37,8 +37,10 @@ class NBBConfig:
     fast: stop at relu2_1 (official ``--fast``, DST's setting); False runs down to relu1_1.
     patch_sizes, radii: patch side and search radius per level 1..5.
     tau: response threshold of a buddy's two pixels. border: pairs closer than this to the
-    frame edge are dropped (square-frame px). top_radius: None = global search at relu5_1
-    (the paper); 2 = the official code's ±2 around the identity.
+    frame edge are dropped (square-frame px). top_radius: the relu5_1 search box, ±2 cells
+    around the same place (the official code's), so pairs join nearby parts; None searches the
+    whole map (the paper's text), which pairs unrelated objects across the image
+    (docs/correspond.md).
     invert_*: the common-appearance feature inversion (Adam, official lr 0.05, beta1 0.5,
     plateau threshold 1e-3) with a cap of ``invert_steps`` iterations per level.
     min_activation, max_points, suppress: DST's clean-up (activation >= 1, 80 points, ±10 px).
@@ -51,7 +53,7 @@ class NBBConfig:
     radii: tuple[int, ...] = (3, 3, 2, 2, 2)
     tau: float = 0.05
     border: int = 7
-    top_radius: int | None = None
+    top_radius: int | None = 2
     invert_steps: int = 400
     invert_lr: float = 0.05
     invert_b1: float = 0.5
@@ -71,6 +73,8 @@ class NBBConfig:
             raise InputError("NBB patch sizes must be odd and positive, radii non-negative")
         if self.max_points < 1:
             raise InputError(f"max_points must be at least 1, got {self.max_points}")
+        if self.top_radius is not None and self.top_radius < 0:
+            raise InputError(f"top_radius must be non-negative or None, got {self.top_radius}")
         if self.invert_steps < 1:
             raise InputError(f"invert_steps must be at least 1, got {self.invert_steps}")
 

@@ -271,6 +271,30 @@ def test_pairs_within_7px_of_the_frame_border_are_dropped(monkeypatch):
     assert len(kept(0)) == grid * grid  # without the rule nothing is dropped: the check can fail
 
 
+def test_relu5_1_is_searched_near_the_same_place_by_default(monkeypatch):
+    """The official code searches ±2 relu5_1 cells around the identity, not the whole map (the
+    paper's text). Searched globally, chicago x starry_night paired the middle of a tower with the
+    sky half the image away, and DST bent the tower toward it (docs/methods/dst.md)."""
+    seen = []
+
+    def record(encoder, image_a, image_b, **kwargs):
+        seen.append(kwargs["top_radius"])
+        raise _Stop
+
+    monkeypatch.setattr(nbb, "best_buddies", record)
+    image = np.zeros((32, 32, 3), np.float32)
+    for config in (NBBConfig(image_size=32), NBBConfig(image_size=32, top_radius=None)):
+        with pytest.raises(_Stop):
+            find_correspondences(image, image, encoder=object(), config=config)
+    assert seen == [2, None]
+    with pytest.raises(InputError, match="top_radius"):
+        NBBConfig(top_radius=-1)
+
+
+class _Stop(Exception):
+    pass
+
+
 def test_images_of_wrong_shape_are_one_line_errors():
     with pytest.raises(InputError, match="content must be an"):
         find_correspondences(np.zeros((8, 8)), np.zeros((8, 8, 3)), encoder=object())

@@ -18,6 +18,8 @@ OPTIONS = (
     Option("size", "int", 256, "square frame NBB runs in (256 as DST; memory grows with its square)",
            minimum=32, maximum=MAX_SIZE, multiple_of=16),
     Option("full", "bool", False, "descend to relu1_1 (default: stop at relu2_1, the official --fast)"),
+    Option("global_search", "bool", False, "match across the whole relu5_1 map (the paper's text; default: "
+           "±2 cells around the same place, the official code's)"),
     Option("max_points", "int", 80, "at most this many pairs", minimum=1, maximum=10**6),
     Option("invert_steps", "int", 400, "cap on feature-inversion steps per level (the plateau rule usually "
            "stops at 100-250)", minimum=1, maximum=10**6),
@@ -55,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     from jaxstyle.weights.encoders import load_encoder
 
     config = NBBConfig(image_size=args.size, fast=not args.full, max_points=args.max_points,
-                       invert_steps=args.invert_steps)
+                       invert_steps=args.invert_steps, top_radius=None if args.global_search else 2)
     _check_outputs(args.output, args.sheet)
     content, style = load_image(args.content), load_image(args.style)
     encoder = load_encoder(args.encoder, args.weights)

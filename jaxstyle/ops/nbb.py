@@ -31,8 +31,6 @@ and de-duplicates at the end by list order.
 Coordinates inside this module are (row, col) integer grid indices of each level.
 
 Departures from the official code (also in README, "Keypoint correspondences"):
-- top level search is global (the paper); the official code searches ±2 around the identity
-  there (``top_radius=2`` reproduces that);
 - feature inversion stops on the official plateau criterion inside ``lax.while_loop`` but with
   a cap of ``max_steps`` iterations;
 - per-pixel normalisation divides by ``max(norm, 1e-8)`` (the official divides by the norm,
@@ -370,7 +368,7 @@ def best_buddies(
     patch_sizes: tuple[int, ...] = (5, 5, 3, 3, 3),
     radii: tuple[int, ...] = (3, 3, 2, 2, 2),
     tau: float = 0.05,
-    top_radius: int | None = None,
+    top_radius: int | None = 2,
     invert_steps: int = 400,
     invert_lr: float = 0.05,
     invert_b1: float = 0.5,
@@ -380,9 +378,9 @@ def best_buddies(
     (buddies of the final level, (5 - final_level, 2) int32 inversion steps run per level).
 
     ``S`` must be divisible by 16. ``patch_sizes``/``radii`` are indexed by level - 1
-    (official ``[5,5,3,3,3]``, ``[3,3,2,2,2]``). ``top_radius`` None searches the whole map at
-    level 5 (the paper), an int searches ``±top_radius`` around the identity (the official
-    code: 2). The returned state lives on the ``final_level`` grid (``S / 2**(final_level-1)``).
+    (official ``[5,5,3,3,3]``, ``[3,3,2,2,2]``). ``top_radius`` is the level-5 search box,
+    ``±top_radius`` around the identity (the official code: 2); None searches the whole map (the
+    paper's text). The returned state lives on the ``final_level`` grid (``S / 2**(final_level-1)``).
     """
     if image_a.shape != image_b.shape or image_a.shape[0] != image_a.shape[1] or image_a.shape[0] % 16:
         raise ValueError(f"best_buddies takes two (S, S, 3) images, S a multiple of 16; got "
