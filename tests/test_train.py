@@ -19,10 +19,11 @@ REPO = Path(__file__).resolve().parents[1]
 STEPS = 24
 
 
-def _cmd(workdir: Path, images_dir: Path, *extra: str) -> list[str]:
+def _cmd(workdir: Path, images_dir: Path, *extra: str, variant: str = "tiny") -> list[str]:
+    """``jaxstyle train`` of AdaIN's ``variant`` config for STEPS steps; ``extra`` overrides come last."""
     return [
         sys.executable, "-m", "jaxstyle", "train",
-        "--config", str(REPO / "configs/adain.py:tiny"),
+        "--config", str(REPO / f"configs/adain.py:{variant}"),
         "--workdir", str(workdir),
         f"--config.data.content_dir={images_dir / 'content'}",
         f"--config.data.style_dir={images_dir / 'style'}",
@@ -149,15 +150,12 @@ def test_nan_loss_stops_with_one_line_and_keeps_last_good_checkpoint(tmp_path, i
     # most of the cost): exit 2, one line on stderr, the last good checkpoint kept.
     from jaxstyle.checkpoint import Checkpointer
 
-    cmd = [
-        sys.executable, "-m", "jaxstyle", "train", "--config", str(REPO / "configs/adain.py:tiny,depth"),
-        "--workdir", str(tmp_path),
-        f"--config.data.content_dir={images_dir / 'content'}",
-        f"--config.data.style_dir={images_dir / 'style'}",
+    cmd = _cmd(
+        tmp_path, images_dir,
         f"--config.depth.weights={monodepth2_dir}",  # exercises the monodepth2 depth loss too
         "--config.optim.lr=1e30",  # the first update sends the decoder to inf
-        "--config.train.steps=4", "--config.train.checkpoint_every=1", "--config.train.sample_every=0",
-    ]  # fmt: skip
+        "--config.train.steps=4", "--config.train.checkpoint_every=1", variant="tiny,depth",
+    )  # fmt: skip
     proc = subprocess.run(cmd, env={**os.environ, "XLA_FLAGS": FAST_COMPILE}, capture_output=True, text=True,
                           timeout=600, cwd=REPO)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr[-3000:]
