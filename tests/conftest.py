@@ -117,14 +117,15 @@ def run_cli_fast_compile(*args: str) -> None:
 
 def run_cli_processes(args: list[str], n: int = 2, timeout: int = 600) -> list[tuple[int, str, str]]:
     """``jaxstyle ARGS`` as ``n`` processes of one jax.distributed run over 127.0.0.1 (one CPU
-    device each); per process ``(returncode, stdout, stderr)``."""
+    device each), compiled with ``FAST_COMPILE`` (callers compare 8-bit outputs: one level of
+    tolerance); per process ``(returncode, stdout, stderr)``."""
     import socket
     import subprocess
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": ""}
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": FAST_COMPILE}
     procs = [
         subprocess.Popen(
             [sys.executable, "-m", "jaxstyle", *args,
