@@ -114,6 +114,20 @@ def test_kill9_then_rerun_resumes_exactly(reference_run, tmp_path, images_dir, r
         assert_bitwise_equal(one_ulp_off(ours), theirs)
 
 
+def test_tensorboard_events_do_not_import_torch(tmp_path):
+    """tensorboardX's package import pulls in torch when it is installed (2-4 s per training
+    process here); jaxstyle's event file never needs it, and torch still imports afterwards."""
+    code = (
+        "import sys; from pathlib import Path; from jaxstyle.train_log import EventFile\n"
+        f"f = EventFile(Path({str(tmp_path)!r})); f.scalar('loss', 1.0, 1); f.close()\n"
+        "print('torch' in sys.modules); import torch; print(torch.ones(1).item())"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == ["False", "1.0"]
+    assert len(list(tmp_path.glob("events*"))) == 1
+
+
 def test_config_overrides_are_typed():
     from jaxstyle.config import load_config
 
