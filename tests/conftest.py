@@ -195,3 +195,39 @@ def torchvision():
     import torchvision as tv
 
     return tv
+
+
+def tiny_config(name: str, images_dir: Path):
+    """``configs/<name>.py:tiny`` with a test image as its ``style_image`` if it takes one."""
+    from jaxstyle.config import load_config
+
+    path = REPO / "configs" / f"{name}.py"
+    assert path.is_file(), f"trainable method {name!r} has no configs/{name}.py (a tiny variant is required)"
+    cfg = load_config(f"{path}:tiny")
+    if "style_image" in cfg:  # per-style methods learn one style image
+        cfg.style_image = str(sorted((images_dir / "style").glob("*.jpg"))[0])
+    return cfg
+
+
+def untrained_workdir(name: str, images_dir: Path, workdir: Path) -> Path:
+    """A workdir holding a ``name`` model of its tiny config, as training writes it.
+
+    The weights are zeros of the shapes ``init`` gives (a trace, nothing computed): the
+    forward program takes them as arguments, so their values do not matter here.
+    """
+    import jax
+    import numpy as np
+
+    from jaxstyle.checkpoint import Checkpointer
+    from jaxstyle.methods import get_trainer
+    from jaxstyle.methods.base.plugin import train_step_program
+
+    cfg = tiny_config(name, images_dir)
+    jitted, args = train_step_program(get_trainer(name)(cfg))
+    del jitted
+    params, opt_states = jax.tree.map(lambda a: np.zeros(a.shape, a.dtype), args[:2])
+    ckpt = Checkpointer(workdir, async_save=False)
+    state = {"params": params, "opt_states": opt_states, "step": 0, "rng": jax.random.key(cfg.seed)}
+    ckpt.save(0, state, None, cfg.to_dict())
+    ckpt.close()
+    return workdir

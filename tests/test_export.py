@@ -33,6 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import tiny_config, untrained_workdir
 
 from jaxstyle.config import load_config
 from jaxstyle.errors import InputError
@@ -93,16 +94,6 @@ def images(n: int = PAIRS) -> jax.ShapeDtypeStruct:
     return jax.ShapeDtypeStruct((n, SIZE, SIZE, 3), jnp.float32)
 
 
-def tiny_config(name: str, images_dir: Path):
-    """``configs/<name>.py:tiny`` with a test image as its ``style_image`` if it takes one."""
-    path = REPO / "configs" / f"{name}.py"
-    assert path.is_file(), f"trainable method {name!r} has no configs/{name}.py (a tiny variant is required)"
-    cfg = load_config(f"{path}:tiny")
-    if "style_image" in cfg:  # per-style methods learn one style image
-        cfg.style_image = str(sorted((images_dir / "style").glob("*.jpg"))[0])
-    return cfg
-
-
 # One pair's value of each per-pair extra input an objective may declare (DST's keypoints: K
 # points as (src, target) rows, their mask, the content's size as given).
 EXTRA_INPUTS = {
@@ -129,25 +120,6 @@ def export_chunk(objective, settings) -> jax.export.Exported:
     n_steps = jax.ShapeDtypeStruct((), jnp.int32)
     export(functools.partial(prepare_targets, objective=objective), (frozen, inputs))
     return export(run_chunk, (variables, opt_state, n_steps, targets, frozen), objective=objective, settings=key)
-
-
-def untrained_workdir(name: str, images_dir: Path, workdir: Path) -> Path:
-    """A workdir holding a ``name`` model of its tiny config, as training writes it.
-
-    The weights are zeros of the shapes ``init`` gives (a trace, nothing computed): the
-    forward program takes them as arguments, so their values do not matter here.
-    """
-    from jaxstyle.checkpoint import Checkpointer
-
-    cfg = tiny_config(name, images_dir)
-    jitted, args = train_step_program(get_trainer(name)(cfg))
-    del jitted
-    params, opt_states = jax.tree.map(lambda a: np.zeros(a.shape, a.dtype), args[:2])
-    ckpt = Checkpointer(workdir, async_save=False)
-    state = {"params": params, "opt_states": opt_states, "step": 0, "rng": jax.random.key(cfg.seed)}
-    ckpt.save(0, state, None, cfg.to_dict())
-    ckpt.close()
-    return workdir
 
 
 def any_stylizer(name: str, images_dir: Path, tmp_path: Path):

@@ -1,5 +1,5 @@
-"""Multimodal Transfer: the subnet layout, the per-subnet objective, tiny training end to end
-with --all-scales."""
+"""Multimodal Transfer: the subnet layout, the per-subnet objective, stylizing from a workdir with
+--all-scales (default suite), tiny training end to end (slow)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import run_cli_fast_compile
+from conftest import run_cli_fast_compile, untrained_workdir
 
 from jaxstyle.io import load_image
 from jaxstyle.methods.multimodal.model import MultimodalNet, level_sizes
@@ -62,21 +62,35 @@ def multimodal_run(tmp_path_factory, images_dir, style_paths):
     return workdir
 
 
+def _stylize_all_scales(workdir: Path, content: Path, out: Path) -> dict[str, np.ndarray]:
+    """``stylize --method multimodal --all-scales`` at 64 px: the three outputs, by file name."""
+    run_cli_fast_compile("stylize", "--method", "multimodal", "--checkpoint", str(workdir), "--content",
+                         str(content), "--size", "64", "--all-scales", "--no-sheet", "--output", str(out))
+    files = sorted(p.name for p in out.iterdir() if not p.name.startswith("jaxstyle-"))  # (the job's manifest)
+    stem = f"{content.stem}__multimodal"
+    assert files == [f"{stem}.png", f"{stem}_16.png", f"{stem}_32.png"], files
+    images = {f: load_image(out / f) for f in files}
+    assert [max(images[f].shape[:2]) for f in files] == [64, 16, 32]
+    assert all(np.isfinite(img).all() for img in images.values())
+    return images
+
+
+def test_a_workdir_stylizes_at_all_scales_through_the_cli(images_dir, content_paths, tmp_path):
+    """The default suite's end to end: a workdir as training writes it (the tiny config's
+    shapes, weights untrained) through the CLI. The training is slow-marked below (~60 s here)."""
+    workdir = untrained_workdir("multimodal", images_dir, tmp_path / "run")
+    _stylize_all_scales(workdir, content_paths[0], tmp_path / "out")
+
+
+@pytest.mark.slow  # ~60-70 s on the shared 2-core box: compiling the three-subnet train step
 def test_tiny_training_lowers_the_loss_and_writes_all_scales(multimodal_run, content_paths, tmp_path):
     logs = [json.loads(line) for line in (multimodal_run / "metrics.jsonl").read_text().splitlines()]
     losses = [r["loss"] for r in logs]
     assert losses[-1] < losses[0], losses
     assert {f"loss/style_{k}" for k in (1, 2, 3)} <= set(logs[0])
     print(f"multimodal tiny: loss {losses[0]:.4g} -> {losses[-1]:.4g} in {len(losses)} steps")
-    out = tmp_path / "out"
-    run_cli_fast_compile("stylize", "--method", "multimodal", "--checkpoint", str(multimodal_run), "--content",
-                         str(content_paths[0]), "--size", "64", "--all-scales", "--no-sheet", "--output", str(out))
-    files = sorted(p.name for p in out.iterdir() if not p.name.startswith("jaxstyle-"))  # (the job's manifest)
-    stem = f"{content_paths[0].stem}__multimodal"
-    assert files == [f"{stem}.png", f"{stem}_16.png", f"{stem}_32.png"], files
-    images = {f: load_image(out / f) for f in files}
-    assert [max(images[f].shape[:2]) for f in files] == [64, 16, 32]
-    assert all(np.isfinite(img).all() and img.std() > 1e-3 for img in images.values())
+    images = _stylize_all_scales(multimodal_run, content_paths[0], tmp_path / "out")
+    assert all(img.std() > 1e-3 for img in images.values())  # trained: not a flat image
 
 
 @pytest.mark.slow  # minutes: three networks trained, evaluated at 4x their training size
