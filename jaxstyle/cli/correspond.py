@@ -57,7 +57,8 @@ def run(args: argparse.Namespace) -> int:
     from jaxstyle.weights.encoders import load_encoder
 
     config = NBBConfig(image_size=args.size, fast=not args.full, max_points=args.max_points,
-                       invert_steps=args.invert_steps, top_radius=None if args.global_search else 2)
+                       invert_steps=args.invert_steps,
+                       top_radius=None if args.global_search else NBBConfig.top_radius)
     _check_outputs(args.output, args.sheet)
     content, style = load_image(args.content), load_image(args.style)
     encoder = load_encoder(args.encoder, args.weights)
